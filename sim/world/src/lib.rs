@@ -1,1 +1,7 @@
-//! drsim-world
+//! drsim-world: a deterministic discrete-event model of the infrastructure that reprotect and failback
+//! run on (ARCHITECTURE.md "The world").
+pub mod churn;
+pub mod fluid;
+pub mod kernel;
+pub mod network;
+pub mod rng;
