@@ -1,0 +1,1059 @@
+//! Running jobs: stages in order, each machine's steps, group barriers (RG-03), action results, retries and
+//! timeouts, rollback (FB-07), and the end of tasks and jobs.
+
+use super::{Engine, TimerKind};
+use crate::error_code::ErrorCode;
+use crate::ids::*;
+use crate::inventory::PowerState;
+use crate::item::Protection;
+use crate::job::{Step, StepRecord, TaskStatus, Wait};
+use crate::lifecycle::{ItemState, Operation};
+use crate::protocol::*;
+use crate::readiness::{self, CheckCtx, GroupPeer};
+use crate::recovery_point::{PointChoice, RecoveryPoint, group_select};
+use crate::rules::{Phase, RuleId};
+use std::collections::BTreeMap;
+
+/// Disks in use on each master target by prepared protections, plus machines counted earlier in a job
+/// (RP-14).
+pub(crate) struct MtUse {
+    by_mt: BTreeMap<MasterTargetName, u32>,
+}
+
+impl MtUse {
+    /// Counts the disks of every item whose target is prepared on an MT.
+    pub(crate) fn new(e: &Engine) -> Self {
+        let mut by_mt = BTreeMap::new();
+        for rec in e.items.values() {
+            if let Some(p) = &rec.protection
+                && p.target_prepared
+            {
+                *by_mt.entry(p.machine.master_target.clone()).or_insert(0) += p.disks.len() as u32;
+            }
+        }
+        MtUse { by_mt }
+    }
+
+    fn get(&self, mt: &MasterTargetName) -> u32 {
+        self.by_mt.get(mt).copied().unwrap_or(0)
+    }
+}
+
+/// How starting a step went.
+enum Started {
+    /// Done at once.
+    Done,
+    /// Nothing to do.
+    Skipped,
+    /// Waiting for an action, a sync, the agent.
+    Waiting,
+    /// Failed.
+    Failed(Failure),
+}
+
+impl Engine {
+    // ---- checks -------------------------------------------------------------------------------------
+
+    /// Runs the checks of `phase` for one machine of a job.
+    pub(super) fn run_checks(
+        &self,
+        job: JobId,
+        item: &ItemId,
+        phase: Phase,
+        mt_use: &mut MtUse,
+    ) -> Vec<(RuleId, Verdict)> {
+        let j = &self.jobs[&job];
+        let task = &j.tasks[item];
+        let rec = &self.items[item];
+        let group: Vec<GroupPeer<'_>> = match &rec.spec.replication_group {
+            None => Vec::new(),
+            Some(g) => self
+                .items
+                .values()
+                .filter(|r| r.spec.replication_group.as_ref() == Some(g))
+                .map(|r| {
+                    let t = j.tasks.get(r.id());
+                    GroupPeer {
+                        record: r,
+                        machine: t.and_then(|t| t.machine.as_ref()),
+                        in_job: t.is_some(),
+                    }
+                })
+                .collect(),
+        };
+        let mt = task.machine.as_ref().map(|m| m.master_target.clone());
+        let own_prepared = rec
+            .protection
+            .as_ref()
+            .filter(|p| p.target_prepared)
+            .map(|p| p.disks.len() as u32)
+            .unwrap_or(0);
+        let in_use = mt
+            .as_ref()
+            .map(|m| mt_use.get(m))
+            .unwrap_or(0)
+            .saturating_sub(own_prepared);
+        let ctx = CheckCtx {
+            now: self.now,
+            phase,
+            item: rec,
+            inv: &self.inv,
+            config: &self.config,
+            machine: task.machine.as_ref(),
+            mode: task.mode,
+            disks: &task.disks,
+            group: &group,
+            plan: j.plan.as_ref().and_then(|p| self.plans.get(p)),
+            mt_disks_in_use: in_use,
+            azure_confirmed_off: task.azure_confirmed_off,
+            chosen_point_ms: task.chosen_point_ms,
+        };
+        let results = readiness::run_phase(&ctx);
+        if phase == Phase::ReprotectStart
+            && let Some(m) = mt
+        {
+            *mt_use.by_mt.entry(m).or_insert(0) += task.disks.len() as u32;
+        }
+        results
+    }
+
+    /// Emits the check results of a machine as job events.
+    pub(super) fn emit_checks(
+        &mut self,
+        job: JobId,
+        item: &ItemId,
+        results: Vec<(RuleId, Verdict)>,
+    ) {
+        for (rule, verdict) in results {
+            self.outputs.push_back(Output::Job(JobEvent::Check {
+                job,
+                item: item.clone(),
+                rule,
+                verdict,
+            }));
+        }
+    }
+
+    // ---- step history -------------------------------------------------------------------------------
+
+    pub(super) fn record_step_start(&mut self, job: JobId, item: &ItemId, name: &str) {
+        let now = self.now;
+        if let Some(j) = self.jobs.get_mut(&job) {
+            j.history.push(StepRecord {
+                item: item.clone(),
+                name: name.to_owned(),
+                started_ms: now,
+                ended_ms: None,
+                ok: None,
+            });
+        }
+        self.outputs.push_back(Output::Job(JobEvent::StepStarted {
+            job,
+            item: item.clone(),
+            step: name.to_owned(),
+        }));
+    }
+
+    pub(super) fn record_step_end(&mut self, job: JobId, item: &ItemId, name: &str, ok: bool) {
+        let now = self.now;
+        if let Some(j) = self.jobs.get_mut(&job)
+            && let Some(r) = j
+                .history
+                .iter_mut()
+                .rev()
+                .find(|r| &r.item == item && r.name == name && r.ended_ms.is_none())
+        {
+            r.ended_ms = Some(now);
+            r.ok = Some(ok);
+        }
+        self.outputs.push_back(Output::Job(JobEvent::StepEnded {
+            job,
+            item: item.clone(),
+            step: name.to_owned(),
+            ok,
+        }));
+    }
+
+    // ---- stages -------------------------------------------------------------------------------------
+
+    /// Starts the job's current stage (its machines in parallel, FB-08), or ends the job after the last.
+    pub(super) fn start_stage(&mut self, job: JobId) {
+        let j = &self.jobs[&job];
+        let Some(items) = j.stages.get(j.stage).cloned() else {
+            self.finish_job_if_done(job);
+            return;
+        };
+        for item in &items {
+            if let Some(t) = self.jobs.get_mut(&job).and_then(|j| j.tasks.get_mut(item))
+                && t.status == TaskStatus::Pending
+            {
+                t.status = TaskStatus::Running;
+                t.step_started_ms = self.now;
+            }
+        }
+        for item in &items {
+            self.advance(job, item);
+        }
+    }
+
+    /// After a task ended: when its stage is complete, go on to the next stage or end the job. A failed
+    /// stage stops the plan: later groups do not start (FB-08).
+    fn on_task_ended(&mut self, job: JobId) {
+        let j = &self.jobs[&job];
+        let Some(stage_items) = j.stages.get(j.stage) else {
+            self.finish_job_if_done(job);
+            return;
+        };
+        if !stage_items.iter().all(|i| j.tasks[i].ended()) {
+            return;
+        }
+        let stage_failed = stage_items
+            .iter()
+            .any(|i| matches!(j.tasks[i].status, TaskStatus::Failed(_)));
+        if stage_failed || j.cancelled {
+            let reason = if j.cancelled {
+                cancelled_failure()
+            } else {
+                Failure::other(
+                    ErrorCode::INFRASTRUCTURE,
+                    "not started: an earlier group of the recovery plan failed",
+                    "fix the failure and run the plan again",
+                )
+            };
+            let later: Vec<ItemId> = j
+                .stages
+                .iter()
+                .skip(j.stage + 1)
+                .flatten()
+                .cloned()
+                .collect();
+            if let Some(j) = self.jobs.get_mut(&job) {
+                j.stage = j.stages.len();
+            }
+            for item in later {
+                self.end_task(job, &item, TaskStatus::Failed(reason.clone()));
+            }
+            self.finish_job_if_done(job);
+            return;
+        }
+        // Manual actions of the group: recorded, nothing else to do (FB-08: no scripts).
+        let actions = j.stage_actions.get(j.stage).cloned().unwrap_or_default();
+        if let Some(first) = stage_items.first().cloned() {
+            for a in actions {
+                if let PlanAction::Manual(text) = a {
+                    let name = format!("Manual action: {text}");
+                    self.record_step_start(job, &first, &name);
+                    self.record_step_end(job, &first, &name, true);
+                }
+            }
+        }
+        if let Some(j) = self.jobs.get_mut(&job) {
+            j.stage += 1;
+        }
+        self.start_stage(job);
+    }
+
+    /// Ends the job once every task has ended.
+    pub(super) fn finish_job_if_done(&mut self, job: JobId) {
+        let now = self.now;
+        let Some(j) = self.jobs.get_mut(&job) else {
+            return;
+        };
+        if j.ended() || !j.tasks.values().all(|t| t.ended()) {
+            return;
+        }
+        let outcome = if j.cancelled {
+            JobOutcome::Cancelled
+        } else if let Some(f) = &j.failure {
+            JobOutcome::Failed(f.clone())
+        } else if let Some(f) = j.tasks.values().find_map(|t| match &t.status {
+            TaskStatus::Failed(f) => Some(f.clone()),
+            _ => None,
+        }) {
+            JobOutcome::Failed(f)
+        } else {
+            JobOutcome::Succeeded
+        };
+        j.outcome = Some(outcome.clone());
+        j.ended_ms = Some(now);
+        self.outputs
+            .push_back(Output::Job(JobEvent::Ended { job, outcome }));
+    }
+
+    // ---- tasks --------------------------------------------------------------------------------------
+
+    /// Runs a task's steps until it waits or ends.
+    pub(super) fn advance(&mut self, job: JobId, item: &ItemId) {
+        // Bounded: every iteration moves pc forward or returns; rollback restarts pc once.
+        for _ in 0..64 {
+            let Some(j) = self.jobs.get(&job) else { return };
+            let op = j.operation;
+            let Some(t) = j.tasks.get(item) else { return };
+            if t.ended() || t.wait != Wait::Idle || t.status == TaskStatus::Pending {
+                return;
+            }
+            if t.status == TaskStatus::Running && t.abort.is_some() {
+                let f = self
+                    .jobs
+                    .get_mut(&job)
+                    .and_then(|j| j.tasks.get_mut(item))
+                    .and_then(|t| t.abort.take());
+                if let Some(f) = f {
+                    self.begin_rollback(job, item, f);
+                }
+                continue;
+            }
+            let at_end = t.pc >= t.steps.len();
+            let sync = if at_end {
+                true
+            } else {
+                t.steps[t.pc].group_synchronised()
+            };
+            if t.status == TaskStatus::Running
+                && sync
+                && !t.barrier_passed
+                && op == Operation::Failback
+                && self.in_group(job, item)
+            {
+                self.task_mut(job, item).wait = Wait::Group;
+                self.try_release_group(job, item);
+                return;
+            }
+            if at_end {
+                let status = match &t.status {
+                    TaskStatus::RollingBack(f) => TaskStatus::Failed(f.clone()),
+                    _ => TaskStatus::Succeeded,
+                };
+                self.end_task(job, item, status);
+                return;
+            }
+            let step = t.steps[t.pc];
+            match self.start_step(job, item, step) {
+                Started::Skipped => self.next_step(job, item),
+                Started::Done => {
+                    self.record_step_end(job, item, step.name(), true);
+                    self.next_step(job, item);
+                }
+                Started::Waiting => return,
+                Started::Failed(f) => {
+                    self.record_step_end(job, item, step.name(), false);
+                    self.step_failed(job, item, step, f);
+                }
+            }
+        }
+        debug_assert!(false, "task {item} of {job} did not settle");
+    }
+
+    fn task_mut(&mut self, job: JobId, item: &ItemId) -> &mut crate::job::Task {
+        self.jobs
+            .get_mut(&job)
+            .and_then(|j| j.tasks.get_mut(item))
+            .expect("task exists")
+    }
+
+    fn next_step(&mut self, job: JobId, item: &ItemId) {
+        let t = self.task_mut(job, item);
+        t.pc += 1;
+        t.wait = Wait::Idle;
+        t.barrier_passed = false;
+    }
+
+    /// Whether the item has replication-group peers in this job.
+    fn in_group(&self, job: JobId, item: &ItemId) -> bool {
+        self.group_peers(job, item).len() > 1
+    }
+
+    /// The job's tasks in the same replication group as `item` (itself included), in id order.
+    fn group_peers(&self, job: JobId, item: &ItemId) -> Vec<ItemId> {
+        let Some(g) = self
+            .items
+            .get(item)
+            .and_then(|r| r.spec.replication_group.clone())
+        else {
+            return vec![item.clone()];
+        };
+        self.jobs[&job]
+            .tasks
+            .keys()
+            .filter(|i| self.items[*i].spec.replication_group.as_ref() == Some(&g))
+            .cloned()
+            .collect()
+    }
+
+    /// Releases a group barrier once every running member waits at the same step (RG-03). The group's
+    /// common decision (the final sync's tag, the recovery point) is taken once, for all.
+    fn try_release_group(&mut self, job: JobId, item: &ItemId) {
+        let peers = self.group_peers(job, item);
+        let j = &self.jobs[&job];
+        let pc = j.tasks[item].pc;
+        let running: Vec<&ItemId> = peers
+            .iter()
+            .filter(|p| j.tasks[*p].status == TaskStatus::Running)
+            .collect();
+        if !running
+            .iter()
+            .all(|p| j.tasks[*p].wait == Wait::Group && j.tasks[*p].pc == pc)
+        {
+            return;
+        }
+        let running: Vec<ItemId> = running.into_iter().cloned().collect();
+        let step = j.tasks[item].steps.get(pc).copied();
+        match step {
+            Some(Step::FinalSync) => {
+                // One tag for every member, taken once all are confirmed off (FB-02, RG-03).
+                let tag = self.now;
+                for p in &running {
+                    self.task_mut(job, p).chosen_point_ms = Some(tag);
+                }
+            }
+            Some(Step::ResolvePoint) => {
+                let choice = self.jobs[&job]
+                    .point
+                    .unwrap_or(PointChoice::LatestProcessed);
+                if choice != PointChoice::Latest {
+                    let stores: Vec<_> = running.iter().map(|p| &self.items[p].points).collect();
+                    let tag = group_select(&stores, choice);
+                    for p in &running {
+                        self.task_mut(job, p).chosen_point_ms = tag;
+                    }
+                }
+            }
+            _ => {}
+        }
+        for p in &running {
+            let t = self.task_mut(job, p);
+            t.wait = Wait::Idle;
+            t.barrier_passed = true;
+        }
+        for p in &running {
+            self.advance(job, p);
+        }
+    }
+
+    /// Starts one step.
+    fn start_step(&mut self, job: JobId, item: &ItemId, step: Step) -> Started {
+        let j = &self.jobs[&job];
+        let op = j.operation;
+        let choice = j.point;
+        let t = j.tasks[item].clone();
+        let t = &t;
+        let rec = self.items[item].clone();
+        let rec = &rec;
+        let onprem = self.inv.onprem_vms.get(&rec.spec.onprem_vm).cloned();
+        let onprem = onprem.as_ref();
+        let azure = self.inv.azure_vms.get(&rec.spec.azure_vm).cloned();
+        let azure = azure.as_ref();
+        let rolling_back = matches!(t.status, TaskStatus::RollingBack(_));
+        let vm = rec.spec.onprem_vm.clone();
+        let azure_vm = rec.spec.azure_vm.clone();
+        let kind = match step {
+            Step::Check(phase) => {
+                self.record_step_start(job, item, step.name());
+                let mut mt_use = MtUse::new(self);
+                let results = self.run_checks(job, item, phase, &mut mt_use);
+                let failure = readiness::first_failure(&results).cloned();
+                self.emit_checks(job, item, results);
+                return match failure {
+                    Some(f) => Started::Failed(f),
+                    None => Started::Done,
+                };
+            }
+            Step::PowerOffOnPrem => {
+                let needed = if rolling_back {
+                    t.onprem_power_on_sent
+                } else {
+                    match (op, onprem) {
+                        (_, None) => false,
+                        // RJ-02: always at reprotect start, whatever discovery last said.
+                        (Operation::Reprotect, Some(_)) => true,
+                        (_, Some(v)) => {
+                            v.power != PowerState::Off
+                                || t.onprem_power_on_sent
+                                || op == Operation::ChangeRecoveryPoint
+                        }
+                    }
+                };
+                if !needed {
+                    return Started::Skipped;
+                }
+                ActionKind::PowerOffOnPremVm { vm }
+            }
+            Step::ConsolidateSnapshots => match onprem {
+                Some(v) if v.snapshots > 0 => ActionKind::ConsolidateSnapshots { vm },
+                _ => return Started::Skipped,
+            },
+            Step::PrepareTarget => {
+                let (Some(m), Some(mode)) = (t.machine.clone(), t.mode) else {
+                    return Started::Failed(Failure::rule(
+                        RuleId::Rj01,
+                        format!("no reprotect values for item `{item}`"),
+                    ));
+                };
+                let folder = self.target_folder(&m.datastore, &vm, mode);
+                ActionKind::PrepareTarget {
+                    item: item.clone(),
+                    master_target: m.master_target,
+                    datastore: m.datastore,
+                    mode,
+                    folder,
+                    disks: t.disks.clone(),
+                }
+            }
+            Step::StartReplication => match op {
+                Operation::Reprotect => {
+                    let Some(m) = t.machine.clone() else {
+                        return Started::Failed(Failure::rule(
+                            RuleId::Rj01,
+                            format!("no reprotect values for item `{item}`"),
+                        ));
+                    };
+                    ActionKind::StartReplication {
+                        item: item.clone(),
+                        direction: Direction::ToOnPrem,
+                        process_server: Some(m.process_server),
+                        master_target: Some(m.master_target),
+                        retention_drive: Some(m.retention_drive),
+                        mode: t.mode.unwrap_or(crate::protocol::RecoveryMode::Alternate),
+                        disks: t.disks.clone(),
+                    }
+                }
+                _ => ActionKind::StartReplication {
+                    item: item.clone(),
+                    direction: Direction::ToAzure,
+                    process_server: None,
+                    master_target: None,
+                    retention_drive: None,
+                    mode: crate::protocol::RecoveryMode::Alternate,
+                    disks: onprem
+                        .map(|v| v.disks.iter().map(|d| d.uuid.clone()).collect())
+                        .unwrap_or_default(),
+                },
+            },
+            Step::WaitSync => {
+                self.record_step_start(job, item, step.name());
+                if rec.initial_sync_done {
+                    return Started::Done;
+                }
+                let at = self.now + self.config.sync_stall_timeout_ms;
+                let timer = self.set_timer(at, TimerKind::SyncStall(job, item.clone()));
+                self.task_mut(job, item).wait = Wait::Sync {
+                    last_bytes: 0,
+                    timer,
+                };
+                return Started::Waiting;
+            }
+            Step::WaitAgent => {
+                self.record_step_start(job, item, step.name());
+                if onprem.is_some_and(|v| v.agent_registered) {
+                    return Started::Done;
+                }
+                let at = self.now + self.config.agent_registration_wait_ms;
+                let timer = self.set_timer(at, TimerKind::AgentWait(job, item.clone()));
+                self.task_mut(job, item).wait = Wait::Agent { timer };
+                return Started::Waiting;
+            }
+            Step::ShutdownAzure => {
+                if azure.is_none() && op == Operation::ChangeRecoveryPoint {
+                    return Started::Skipped;
+                }
+                ActionKind::ShutdownAzureVm { vm: azure_vm }
+            }
+            Step::FinalSync => {
+                if choice != Some(PointChoice::Latest) {
+                    return Started::Skipped;
+                }
+                let tag_ms = t.chosen_point_ms.unwrap_or(self.now);
+                ActionKind::FinalSync {
+                    item: item.clone(),
+                    tag_ms,
+                }
+            }
+            Step::ResolvePoint => {
+                self.record_step_start(job, item, step.name());
+                let choice = choice.unwrap_or(PointChoice::LatestProcessed);
+                let tag =
+                    if t.barrier_passed && op == Operation::Failback && self.in_group(job, item) {
+                        t.chosen_point_ms // decided for the whole group at the barrier (RG-03)
+                    } else {
+                        match choice {
+                            PointChoice::Latest if op == Operation::Failback => t.chosen_point_ms,
+                            PointChoice::Latest => rec.points.latest().map(|p| p.tag_ms),
+                            c => rec.points.select(c).map(|p| p.tag_ms),
+                        }
+                    };
+                return match tag {
+                    Some(tag) => {
+                        self.task_mut(job, item).chosen_point_ms = Some(tag);
+                        Started::Done
+                    }
+                    None if op == Operation::Failover
+                        && matches!(choice, PointChoice::Latest | PointChoice::LatestProcessed) =>
+                    {
+                        // Failover to "latest" processes the data on the Azure side (no point needed yet).
+                        Started::Done
+                    }
+                    None => Started::Failed(Failure::rule(
+                        RuleId::Fb03,
+                        format!("no recovery point of item `{item}` matches {choice:?}"),
+                    )),
+                };
+            }
+            Step::RecoverOnPrem => {
+                let Some(point_tag_ms) = t.chosen_point_ms else {
+                    return Started::Failed(Failure::rule(
+                        RuleId::Fb03,
+                        format!("no recovery point chosen for item `{item}`"),
+                    ));
+                };
+                let (cpus, memory_mib, nic_ips) = azure
+                    .map(|a| (a.cpus, a.memory_mib, a.nic_ips.clone()))
+                    .unwrap_or((0, 0, Vec::new()));
+                ActionKind::RecoverOnPrem {
+                    item: item.clone(),
+                    vm,
+                    point_tag_ms,
+                    cpus,
+                    memory_mib,
+                    nic_ips,
+                }
+            }
+            Step::PowerOnOnPrem => {
+                // FB-02, enforced here whatever the checks said: never a power-on without the Azure VM
+                // confirmed off.
+                if !t.azure_confirmed_off {
+                    return Started::Failed(Failure::rule(
+                        RuleId::Fb02,
+                        format!(
+                            "Azure VM `{azure_vm}` is not confirmed off; on-premises VM `{vm}` stays off"
+                        ),
+                    ));
+                }
+                ActionKind::PowerOnOnPremVm { vm }
+            }
+            Step::FailoverToAzure => ActionKind::FailoverToAzure {
+                item: item.clone(),
+                point_tag_ms: t.chosen_point_ms,
+            },
+            Step::StartAzure => {
+                if t.onprem_power_on_sent {
+                    // Never start the Azure VM while the on-prem VM may run (INV-SPLIT).
+                    return Started::Failed(Failure::rule(
+                        RuleId::Fb02,
+                        format!(
+                            "on-premises VM `{vm}` may be running; Azure VM `{azure_vm}` stays off"
+                        ),
+                    ));
+                }
+                ActionKind::StartAzureVm { vm: azure_vm }
+            }
+            Step::DeleteAzure => {
+                if azure.is_none() {
+                    return Started::Skipped;
+                }
+                ActionKind::DeleteAzureVm { vm: azure_vm }
+            }
+            Step::CommitRecovery => ActionKind::CommitRecovery {
+                item: item.clone(),
+                direction: if op == Operation::CommitFailover {
+                    Direction::ToAzure
+                } else {
+                    Direction::ToOnPrem
+                },
+            },
+            Step::StopReplication => {
+                if rec.replicating.is_none() && !t.replication_started {
+                    return Started::Skipped;
+                }
+                ActionKind::StopReplication { item: item.clone() }
+            }
+            Step::DisableReplication => ActionKind::DisableReplication { item: item.clone() },
+            Step::RevertFailback => ActionKind::RevertFailback { item: item.clone() },
+        };
+        self.record_step_start(job, item, step.name());
+        let t = self.task_mut(job, item);
+        match step {
+            Step::ShutdownAzure => t.azure_shutdown_sent = true,
+            Step::PowerOnOnPrem => t.onprem_power_on_sent = true,
+            Step::RecoverOnPrem => t.recover_sent = true,
+            Step::StartReplication => t.replication_started = true,
+            _ => {}
+        }
+        let id = self.send_action(Some(job), Some(item.clone()), kind, 1);
+        self.task_mut(job, item).wait = Wait::Action(id);
+        Started::Waiting
+    }
+
+    /// CL-03: a VM folder on the datastore that old VMDKs do not occupy (alternate location only).
+    fn target_folder(
+        &self,
+        ds: &DatastoreName,
+        vm: &VmName,
+        mode: crate::protocol::RecoveryMode,
+    ) -> String {
+        let base = vm.as_str().to_owned();
+        if mode == crate::protocol::RecoveryMode::Original {
+            return base;
+        }
+        let Some(d) = self.inv.datastores.get(ds) else {
+            return base;
+        };
+        if !d.folders.contains(&base) {
+            return base;
+        }
+        (1..=1000)
+            .map(|n| format!("{base}_{n}"))
+            .find(|f| !d.folders.contains(f))
+            .unwrap_or(base)
+    }
+
+    // ---- action results -----------------------------------------------------------------------------
+
+    /// Routes an action's result to the task waiting for it; a late or unknown result is ignored.
+    pub(super) fn action_result(&mut self, id: ActionId, outcome: ActionOutcome) {
+        let Some(p) = self.pending.remove(&id) else {
+            return;
+        };
+        self.cancel_timer(p.timer);
+        let (Some(job), Some(item)) = (p.job, p.item.clone()) else {
+            return;
+        };
+        let Some(t) = self.jobs.get(&job).and_then(|j| j.tasks.get(&item)) else {
+            return;
+        };
+        if t.wait != Wait::Action(id) {
+            return;
+        }
+        let step = t.steps[t.pc];
+        match outcome {
+            ActionOutcome::Ok { point } => {
+                self.step_ok(job, &item, step, point);
+                self.record_step_end(job, &item, step.name(), true);
+                self.next_step(job, &item);
+                self.advance(job, &item);
+            }
+            ActionOutcome::Failed(err) => {
+                if err.transient && p.attempt < self.config.max_action_attempts {
+                    let nid =
+                        self.send_action(Some(job), Some(item.clone()), p.kind, p.attempt + 1);
+                    self.task_mut(job, &item).wait = Wait::Action(nid);
+                    return;
+                }
+                let fix = err
+                    .rule
+                    .map(|r| r.def().fix.to_owned())
+                    .unwrap_or_else(|| "fix the reported error and retry".into());
+                let f = Failure {
+                    rule: err.rule,
+                    code: err.code,
+                    message: err.message,
+                    fix,
+                };
+                self.record_step_end(job, &item, step.name(), false);
+                self.task_mut(job, &item).wait = Wait::Idle;
+                self.step_failed(job, &item, step, f);
+            }
+        }
+    }
+
+    /// A result did not arrive in time: retry, or fail the step with a code (never hang).
+    pub(super) fn action_timed_out(&mut self, id: ActionId) {
+        let Some(p) = self.pending.remove(&id) else {
+            return;
+        };
+        if p.attempt < self.config.max_action_attempts {
+            let nid = self.send_action(p.job, p.item.clone(), p.kind, p.attempt + 1);
+            if let (Some(job), Some(item)) = (p.job, p.item)
+                && let Some(t) = self.jobs.get_mut(&job).and_then(|j| j.tasks.get_mut(&item))
+                && t.wait == Wait::Action(id)
+            {
+                t.wait = Wait::Action(nid);
+            }
+            return;
+        }
+        let (Some(job), Some(item)) = (p.job, p.item) else {
+            return;
+        };
+        let Some(t) = self.jobs.get(&job).and_then(|j| j.tasks.get(&item)) else {
+            return;
+        };
+        if t.wait != Wait::Action(id) {
+            return;
+        }
+        let step = t.steps[t.pc];
+        let f = Failure::other(
+            ErrorCode::ACTION_TIMEOUT,
+            format!(
+                "no result for {} after {} attempt(s)",
+                p.kind.name(),
+                p.attempt
+            ),
+            "check the infrastructure component the action talks to, then retry",
+        );
+        self.record_step_end(job, &item, step.name(), false);
+        self.task_mut(job, &item).wait = Wait::Idle;
+        self.step_failed(job, &item, step, f);
+    }
+
+    /// What a successful step changes in the item's record.
+    fn step_ok(&mut self, job: JobId, item: &ItemId, step: Step, point: Option<RecoveryPoint>) {
+        let op = self.jobs[&job].operation;
+        let t = self.jobs[&job].tasks[item].clone();
+        let policy = if op == Operation::Reprotect {
+            self.config.failback_policy
+        } else {
+            self.config.forward_policy
+        };
+        let rolling_back = matches!(t.status, TaskStatus::RollingBack(_));
+        let rec = self.items.get_mut(item).expect("item exists");
+        match step {
+            Step::ShutdownAzure => self.task_mut(job, item).azure_confirmed_off = true,
+            Step::StartAzure => self.task_mut(job, item).azure_confirmed_off = false,
+            Step::PowerOffOnPrem if rolling_back => {
+                self.task_mut(job, item).onprem_power_on_sent = false
+            }
+            Step::PrepareTarget => {
+                if let (Some(machine), Some(mode)) = (t.machine.clone(), t.mode) {
+                    rec.protection = Some(Protection {
+                        machine,
+                        mode,
+                        disks: t.disks.clone(),
+                        target_prepared: true,
+                    });
+                }
+            }
+            Step::StartReplication => {
+                rec.replicating = Some(if op == Operation::Reprotect {
+                    Direction::ToOnPrem
+                } else {
+                    Direction::ToAzure
+                });
+                rec.replication_started = true;
+                rec.initial_sync_done = false;
+                rec.points.clear();
+                rec.policy = policy;
+                rec.health = crate::inventory::Health::Ok;
+            }
+            Step::StopReplication | Step::DisableReplication => {
+                rec.replicating = None;
+            }
+            Step::FinalSync => {
+                if let Some(p) = point {
+                    rec.points.insert(p);
+                }
+            }
+            Step::RecoverOnPrem | Step::FailoverToAzure => {
+                rec.recovered_point_ms = t.chosen_point_ms
+            }
+            Step::CommitRecovery => match rec.recovered_point_ms {
+                Some(tag) => rec.points.retain_only(tag),
+                None => rec.points.clear(),
+            },
+            _ => {}
+        }
+    }
+
+    /// A step failed: undo what the task did (FB-07), and in a replication group stop every member
+    /// (RG-03: all or none). A failed rollback step is noted and the rollback goes on, except that the
+    /// Azure VM is never started when the on-prem VM could not be powered off.
+    fn step_failed(&mut self, job: JobId, item: &ItemId, step: Step, f: Failure) {
+        let j = self.jobs.get_mut(&job).expect("job exists");
+        if j.failure.is_none() && !j.cancelled {
+            j.failure = Some(f.clone());
+        }
+        let op = j.operation;
+        let t = j.tasks.get_mut(item).expect("task exists");
+        if let TaskStatus::RollingBack(orig) = t.status.clone() {
+            if step == Step::PowerOffOnPrem {
+                t.rollback_incomplete = true;
+                self.outputs.push_back(Output::Alert(Alert {
+                    severity: Severity::Critical,
+                    item: item.clone(),
+                    rule: Some(RuleId::Fb07),
+                    kind: AlertKind::RollbackIncomplete,
+                }));
+                self.end_task(job, item, TaskStatus::Failed(orig));
+            } else {
+                self.next_step(job, item);
+                self.advance(job, item);
+            }
+            return;
+        }
+        self.begin_rollback(job, item, f.clone());
+        if op == Operation::Failback {
+            for peer in self.group_peers(job, item) {
+                if &peer != item {
+                    let msg = format!(
+                        "replication group member `{item}` failed ({}); the group fails back together",
+                        f.message
+                    );
+                    self.request_abort(job, &peer, Failure::rule(RuleId::Rg03, msg));
+                }
+            }
+        }
+    }
+
+    /// Stops a task at its next step boundary and undoes it (cancel; RG-03). A task waiting for an action
+    /// keeps waiting for that result first.
+    pub(super) fn request_abort(&mut self, job: JobId, item: &ItemId, f: Failure) {
+        let Some(t) = self.jobs.get_mut(&job).and_then(|j| j.tasks.get_mut(item)) else {
+            return;
+        };
+        match t.status {
+            TaskStatus::Pending => {
+                self.end_task(job, item, TaskStatus::Failed(f));
+            }
+            TaskStatus::Running => {
+                if t.abort.is_none() {
+                    t.abort = Some(f);
+                }
+                if !matches!(t.wait, Wait::Action(_)) {
+                    t.wait = Wait::Idle;
+                    self.advance(job, item);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn begin_rollback(&mut self, job: JobId, item: &ItemId, f: Failure) {
+        let op = self.jobs[&job].operation;
+        let steps = super::steps::rollback_steps(op, &self.jobs[&job].tasks[item]);
+        let t = self.task_mut(job, item);
+        t.status = TaskStatus::RollingBack(f);
+        t.steps = steps;
+        t.pc = 0;
+        t.wait = Wait::Idle;
+        t.barrier_passed = false;
+        self.advance(job, item);
+    }
+
+    /// Cancels a job: tasks not started end at once; running ones stop at their next step boundary and
+    /// undo what they did.
+    pub(super) fn cancel_job(&mut self, job: JobId) {
+        if let Some(j) = self.jobs.get_mut(&job) {
+            j.cancelled = true;
+        }
+        let items: Vec<ItemId> = self.jobs[&job].tasks.keys().cloned().collect();
+        for item in items {
+            self.request_abort(job, &item, cancelled_failure());
+        }
+        self.finish_job_if_done(job);
+    }
+
+    pub(super) fn sync_stalled(&mut self, job: JobId, item: ItemId) {
+        let Some(t) = self.jobs.get(&job).and_then(|j| j.tasks.get(&item)) else {
+            return;
+        };
+        if !matches!(t.wait, Wait::Sync { .. }) {
+            return;
+        }
+        let f = Failure::other(
+            ErrorCode::REPLICATION_STALLED,
+            format!(
+                "replication of item `{item}` made no progress for {} s",
+                self.config.sync_stall_timeout_ms / 1000
+            ),
+            "restore the path Azure → process server → master target and retry",
+        );
+        self.record_step_end(job, &item, Step::WaitSync.name(), false);
+        self.task_mut(job, &item).wait = Wait::Idle;
+        self.step_failed(job, &item, Step::WaitSync, f);
+    }
+
+    pub(super) fn agent_wait_expired(&mut self, job: JobId, item: ItemId) {
+        let Some(t) = self.jobs.get(&job).and_then(|j| j.tasks.get(&item)) else {
+            return;
+        };
+        if !matches!(t.wait, Wait::Agent { .. }) {
+            return;
+        }
+        let vm = self.items[&item].spec.onprem_vm.clone();
+        let f = Failure::rule(
+            RuleId::Ra03,
+            format!("the agent of on-premises VM `{vm}` did not register in time"),
+        );
+        self.record_step_end(job, &item, Step::WaitAgent.name(), false);
+        self.task_mut(job, &item).wait = Wait::Idle;
+        self.step_failed(job, &item, Step::WaitAgent, f);
+    }
+
+    /// A waiting step (sync, agent) is complete.
+    pub(super) fn wait_done(&mut self, job: JobId, item: &ItemId) {
+        let t = &self.jobs[&job].tasks[item];
+        let timer = match t.wait {
+            Wait::Sync { timer, .. } | Wait::Agent { timer } => timer,
+            _ => return,
+        };
+        let step = t.steps[t.pc];
+        self.cancel_timer(timer);
+        self.record_step_end(job, item, step.name(), true);
+        self.next_step(job, item);
+        self.advance(job, item);
+    }
+
+    /// Ends a task and sets its item's state: success state, or back to where it started (RJ-07, FB-07).
+    pub(super) fn end_task(&mut self, job: JobId, item: &ItemId, status: TaskStatus) {
+        let j = self.jobs.get_mut(&job).expect("job exists");
+        let op = j.operation;
+        let t = j.tasks.get_mut(item).expect("task exists");
+        if t.ended() {
+            return;
+        }
+        t.status = status.clone();
+        t.wait = Wait::Idle;
+        let start = t.start_state;
+        let rollback_incomplete = t.rollback_incomplete;
+        let rec = self.items.get_mut(item).expect("item exists");
+        let from = rec.state;
+        rec.job = None;
+        let to = match &status {
+            TaskStatus::Succeeded => {
+                match op {
+                    Operation::Failover | Operation::Failback => rec.replicating = None,
+                    Operation::CommitFailback => {
+                        rec.protection = None;
+                        rec.points.clear();
+                    }
+                    Operation::DisableProtection => {
+                        rec.protection = None;
+                        rec.replicating = None;
+                        rec.points.clear();
+                    }
+                    Operation::ReprotectToAzure => rec.protection = None,
+                    _ => {}
+                }
+                rec.last_error = None;
+                op.success_state(start)
+            }
+            TaskStatus::Failed(f) => {
+                rec.last_error = Some(f.clone());
+                if rollback_incomplete {
+                    ItemState::FailedBack
+                } else {
+                    if op == Operation::Failback {
+                        rec.replicating = Some(Direction::ToOnPrem); // FB-07: replication resumes
+                    }
+                    op.failure_state(start)
+                }
+            }
+            _ => rec.state,
+        };
+        if to != from {
+            rec.state = to;
+            self.outputs.push_back(Output::ItemState {
+                item: item.clone(),
+                from,
+                to,
+            });
+        }
+        self.on_task_ended(job);
+    }
+}
+
+fn cancelled_failure() -> Failure {
+    Failure::other(
+        ErrorCode::CANCELLED,
+        "cancelled by the user",
+        "run the operation again when ready",
+    )
+}

@@ -1,0 +1,81 @@
+//! The steps of each operation, and of undoing a failed one. The step names follow the ASR portal's job
+//! view; the order encodes the safety rules: the on-prem VM is powered off before anything else at
+//! reprotect (RJ-02), the Azure VM is shut down before the on-prem VM can start (FB-02), a replication
+//! group reaches the recovery point and the power-on together (RG-03).
+
+use crate::job::{Step, Task};
+use crate::lifecycle::{ItemState, Operation};
+use crate::rules::Phase;
+
+/// The steps of `op` for an item in `state` (the job's prerequisites check runs before them).
+pub fn steps_for(op: Operation, state: ItemState) -> Vec<Step> {
+    use Step::*;
+    match op {
+        Operation::Failover => vec![PowerOffOnPrem, ResolvePoint, FailoverToAzure],
+        Operation::CommitFailover => vec![CommitRecovery],
+        Operation::Reprotect => vec![
+            PowerOffOnPrem,
+            ConsolidateSnapshots,
+            Check(Phase::ReprotectTarget),
+            PrepareTarget,
+            StartReplication,
+            WaitSync,
+        ],
+        Operation::Failback => vec![
+            ShutdownAzure,
+            FinalSync,
+            ResolvePoint,
+            Check(Phase::FailbackRecover),
+            RecoverOnPrem,
+            Check(Phase::FailbackPowerOn),
+            PowerOnOnPrem,
+        ],
+        Operation::ChangeRecoveryPoint => match state {
+            ItemState::FailedBack => vec![
+                ShutdownAzure,
+                PowerOffOnPrem,
+                ResolvePoint,
+                Check(Phase::FailbackRecover),
+                RecoverOnPrem,
+                Check(Phase::FailbackPowerOn),
+                PowerOnOnPrem,
+            ],
+            _ => vec![PowerOffOnPrem, ShutdownAzure, ResolvePoint, FailoverToAzure],
+        },
+        Operation::CommitFailback => vec![DeleteAzure, CommitRecovery],
+        Operation::ReprotectToAzure => vec![
+            WaitAgent,
+            DisableReplication,
+            DeleteAzure,
+            StartReplication,
+            WaitSync,
+        ],
+        Operation::DisableProtection => vec![StopReplication, DisableReplication],
+    }
+}
+
+/// What undoing a task needs, given what it did (FB-07 for failback: the on-prem VM off again, the disks
+/// back to the MT, the Azure VM on again — in that order, so the two copies never run together).
+pub fn rollback_steps(op: Operation, task: &Task) -> Vec<Step> {
+    let mut steps = Vec::new();
+    match op {
+        Operation::Failback | Operation::ChangeRecoveryPoint => {
+            if task.onprem_power_on_sent {
+                steps.push(Step::PowerOffOnPrem);
+            }
+            if task.recover_sent && op == Operation::Failback {
+                steps.push(Step::RevertFailback);
+            }
+            if task.azure_shutdown_sent && op == Operation::Failback {
+                steps.push(Step::StartAzure);
+            }
+        }
+        Operation::Reprotect | Operation::ReprotectToAzure => {
+            if task.replication_started {
+                steps.push(Step::StopReplication);
+            }
+        }
+        _ => {}
+    }
+    steps
+}
