@@ -32,6 +32,9 @@ pub mod recovery_point;
 pub mod rules;
 pub mod time;
 
+#[cfg(test)]
+pub(crate) mod testkit;
+
 pub use config::EngineConfig;
 pub use engine::{Engine, EngineError};
 pub use error_code::ErrorCode;

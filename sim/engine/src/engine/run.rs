@@ -839,6 +839,7 @@ impl Engine {
             Step::FinalSync => {
                 if let Some(p) = point {
                     rec.points.insert(p);
+                    self.task_mut(job, item).chosen_point_ms = Some(p.tag_ms);
                 }
             }
             Step::RecoverOnPrem | Step::FailoverToAzure => {

@@ -1,1 +1,1095 @@
+//! Engine behaviour: the whole lifecycle, refusals, step order (RJ-02, FB-02), rollback (FB-07), groups
+//! (RG-03, FB-08), timeouts, split detection, RPO alerts.
 
+use crate::error_code::ErrorCode;
+use crate::ids::*;
+use crate::inventory::PowerState;
+use crate::lifecycle::{ItemState, Operation, transition_allowed};
+use crate::protocol::*;
+use crate::recovery_point::PointChoice;
+use crate::rules::RuleId;
+use crate::testkit::*;
+use crate::time::{HOUR_MS, MINUTE_MS};
+
+fn item(i: usize) -> Target {
+    Target::Item(item_id(i))
+}
+
+fn reprotect(lab: &mut Lab, i: usize) -> JobId {
+    lab.cmd(Command::Reprotect {
+        target: item(i),
+        machines: vec![machine(i)],
+    })
+    .unwrap()
+    .unwrap()
+}
+
+fn failed_with(outcome: Option<JobOutcome>) -> Failure {
+    match outcome {
+        Some(JobOutcome::Failed(f)) => f,
+        other => panic!("expected a failed job, got {other:?}"),
+    }
+}
+
+fn state_changes(lab: &Lab) -> Vec<(ItemId, ItemState, ItemState)> {
+    lab.log
+        .iter()
+        .filter_map(|o| match o {
+            Output::ItemState { item, from, to } => Some((item.clone(), *from, *to)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn whole_cycle_failover_to_reprotect_to_azure() {
+    let mut lab = Lab::new(vec![spec(0, ItemState::ProtectedToAzure)]);
+    lab.points(&item_id(0), 0, 0);
+    lab.now = HOUR_MS;
+    let steps: Vec<(Command, ItemState)> = vec![
+        (
+            Command::Failover {
+                target: item(0),
+                point: PointChoice::LatestProcessed,
+            },
+            ItemState::FailedOver,
+        ),
+        (
+            Command::CommitFailover { target: item(0) },
+            ItemState::InAzure,
+        ),
+        (
+            Command::Reprotect {
+                target: item(0),
+                machines: vec![machine(0)],
+            },
+            ItemState::ProtectedToOnPrem,
+        ),
+        (
+            Command::Failback {
+                target: item(0),
+                point: PointChoice::Latest,
+            },
+            ItemState::FailedBack,
+        ),
+        (
+            Command::CommitFailback { target: item(0) },
+            ItemState::OnPrem,
+        ),
+        (
+            Command::ReprotectToAzure { target: item(0) },
+            ItemState::ProtectedToAzure,
+        ),
+    ];
+    for (c, expected) in steps {
+        let job = lab.cmd(c.clone()).unwrap().unwrap();
+        assert_eq!(
+            lab.outcome(job),
+            Some(JobOutcome::Succeeded),
+            "{c:?}: {:?}",
+            lab.engine.job(job)
+        );
+        assert_eq!(lab.state(0), expected, "after {c:?}");
+        lab.now += HOUR_MS;
+    }
+    for (i, from, to) in state_changes(&lab) {
+        assert!(transition_allowed(from, to), "{i}: {from} -> {to}");
+    }
+    // FB-06: commit deleted the Azure VM; RA-02: protection to Azure again.
+    assert!(!lab.azure.contains_key(&VmName::from("vm-0-azure")));
+    assert_eq!(
+        lab.engine.item(&item_id(0)).unwrap().replicating,
+        Some(Direction::ToAzure)
+    );
+}
+
+#[test]
+fn reprotect_powers_the_onprem_vm_off_first_and_excludes_the_temporary_disk() {
+    // RJ-02, RP-19, RJ-03
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    lab.set_onprem_power(&"vm-0".into(), PowerState::On);
+    lab.discover();
+    let job = reprotect(&mut lab, 0);
+    assert_eq!(lab.outcome(job), Some(JobOutcome::Succeeded));
+    let names = lab.action_names();
+    assert_eq!(
+        names[0], "power-off-onprem-vm",
+        "RJ-02: first action of the reprotect: {names:?}"
+    );
+    let prepare = lab.actions.iter().find_map(|a| match &a.kind {
+        ActionKind::PrepareTarget { mode, disks, .. } => Some((*mode, disks.clone())),
+        _ => None,
+    });
+    let (mode, disks) = prepare.expect("target prepared");
+    assert_eq!(mode, RecoveryMode::Original, "RJ-03: the on-prem VM exists");
+    assert_eq!(
+        disks,
+        vec!["vm-0-d0".to_owned(), "vm-0-d1".to_owned()],
+        "RP-19: temporary disk excluded"
+    );
+}
+
+#[test]
+fn deleted_onprem_vm_goes_to_alternate_location_and_disk_added_after_failover_is_left_out() {
+    // RJ-04, RJ-09, CL-03
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    lab.onprem.clear();
+    lab.azure
+        .get_mut(&VmName::from("vm-0-azure"))
+        .unwrap()
+        .disks
+        .push(crate::inventory::AzureDiskView {
+            name: "added".into(),
+            size_bytes: GIB,
+            temporary: false,
+            added_after_failover: true,
+        });
+    lab.datastores
+        .get_mut(&DatastoreName::from("ds1"))
+        .unwrap()
+        .folders = vec!["vm-0".into()];
+    lab.discover();
+    let job = reprotect(&mut lab, 0);
+    assert_eq!(lab.outcome(job), Some(JobOutcome::Succeeded));
+    let (mode, folder, disks) = lab
+        .actions
+        .iter()
+        .find_map(|a| match &a.kind {
+            ActionKind::PrepareTarget {
+                mode,
+                folder,
+                disks,
+                ..
+            } => Some((*mode, folder.clone(), disks.clone())),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(mode, RecoveryMode::Alternate);
+    assert_eq!(folder, "vm-0_1", "CL-03: old VMDKs occupy vm-0/");
+    assert!(!disks.contains(&"added".to_owned()), "RJ-09");
+    assert!(
+        !lab.action_names().contains(&"power-off-onprem-vm"),
+        "no on-prem VM to power off"
+    );
+}
+
+#[test]
+fn failback_shuts_the_azure_vm_down_before_powering_on_premises_on() {
+    // FB-02, FB-03 latest
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    reprotect(&mut lab, 0);
+    lab.now += HOUR_MS;
+    let job = lab
+        .cmd(Command::Failback {
+            target: item(0),
+            point: PointChoice::Latest,
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(lab.outcome(job), Some(JobOutcome::Succeeded));
+    let names = lab.action_names();
+    let shutdown = names
+        .iter()
+        .position(|n| *n == "shutdown-azure-vm")
+        .unwrap();
+    let sync = names.iter().position(|n| *n == "final-sync").unwrap();
+    let recover = names.iter().position(|n| *n == "recover-onprem").unwrap();
+    let power_on = names
+        .iter()
+        .position(|n| *n == "power-on-onprem-vm")
+        .unwrap();
+    assert!(
+        shutdown < sync && sync < recover && recover < power_on,
+        "{names:?}"
+    );
+    let rec = lab.engine.item(&item_id(0)).unwrap();
+    assert_eq!(
+        rec.recovered_point_ms,
+        Some(lab.actions[sync].deadline_ms - lab.engine.config().data_action_timeout_ms)
+    );
+    // CL-06: VM sized from the Azure VM
+    assert!(lab.actions.iter().any(|a| matches!(
+        &a.kind,
+        ActionKind::RecoverOnPrem {
+            memory_mib: 8192,
+            cpus: 2,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn failed_failback_is_rolled_back() {
+    // FB-07: disks revert, the Azure VM on again, replication resumes.
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    reprotect(&mut lab, 0);
+    lab.now += HOUR_MS;
+    lab.fail.insert(
+        "power-on-onprem-vm",
+        error(Some(RuleId::Fb05), 8038, "not enough memory on esx1"),
+    );
+    let job = lab
+        .cmd(Command::Failback {
+            target: item(0),
+            point: PointChoice::LatestProcessed,
+        })
+        .unwrap()
+        .unwrap();
+    let f = failed_with(lab.outcome(job));
+    assert_eq!(
+        (f.rule, f.code),
+        (Some(RuleId::Fb05), ErrorCode::HOST_MEMORY)
+    );
+    let names = lab.action_names();
+    let tail: Vec<_> = names.iter().rev().take(3).rev().copied().collect();
+    assert_eq!(
+        tail,
+        vec!["power-off-onprem-vm", "revert-failback", "start-azure-vm"],
+        "{names:?}"
+    );
+    assert_eq!(lab.state(0), ItemState::ProtectedToOnPrem);
+    let rec = lab.engine.item(&item_id(0)).unwrap();
+    assert_eq!(rec.replicating, Some(Direction::ToOnPrem));
+    assert_eq!(
+        rec.last_error.as_ref().map(|e| e.code),
+        Some(ErrorCode::HOST_MEMORY)
+    );
+    // and it can be retried
+    lab.fail.clear();
+    lab.now += HOUR_MS;
+    let job = lab
+        .cmd(Command::Failback {
+            target: item(0),
+            point: PointChoice::LatestProcessed,
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(lab.outcome(job), Some(JobOutcome::Succeeded));
+}
+
+#[test]
+fn failed_reprotect_stays_in_azure_and_can_be_retried() {
+    // RJ-07, RP-12 from the world (8061)
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    lab.fail.insert(
+        "prepare-target",
+        error(Some(RuleId::Rp12), 8061, "datastore ds1 not reachable"),
+    );
+    let job = reprotect(&mut lab, 0);
+    let f = failed_with(lab.outcome(job));
+    assert_eq!(f.code, ErrorCode::DATASTORE_UNREACHABLE);
+    assert_eq!(lab.state(0), ItemState::InAzure);
+    lab.fail.clear();
+    let job = reprotect(&mut lab, 0);
+    assert_eq!(lab.outcome(job), Some(JobOutcome::Succeeded));
+}
+
+#[test]
+fn a_lost_action_result_ends_the_job_with_a_code() {
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    lab.drop.insert("prepare-target");
+    let job = reprotect(&mut lab, 0);
+    assert_eq!(lab.outcome(job), None);
+    let cfg = lab.engine.config().clone();
+    lab.advance(lab.now + cfg.data_action_timeout_ms * cfg.max_action_attempts as u64 + 1);
+    let f = failed_with(lab.outcome(job));
+    assert_eq!(f.code, ErrorCode::ACTION_TIMEOUT);
+    assert_eq!(
+        lab.action_names()
+            .iter()
+            .filter(|n| **n == "prepare-target")
+            .count(),
+        cfg.max_action_attempts as usize
+    );
+    assert_eq!(lab.state(0), ItemState::InAzure);
+    assert_eq!(lab.engine.pending_actions(), 0);
+}
+
+#[test]
+fn transient_errors_are_retried_a_bounded_number_of_times() {
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    let mut e = error(None, ErrorCode::INFRASTRUCTURE.0, "busy");
+    e.transient = true;
+    lab.fail.insert("start-replication", e);
+    let job = reprotect(&mut lab, 0);
+    failed_with(lab.outcome(job));
+    let attempts = lab
+        .action_names()
+        .iter()
+        .filter(|n| **n == "start-replication")
+        .count();
+    assert_eq!(attempts, lab.engine.config().max_action_attempts as usize);
+}
+
+#[test]
+fn a_stalled_sync_fails_the_reprotect_and_stops_replication() {
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    lab.auto_sync = false;
+    let job = reprotect(&mut lab, 0);
+    assert_eq!(lab.outcome(job), None);
+    lab.advance(lab.now + lab.engine.config().sync_stall_timeout_ms + 1);
+    let f = failed_with(lab.outcome(job));
+    assert_eq!(f.code, ErrorCode::REPLICATION_STALLED);
+    assert_eq!(lab.action_names().last(), Some(&"stop-replication"));
+    assert_eq!(lab.state(0), ItemState::InAzure);
+}
+
+#[test]
+fn progress_keeps_a_long_sync_alive() {
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    lab.auto_sync = false;
+    let job = reprotect(&mut lab, 0);
+    let stall = lab.engine.config().sync_stall_timeout_ms;
+    for k in 1..=5u64 {
+        lab.advance(lab.now + stall / 2);
+        let report = ReplicationReport {
+            direction: Direction::ToOnPrem,
+            initial_sync_done: k == 5,
+            sync_bytes_sent: k * 1000,
+            sync_bytes_total: 5000,
+            health: crate::inventory::Health::Ok,
+        };
+        lab.input(Input::Observation(Observation::Replication {
+            item: item_id(0),
+            report,
+        }));
+    }
+    assert_eq!(lab.outcome(job), Some(JobOutcome::Succeeded));
+}
+
+#[test]
+fn every_state_refuses_what_it_does_not_allow_naming_state_and_operation() {
+    for &state in ItemState::ALL.iter().filter(|s| !s.is_transient()) {
+        let mut lab = Lab::new(vec![spec(0, state)]);
+        for op in Operation::ALL.iter().filter(|op| !op.allowed_in(state)) {
+            let c = match op {
+                Operation::Failover => Command::Failover {
+                    target: item(0),
+                    point: PointChoice::LatestProcessed,
+                },
+                Operation::CommitFailover => Command::CommitFailover { target: item(0) },
+                Operation::Reprotect => Command::Reprotect {
+                    target: item(0),
+                    machines: vec![machine(0)],
+                },
+                Operation::Failback => Command::Failback {
+                    target: item(0),
+                    point: PointChoice::Latest,
+                },
+                Operation::ChangeRecoveryPoint => Command::ChangeRecoveryPoint {
+                    target: item(0),
+                    point: PointChoice::Latest,
+                },
+                Operation::CommitFailback => Command::CommitFailback { target: item(0) },
+                Operation::ReprotectToAzure => Command::ReprotectToAzure { target: item(0) },
+                Operation::DisableProtection => Command::DisableProtection { item: item_id(0) },
+            };
+            let r = lab.cmd(c).expect_err("refused");
+            if state == ItemState::Disabled
+                && matches!(op, Operation::Reprotect | Operation::Failback)
+            {
+                assert_eq!(r.failure.rule, Some(RuleId::Ns07));
+            } else {
+                assert_eq!(r.failure.code, ErrorCode::STATE_REFUSED);
+                assert!(
+                    r.failure.message.contains(op.as_str())
+                        && r.failure.message.contains(state.as_str()),
+                    "{}",
+                    r.failure.message
+                );
+            }
+            assert_eq!(lab.state(0), state);
+        }
+    }
+}
+
+#[test]
+fn a_busy_item_refuses_a_second_job() {
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    lab.auto_sync = false;
+    reprotect(&mut lab, 0);
+    let r = lab
+        .cmd(Command::DisableProtection { item: item_id(0) })
+        .unwrap_err();
+    assert_eq!(r.failure.code, ErrorCode::ITEM_BUSY);
+}
+
+#[test]
+fn unknown_references_are_refused_by_name() {
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    let r = lab
+        .cmd(Command::Failback {
+            target: Target::Item("nope".into()),
+            point: PointChoice::Latest,
+        })
+        .unwrap_err();
+    assert!(r.failure.message.contains("`nope`") && r.failure.code == ErrorCode::UNKNOWN_REFERENCE);
+    let r = lab
+        .cmd(Command::Failback {
+            target: Target::Plan("plan-x".into()),
+            point: PointChoice::Latest,
+        })
+        .unwrap_err();
+    assert!(r.failure.message.contains("`plan-x`"));
+    for (field, m) in [
+        (
+            "mt-x",
+            ReprotectMachine {
+                master_target: "mt-x".into(),
+                ..machine(0)
+            },
+        ),
+        (
+            "ps-x",
+            ReprotectMachine {
+                process_server: "ps-x".into(),
+                ..machine(0)
+            },
+        ),
+        (
+            "ds-x",
+            ReprotectMachine {
+                datastore: "ds-x".into(),
+                ..machine(0)
+            },
+        ),
+    ] {
+        let r = lab
+            .cmd(Command::Reprotect {
+                target: item(0),
+                machines: vec![m],
+            })
+            .unwrap_err();
+        assert!(r.failure.message.contains(field), "{}", r.failure.message);
+        assert_eq!(r.failure.code, ErrorCode::UNKNOWN_REFERENCE);
+    }
+    let r = lab.cmd(Command::Cancel { job: JobId(99) }).unwrap_err();
+    assert!(r.failure.message.contains("job-99"));
+    let r = lab
+        .cmd(Command::Reprotect {
+            target: item(0),
+            machines: vec![],
+        })
+        .unwrap_err();
+    assert_eq!(r.failure.rule, Some(RuleId::Rj01));
+    assert!(lab.log.iter().any(|o| matches!(o, Output::Refused(_))));
+}
+
+#[test]
+fn a_readiness_failure_fails_the_job_at_the_prerequisites_step() {
+    // RP-06 at the prerequisites check; nothing is touched.
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    lab.mts
+        .get_mut(&MasterTargetName::from("mt-win"))
+        .unwrap()
+        .snapshots = 1;
+    lab.discover();
+    let job = reprotect(&mut lab, 0);
+    let f = failed_with(lab.outcome(job));
+    assert_eq!((f.rule, f.code), (Some(RuleId::Rp06), ErrorCode(910_006)));
+    assert!(lab.actions.is_empty());
+    assert_eq!(lab.state(0), ItemState::InAzure);
+    assert!(lab.log.iter().any(|o| matches!(
+        o,
+        Output::Job(JobEvent::Check {
+            rule: RuleId::Rp06,
+            verdict: Verdict::Fail(_),
+            ..
+        })
+    )));
+}
+
+#[test]
+fn checks_run_again_at_the_step_where_the_world_can_have_changed() {
+    // RP-06 again before the target is prepared: a snapshot taken on the MT mid-job.
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    lab.drop.insert("power-off-onprem-vm");
+    let job = reprotect(&mut lab, 0);
+    let power_off = lab.actions[0].id;
+    lab.mts
+        .get_mut(&MasterTargetName::from("mt-win"))
+        .unwrap()
+        .snapshots = 2;
+    lab.discover();
+    lab.input(Input::Observation(Observation::ActionResult {
+        id: power_off,
+        outcome: ActionOutcome::Ok { point: None },
+    }));
+    let f = failed_with(lab.outcome(job));
+    assert_eq!(f.rule, Some(RuleId::Rp06));
+    assert!(!lab.action_names().contains(&"prepare-target"));
+}
+
+fn group_lab(n: usize) -> Lab {
+    let specs = (0..n)
+        .map(|i| {
+            let mut s = spec(i, ItemState::InAzure);
+            s.replication_group = Some("rg-app".into());
+            s
+        })
+        .collect();
+    let mut lab = Lab::new(specs);
+    lab.cmd(Command::SetPlan {
+        plan: PlanSpec {
+            id: "plan".into(),
+            groups: vec![PlanGroup {
+                items: (0..n).map(item_id).collect(),
+                actions: vec![],
+            }],
+        },
+    })
+    .unwrap();
+    lab
+}
+
+#[test]
+fn a_replication_group_is_reprotected_only_through_a_plan() {
+    // RP-09
+    let mut lab = group_lab(2);
+    let job = reprotect(&mut lab, 0);
+    assert_eq!(failed_with(lab.outcome(job)).rule, Some(RuleId::Rp09));
+    // RP-08: a member on another MT
+    let mut m1 = machine(1);
+    m1.master_target = "mt-lin".into();
+    let job = lab
+        .cmd(Command::Reprotect {
+            target: Target::Plan("plan".into()),
+            machines: vec![machine(0), m1],
+        })
+        .unwrap()
+        .unwrap();
+    let f = failed_with(lab.outcome(job));
+    assert!(
+        matches!(f.rule, Some(RuleId::Rp07 | RuleId::Rp08 | RuleId::Rg02)),
+        "{f:?}"
+    );
+    let job = lab
+        .cmd(Command::Reprotect {
+            target: Target::Plan("plan".into()),
+            machines: vec![machine(0), machine(1)],
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(lab.outcome(job), Some(JobOutcome::Succeeded));
+    // RG-04: membership fixed once replicating
+    let r = lab
+        .cmd(Command::SetReplicationGroup {
+            item: item_id(0),
+            group: None,
+        })
+        .unwrap_err();
+    assert_eq!(r.failure.rule, Some(RuleId::Rg04));
+}
+
+#[test]
+fn a_group_fails_back_to_one_common_point() {
+    // RG-03, FB-03: member 2 lags 10 minutes; the common point is its newest.
+    let mut lab = group_lab(3);
+    let plan = Target::Plan("plan".into());
+    lab.cmd(Command::Reprotect {
+        target: plan.clone(),
+        machines: (0..3).map(machine).collect(),
+    })
+    .unwrap();
+    lab.now = 2 * HOUR_MS;
+    for i in 0..3 {
+        let until = if i == 2 {
+            2 * HOUR_MS - 10 * MINUTE_MS
+        } else {
+            2 * HOUR_MS
+        };
+        lab.points(&item_id(i), HOUR_MS, until);
+    }
+    let job = lab
+        .cmd(Command::Failback {
+            target: plan,
+            point: PointChoice::LatestProcessed,
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(lab.outcome(job), Some(JobOutcome::Succeeded));
+    let tags: Vec<_> = lab
+        .actions
+        .iter()
+        .filter_map(|a| match &a.kind {
+            ActionKind::RecoverOnPrem { point_tag_ms, .. } => Some(*point_tag_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tags, vec![2 * HOUR_MS - 10 * MINUTE_MS; 3]);
+    // every member was off in Azure before the first on-prem power-on
+    let first_on = lab
+        .action_names()
+        .iter()
+        .position(|n| *n == "power-on-onprem-vm")
+        .unwrap();
+    assert_eq!(
+        lab.action_names()[..first_on]
+            .iter()
+            .filter(|n| **n == "shutdown-azure-vm")
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn a_group_fails_back_all_members_or_none() {
+    // RG-03: one member's power-on fails (8038); every member rolls back.
+    let mut lab = group_lab(3);
+    let plan = Target::Plan("plan".into());
+    lab.cmd(Command::Reprotect {
+        target: plan.clone(),
+        machines: (0..3).map(machine).collect(),
+    })
+    .unwrap();
+    lab.now += HOUR_MS;
+    lab.drop.insert("power-on-onprem-vm");
+    let job = lab
+        .cmd(Command::Failback {
+            target: plan,
+            point: PointChoice::Latest,
+        })
+        .unwrap()
+        .unwrap();
+    let ons: Vec<ActionId> = lab
+        .actions
+        .iter()
+        .filter(|a| a.kind.name() == "power-on-onprem-vm")
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(ons.len(), 3, "the group powers on together");
+    lab.drop.clear();
+    // member 0 and 2 succeed, member 1 fails
+    for (k, id) in ons.iter().enumerate() {
+        let outcome = if k == 1 {
+            ActionOutcome::Failed(error(Some(RuleId::Fb05), 8038, "no memory"))
+        } else {
+            ActionOutcome::Ok { point: None }
+        };
+        lab.input(Input::Observation(Observation::ActionResult {
+            id: *id,
+            outcome,
+        }));
+    }
+    assert_eq!(failed_with(lab.outcome(job)).code, ErrorCode::HOST_MEMORY);
+    for i in 0..3 {
+        assert_eq!(lab.state(i), ItemState::ProtectedToOnPrem, "member {i}");
+    }
+    assert_eq!(
+        lab.action_names()
+            .iter()
+            .filter(|n| **n == "start-azure-vm")
+            .count(),
+        3
+    );
+    assert!(
+        state_changes(&lab)
+            .iter()
+            .all(|(_, _, to)| *to != ItemState::FailedBack),
+        "no member reached FailedBack"
+    );
+}
+
+#[test]
+fn failback_of_one_group_member_alone_is_refused_by_rg03() {
+    let mut lab = group_lab(2);
+    lab.cmd(Command::Reprotect {
+        target: Target::Plan("plan".into()),
+        machines: vec![machine(0), machine(1)],
+    })
+    .unwrap();
+    let job = lab
+        .cmd(Command::Failback {
+            target: item(0),
+            point: PointChoice::Latest,
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(failed_with(lab.outcome(job)).rule, Some(RuleId::Rg03));
+}
+
+#[test]
+fn a_plan_fails_back_its_groups_in_order() {
+    // FB-08: group 2 starts only once group 1 is done; scripts are refused.
+    let mut lab = Lab::new((0..3).map(|i| spec(i, ItemState::InAzure)).collect());
+    let plan = PlanSpec {
+        id: "plan".into(),
+        groups: vec![
+            PlanGroup {
+                items: vec![item_id(0), item_id(1)],
+                actions: vec![PlanAction::Manual("check the database".into())],
+            },
+            PlanGroup {
+                items: vec![item_id(2)],
+                actions: vec![],
+            },
+        ],
+    };
+    lab.cmd(Command::SetPlan { plan: plan.clone() }).unwrap();
+    let target = Target::Plan("plan".into());
+    lab.cmd(Command::Reprotect {
+        target: target.clone(),
+        machines: (0..3).map(machine).collect(),
+    })
+    .unwrap();
+    lab.now += HOUR_MS;
+    let job = lab
+        .cmd(Command::Failback {
+            target: target.clone(),
+            point: PointChoice::Latest,
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(lab.outcome(job), Some(JobOutcome::Succeeded));
+    let items_in_order: Vec<ItemId> = lab
+        .actions
+        .iter()
+        .filter(|a| a.kind.name() == "power-on-onprem-vm")
+        .filter_map(|a| a.item.clone())
+        .collect();
+    assert_eq!(items_in_order.last(), Some(&item_id(2)));
+    let first_of_2 = lab
+        .actions
+        .iter()
+        .position(|a| a.item == Some(item_id(2)) && a.job == Some(job))
+        .unwrap();
+    let last_of_1 = lab
+        .actions
+        .iter()
+        .rposition(|a| a.item != Some(item_id(2)) && a.job == Some(job))
+        .unwrap();
+    assert!(last_of_1 < first_of_2, "group 2 starts after group 1 ends");
+    assert!(
+        lab.engine
+            .job(job)
+            .unwrap()
+            .history
+            .iter()
+            .any(|s| s.name.contains("check the database"))
+    );
+
+    // a script in a failback plan: FB-08
+    let mut lab = Lab::new((0..1).map(|i| spec(i, ItemState::InAzure)).collect());
+    lab.cmd(Command::SetPlan {
+        plan: PlanSpec {
+            id: "p".into(),
+            groups: vec![PlanGroup {
+                items: vec![item_id(0)],
+                actions: vec![PlanAction::Script("x.ps1".into())],
+            }],
+        },
+    })
+    .unwrap();
+    reprotect(&mut lab, 0);
+    let job = lab
+        .cmd(Command::Failback {
+            target: Target::Plan("p".into()),
+            point: PointChoice::Latest,
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(failed_with(lab.outcome(job)).rule, Some(RuleId::Fb08));
+}
+
+#[test]
+fn a_failed_plan_group_stops_the_plan() {
+    let mut lab = Lab::new((0..2).map(|i| spec(i, ItemState::InAzure)).collect());
+    lab.cmd(Command::SetPlan {
+        plan: PlanSpec {
+            id: "plan".into(),
+            groups: vec![
+                PlanGroup {
+                    items: vec![item_id(0)],
+                    actions: vec![],
+                },
+                PlanGroup {
+                    items: vec![item_id(1)],
+                    actions: vec![],
+                },
+            ],
+        },
+    })
+    .unwrap();
+    let target = Target::Plan("plan".into());
+    lab.cmd(Command::Reprotect {
+        target: target.clone(),
+        machines: (0..2).map(machine).collect(),
+    })
+    .unwrap();
+    lab.fail.insert(
+        "recover-onprem",
+        error(Some(RuleId::Fb04), 940_004, "vCenter vc1 not connected"),
+    );
+    let job = lab
+        .cmd(Command::Failback {
+            target,
+            point: PointChoice::Latest,
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(failed_with(lab.outcome(job)).rule, Some(RuleId::Fb04));
+    assert!(
+        !lab.actions
+            .iter()
+            .any(|a| a.item == Some(item_id(1)) && a.job == Some(job)),
+        "group 2 never started"
+    );
+    assert_eq!(lab.state(1), ItemState::ProtectedToOnPrem);
+}
+
+#[test]
+fn cancel_rolls_a_failback_back_after_the_action_in_flight() {
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    reprotect(&mut lab, 0);
+    lab.drop.insert("recover-onprem");
+    let job = lab
+        .cmd(Command::Failback {
+            target: item(0),
+            point: PointChoice::Latest,
+        })
+        .unwrap()
+        .unwrap();
+    let recover = lab.actions.last().unwrap().id;
+    lab.cmd(Command::Cancel { job }).unwrap();
+    assert_eq!(lab.outcome(job), None, "waits for the action in flight");
+    lab.drop.clear();
+    lab.input(Input::Observation(Observation::ActionResult {
+        id: recover,
+        outcome: ActionOutcome::Ok { point: None },
+    }));
+    assert_eq!(lab.outcome(job), Some(JobOutcome::Cancelled));
+    assert_eq!(lab.state(0), ItemState::ProtectedToOnPrem);
+    assert_eq!(lab.action_names().last(), Some(&"start-azure-vm"));
+    assert!(!lab.action_names().contains(&"power-on-onprem-vm"));
+}
+
+#[test]
+fn an_onprem_vm_powered_on_by_hand_is_detected_and_blocks_failback() {
+    // INV-SPLIT, RJ-02
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    reprotect(&mut lab, 0);
+    lab.set_onprem_power(&"vm-0".into(), PowerState::On);
+    lab.discover();
+    let alert = lab.log.iter().find_map(|o| match o {
+        Output::Alert(a)
+            if matches!(
+                a.kind,
+                AlertKind::SplitBrainRisk {
+                    running: Copy::OnPrem
+                }
+            ) =>
+        {
+            Some(a.clone())
+        }
+        _ => None,
+    });
+    assert_eq!(alert.map(|a| a.severity), Some(Severity::Critical));
+    let job = lab
+        .cmd(Command::Failback {
+            target: item(0),
+            point: PointChoice::Latest,
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(failed_with(lab.outcome(job)).rule, Some(RuleId::Rj02));
+    assert!(!lab.action_names().contains(&"power-on-onprem-vm"));
+    lab.set_onprem_power(&"vm-0".into(), PowerState::Off);
+    lab.discover();
+    assert!(lab.log.iter().any(|o| matches!(
+        o,
+        Output::Alert(Alert {
+            kind: AlertKind::SplitBrainResolved { .. },
+            ..
+        })
+    )));
+    let job = lab
+        .cmd(Command::Failback {
+            target: item(0),
+            point: PointChoice::Latest,
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(lab.outcome(job), Some(JobOutcome::Succeeded));
+}
+
+#[test]
+fn rpo_threshold_alerts_and_recovers() {
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    reprotect(&mut lab, 0);
+    let t0 = lab.now;
+    lab.points(&item_id(0), t0, t0);
+    lab.advance(t0 + 15 * MINUTE_MS);
+    assert!(!lab.log.iter().any(|o| matches!(
+        o,
+        Output::Alert(Alert {
+            kind: AlertKind::RpoThresholdExceeded { .. },
+            ..
+        })
+    )));
+    lab.advance(t0 + 15 * MINUTE_MS + 1);
+    assert!(lab.log.iter().any(|o| matches!(o, Output::Alert(Alert { kind: AlertKind::RpoThresholdExceeded { threshold_ms, .. }, .. }) if *threshold_ms == 15 * MINUTE_MS)));
+    lab.now = t0 + 20 * MINUTE_MS;
+    lab.points(&item_id(0), t0 + 20 * MINUTE_MS, t0 + 20 * MINUTE_MS);
+    assert!(lab.log.iter().any(|o| matches!(
+        o,
+        Output::Alert(Alert {
+            kind: AlertKind::RpoRecovered { .. },
+            ..
+        })
+    )));
+}
+
+#[test]
+fn failback_needs_a_recovery_point_and_finished_sync() {
+    // FB-01 and CL-05
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    lab.auto_sync = false;
+    let reprotect_job = reprotect(&mut lab, 0);
+    lab.input(Input::Observation(Observation::Replication {
+        item: item_id(0),
+        report: ReplicationReport {
+            direction: Direction::ToOnPrem,
+            initial_sync_done: true,
+            sync_bytes_sent: 1,
+            sync_bytes_total: 1,
+            health: crate::inventory::Health::Ok,
+        },
+    }));
+    assert_eq!(lab.outcome(reprotect_job), Some(JobOutcome::Succeeded));
+    let job = lab
+        .cmd(Command::Failback {
+            target: item(0),
+            point: PointChoice::LatestProcessed,
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(failed_with(lab.outcome(job)).rule, Some(RuleId::Fb01));
+}
+
+#[test]
+fn change_recovery_point_before_commit() {
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    reprotect(&mut lab, 0);
+    let t0 = lab.now;
+    lab.now = t0 + HOUR_MS;
+    lab.points(&item_id(0), t0 + 5 * MINUTE_MS, t0 + HOUR_MS);
+    let job = lab
+        .cmd(Command::Failback {
+            target: item(0),
+            point: PointChoice::LatestProcessed,
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(lab.outcome(job), Some(JobOutcome::Succeeded));
+    let older = t0 + 30 * MINUTE_MS;
+    let job = lab
+        .cmd(Command::ChangeRecoveryPoint {
+            target: item(0),
+            point: PointChoice::At { tag_ms: older },
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        lab.outcome(job),
+        Some(JobOutcome::Succeeded),
+        "{:?}",
+        lab.engine.job(job)
+    );
+    assert_eq!(
+        lab.engine.item(&item_id(0)).unwrap().recovered_point_ms,
+        Some(older)
+    );
+    assert_eq!(lab.state(0), ItemState::FailedBack);
+    let job = lab
+        .cmd(Command::CommitFailback { target: item(0) })
+        .unwrap()
+        .unwrap();
+    assert_eq!(lab.outcome(job), Some(JobOutcome::Succeeded));
+}
+
+#[test]
+fn reprotect_to_azure_waits_for_the_agent() {
+    // RA-03
+    let mut lab = Lab::new(vec![spec(0, ItemState::OnPrem)]);
+    lab.onprem
+        .get_mut(&VmName::from("vm-0"))
+        .unwrap()
+        .agent_registered = false;
+    lab.discover();
+    let job = lab
+        .cmd(Command::ReprotectToAzure { target: item(0) })
+        .unwrap()
+        .unwrap();
+    assert_eq!(lab.outcome(job), None);
+    lab.now += 10 * MINUTE_MS;
+    lab.onprem
+        .get_mut(&VmName::from("vm-0"))
+        .unwrap()
+        .agent_registered = true;
+    lab.discover();
+    assert_eq!(lab.outcome(job), Some(JobOutcome::Succeeded));
+    // and a wait that runs out fails with RA-03
+    let mut lab = Lab::new(vec![spec(0, ItemState::OnPrem)]);
+    lab.onprem
+        .get_mut(&VmName::from("vm-0"))
+        .unwrap()
+        .agent_registered = false;
+    lab.discover();
+    let job = lab
+        .cmd(Command::ReprotectToAzure { target: item(0) })
+        .unwrap()
+        .unwrap();
+    lab.advance(lab.now + lab.engine.config().agent_registration_wait_ms + 1);
+    assert_eq!(failed_with(lab.outcome(job)).rule, Some(RuleId::Ra03));
+    assert_eq!(lab.state(0), ItemState::OnPrem);
+}
+
+#[test]
+fn disable_protection_makes_failback_impossible() {
+    // NS-07
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    let job = lab
+        .cmd(Command::DisableProtection { item: item_id(0) })
+        .unwrap()
+        .unwrap();
+    assert_eq!(lab.outcome(job), Some(JobOutcome::Succeeded));
+    assert_eq!(lab.state(0), ItemState::Disabled);
+    let r = lab
+        .cmd(Command::Reprotect {
+            target: item(0),
+            machines: vec![machine(0)],
+        })
+        .unwrap_err();
+    assert_eq!(r.failure.rule, Some(RuleId::Ns07));
+}
+
+#[test]
+fn timers_are_announced_and_the_engine_is_quiet_when_nothing_waits() {
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    lab.drop.insert("prepare-target");
+    reprotect(&mut lab, 0);
+    let deadline = lab.engine.poll_timeout().expect("a timeout is armed");
+    assert!(
+        lab.log
+            .iter()
+            .any(|o| matches!(o, Output::Timer { at } if *at == deadline))
+    );
+}
+
+#[test]
+fn engine_construction_rejects_duplicates() {
+    let r = crate::Engine::new(
+        Default::default(),
+        vec![spec(0, ItemState::InAzure), spec(0, ItemState::InAzure)],
+    );
+    assert!(matches!(r, Err(crate::EngineError::DuplicateItem(_))));
+    let mut s = spec(1, ItemState::InAzure);
+    s.onprem_vm = "vm-0".into();
+    let r = crate::Engine::new(Default::default(), vec![spec(0, ItemState::InAzure), s]);
+    assert!(matches!(r, Err(crate::EngineError::DuplicateVm { .. })));
+    let r = crate::Engine::new(Default::default(), vec![spec(0, ItemState::FailingBack)]);
+    assert!(matches!(
+        r,
+        Err(crate::EngineError::TransientStartState { .. })
+    ));
+}
