@@ -264,7 +264,7 @@ pub fn common_point<'a>(
 
 /// The common point of a group for a choice (RG-03): LatestProcessed → newest common multi-VM point;
 /// LatestAppConsistent → newest common app-consistent one; At → that tag if every member has it.
-pub fn group_select<'a>(stores: &[&'a PointStore], choice: PointChoice) -> Option<Millis> {
+pub fn group_select(stores: &[&PointStore], choice: PointChoice) -> Option<Millis> {
     match choice {
         PointChoice::Latest => None,
         PointChoice::LatestProcessed => common_point(stores.iter().copied(), false),
@@ -294,7 +294,7 @@ mod tests {
         let mut s = PointStore::new();
         let mut t = 0;
         while t <= until {
-            let kind = if t % HOUR_MS == 0 {
+            let kind = if t.is_multiple_of(HOUR_MS) {
                 PointKind::App
             } else {
                 PointKind::Crash

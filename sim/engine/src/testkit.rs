@@ -36,6 +36,10 @@ pub struct Lab {
     pub auto_sync: bool,
     /// Actions sent, in order.
     pub actions: Vec<ActionRequest>,
+    /// When set, actions are not answered but kept in `outstanding` for the test to resolve.
+    pub manual: bool,
+    /// Unanswered actions (manual mode).
+    pub outstanding: Vec<ActionRequest>,
 }
 
 pub fn item_id(i: usize) -> ItemId {
@@ -56,7 +60,8 @@ pub fn spec(i: usize, state: ItemState) -> ItemSpec {
         original_resource_group: "rg1".into(),
         replication_group: None,
         state,
-        protection: None,
+        protection: matches!(state, ItemState::ProtectedToOnPrem | ItemState::FailedBack)
+            .then(|| machine(i)),
     }
 }
 
@@ -200,6 +205,8 @@ impl Lab {
             drop: BTreeSet::new(),
             auto_sync: true,
             actions: Vec::new(),
+            manual: false,
+            outstanding: Vec::new(),
         };
         for s in &specs {
             let azure_active = s.state.active_copy() == crate::lifecycle::ActiveCopy::Azure;
@@ -333,7 +340,7 @@ impl Lab {
         let mut points = Vec::new();
         let mut t = from;
         while t <= to {
-            let kind = if t % (60 * MINUTE_MS) == 0 {
+            let kind = if t.is_multiple_of(60 * MINUTE_MS) {
                 PointKind::App
             } else {
                 PointKind::Crash
@@ -360,10 +367,32 @@ impl Lab {
             self.log.push(o.clone());
             if let Output::Action(a) = o {
                 self.actions.push(a.clone());
-                self.answer(a);
+                if self.manual {
+                    self.outstanding.push(a);
+                } else {
+                    self.answer(a);
+                }
             }
         }
         panic!("the engine did not go quiet");
+    }
+
+    /// Manual mode: answers the `k`-th outstanding action (modulo their number) with success, or `err`.
+    pub fn resolve(&mut self, k: usize, err: Option<ActionError>) {
+        if self.outstanding.is_empty() {
+            return;
+        }
+        let a = self.outstanding.remove(k % self.outstanding.len());
+        match err {
+            Some(e) => self.input(Input::Observation(Observation::ActionResult {
+                id: a.id,
+                outcome: ActionOutcome::Failed(e),
+            })),
+            None => {
+                self.answer(a);
+                self.pump();
+            }
+        }
     }
 
     fn answer(&mut self, a: ActionRequest) {

@@ -11,6 +11,9 @@ use crate::recovery_point::PointChoice;
 use crate::rules::{Phase, RuleId};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// A target resolved: items per stage, manual actions per stage, the plan.
+type Stages = (Vec<Vec<ItemId>>, Vec<Vec<PlanAction>>, Option<PlanId>);
+
 fn refuse(command: &str, failure: Failure) -> Refusal {
     Refusal {
         command: command.to_owned(),

@@ -311,4 +311,6 @@ impl Engine {
 }
 
 #[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
 mod tests;

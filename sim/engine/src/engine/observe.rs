@@ -29,6 +29,7 @@ impl Engine {
                 touched.sort();
                 touched.dedup();
                 for id in touched {
+                    self.withdraw_azure_off(&id);
                     self.check_split(&id);
                     self.wake_agent_wait(&id);
                 }
@@ -208,6 +209,21 @@ impl Engine {
                 }));
             }
             _ => {}
+        }
+    }
+
+    /// FB-02: a confirmation that the Azure VM is off holds only while discovery does not see it running
+    /// again (someone may start it by hand between the shutdown and the on-prem power-on).
+    fn withdraw_azure_off(&mut self, item: &ItemId) {
+        let rec = &self.items[item];
+        let Some(job) = rec.job else { return };
+        let running = self
+            .inv
+            .azure_vms
+            .get(&rec.spec.azure_vm)
+            .is_some_and(|v| v.power != PowerState::Off);
+        if running && let Some(t) = self.jobs.get_mut(&job).and_then(|j| j.tasks.get_mut(item)) {
+            t.azure_confirmed_off = false;
         }
     }
 

@@ -70,10 +70,8 @@ pub fn rollback_steps(op: Operation, task: &Task) -> Vec<Step> {
                 steps.push(Step::StartAzure);
             }
         }
-        Operation::Reprotect | Operation::ReprotectToAzure => {
-            if task.replication_started {
-                steps.push(Step::StopReplication);
-            }
+        Operation::Reprotect | Operation::ReprotectToAzure if task.replication_started => {
+            steps.push(Step::StopReplication);
         }
         _ => {}
     }

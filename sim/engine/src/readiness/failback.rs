@@ -46,7 +46,8 @@ pub fn fb01_protected_healthy(ctx: &CheckCtx<'_>) -> CheckResult {
 
 /// FB-02: the on-prem VM is powered on only once the Azure VM is confirmed off.
 pub fn fb02_azure_off(ctx: &CheckCtx<'_>) -> CheckResult {
-    require(ctx.azure_confirmed_off, || {
+    let running = ctx.azure_vm().is_some_and(|v| v.power != PowerState::Off);
+    require(ctx.azure_confirmed_off && !running, || {
         format!(
             "Azure VM `{}` is not confirmed off; the on-premises VM must not start",
             ctx.item.spec.azure_vm
