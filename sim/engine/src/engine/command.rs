@@ -189,11 +189,7 @@ impl Engine {
     }
 
     /// Resolves a target into stages of items (a plan's groups, or one item).
-    fn stages(
-        &self,
-        name: &str,
-        target: &Target,
-    ) -> Result<(Vec<Vec<ItemId>>, Vec<Vec<PlanAction>>, Option<PlanId>), Refusal> {
+    fn stages(&self, name: &str, target: &Target) -> Result<Stages, Refusal> {
         match target {
             Target::Item(id) => {
                 if !self.items.contains_key(id) {
