@@ -244,6 +244,20 @@ impl Job {
         self.outcome.is_some()
     }
 
+    /// Progress in percent: the share of its machines' steps done (100 once the job has ended), as the
+    /// portal's job view shows it.
+    pub fn progress_pct(&self) -> u8 {
+        if self.ended() {
+            return 100;
+        }
+        let (done, total) = self.tasks.values().fold((0usize, 0usize), |(d, t), task| {
+            let n = task.steps.len().max(1);
+            let k = if task.ended() { n } else { task.pc.min(n) };
+            (d + k, t + n)
+        });
+        (done * 100 / total.max(1)).min(99) as u8
+    }
+
     /// Every item of the job, in stage order.
     pub fn items(&self) -> impl Iterator<Item = &ItemId> {
         self.stages.iter().flatten()

@@ -1093,3 +1093,73 @@ fn engine_construction_rejects_duplicates() {
         Err(crate::EngineError::TransientStartState { .. })
     ));
 }
+
+#[test]
+fn disable_protection_works_from_every_settled_state() {
+    for &state in ItemState::ALL
+        .iter()
+        .filter(|s| !s.is_transient() && **s != ItemState::Disabled)
+    {
+        let mut lab = Lab::new(vec![spec(0, state)]);
+        let job = lab
+            .cmd(Command::DisableProtection { item: item_id(0) })
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            lab.outcome(job),
+            Some(JobOutcome::Succeeded),
+            "from {state}"
+        );
+        assert_eq!(lab.state(0), ItemState::Disabled);
+        assert_eq!(lab.engine.item(&item_id(0)).unwrap().replicating, None);
+    }
+}
+
+#[test]
+fn a_failed_failover_returns_to_protected() {
+    let mut lab = Lab::new(vec![spec(0, ItemState::ProtectedToAzure)]);
+    lab.points(&item_id(0), 0, 0);
+    lab.fail.insert(
+        "failover-to-azure",
+        error(None, ErrorCode::INFRASTRUCTURE.0, "quota exceeded"),
+    );
+    let job = lab
+        .cmd(Command::Failover {
+            target: item(0),
+            point: PointChoice::LatestProcessed,
+        })
+        .unwrap()
+        .unwrap();
+    failed_with(lab.outcome(job));
+    assert_eq!(lab.state(0), ItemState::ProtectedToAzure);
+    let changes = state_changes(&lab);
+    assert_eq!(changes.len(), 2);
+    assert!(changes.iter().all(|(_, a, b)| transition_allowed(*a, *b)));
+}
+
+#[test]
+fn job_progress_counts_steps() {
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    lab.auto_sync = false;
+    let job = reprotect(&mut lab, 0);
+    let p = lab.engine.job(job).unwrap().progress_pct();
+    assert!(p > 0 && p < 100, "waiting for the sync: {p}");
+    lab.input(Input::Observation(Observation::Replication {
+        item: item_id(0),
+        report: ReplicationReport {
+            direction: Direction::ToOnPrem,
+            initial_sync_done: true,
+            sync_bytes_sent: 1,
+            sync_bytes_total: 1,
+            health: crate::inventory::Health::Ok,
+        },
+    }));
+    assert_eq!(lab.engine.job(job).unwrap().progress_pct(), 100);
+    let history = &lab.engine.job(job).unwrap().history;
+    assert!(
+        history
+            .iter()
+            .all(|s| s.ended_ms.is_some() && s.ended_ms >= Some(s.started_ms))
+    );
+    assert!(history.iter().any(|s| s.name == "Synchronise data"));
+}
