@@ -1,0 +1,250 @@
+//! Diurnal churn: a daily cosine around a mean, held constant within each quantum.
+
+use drsim_engine::Millis;
+use drsim_engine::time::{DAY_MS, MINUTE_MS};
+use serde::{Deserialize, Serialize};
+
+use super::{ChurnError, ChurnSegment, mul_u64};
+
+/// Default diurnal quantum: 60 s (ARCHITECTURE.md "in quanta (configurable, default 60 s)").
+pub const DEFAULT_QUANTUM_MS: Millis = MINUTE_MS;
+
+fn default_quantum_ms() -> Millis {
+    DEFAULT_QUANTUM_MS
+}
+
+/// Parameters of a [`DiurnalChurn`].
+///
+/// The rate in quantum `k` (which starts at time-of-day `τ = k·quantum_ms`, simulated time 0 being
+/// midnight of day 0) is
+///
+/// `rate_k = round(mean_bps · (1 + amplitude · cos(2π · (τ − peak) / 24 h)))`, `amplitude = amplitude_permille / 1000`
+///
+/// so the peak rate is `mean·(1 + amplitude)` at `peak_minute_of_day` (a peak-to-mean ratio of
+/// `1 + amplitude`) and the trough `mean·(1 − amplitude)` twelve hours later. The cosine is sampled at
+/// the *start* of each quantum; equally spaced samples of a full cosine period sum to zero, so the daily
+/// mean stays `mean_bps` (up to the per-quantum rounding to whole B/s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiurnalParams {
+    /// Daily mean write rate in bytes per second.
+    pub mean_bps: u64,
+    /// Swing around the mean in thousandths of the mean, `0..=1000` (1000 = the trough is 0 B/s).
+    pub amplitude_permille: u16,
+    /// Minute of the day (`0..1440`) at which the rate peaks.
+    pub peak_minute_of_day: u16,
+    /// Length of a constant-rate quantum in ms; must divide 24 h (default 60 s).
+    #[serde(default = "default_quantum_ms")]
+    pub quantum_ms: Millis,
+}
+
+/// Diurnal churn model: [`DiurnalParams`] plus the precomputed daily total.
+///
+/// Memory is a few words per disk (no per-quantum table): rates are recomputed from the cosine when
+/// asked, one `cos` per segment in the fluid model. [`ChurnModel::cumulative_millibytes`](super::ChurnModel::cumulative_millibytes) sums the
+/// quanta of the current day, so it costs O(quanta per day); the fluid model never calls it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiurnalChurn {
+    params: DiurnalParams,
+    quanta_per_day: u64,
+    day_total_millibytes: u128,
+}
+
+impl DiurnalChurn {
+    /// Validates `params` (amplitude ≤ 1000 ‰, peak minute < 1440, quantum > 0 dividing 24 h) and
+    /// precomputes the exact churn of one whole day.
+    pub fn new(params: DiurnalParams) -> Result<Self, ChurnError> {
+        let invalid = |parameter: &'static str, reason: String| ChurnError::InvalidParameter {
+            model: "diurnal",
+            parameter,
+            reason,
+        };
+        if params.amplitude_permille > 1000 {
+            return Err(invalid(
+                "amplitude_permille",
+                format!("{} is above 1000", params.amplitude_permille),
+            ));
+        }
+        if params.peak_minute_of_day >= 24 * 60 {
+            return Err(invalid(
+                "peak_minute_of_day",
+                format!("{} is not in 0..1440", params.peak_minute_of_day),
+            ));
+        }
+        if params.quantum_ms == 0 || !DAY_MS.is_multiple_of(params.quantum_ms) {
+            return Err(invalid(
+                "quantum_ms",
+                format!(
+                    "{} ms must be positive and divide a day ({DAY_MS} ms)",
+                    params.quantum_ms
+                ),
+            ));
+        }
+        let mut model = DiurnalChurn {
+            params,
+            quanta_per_day: DAY_MS / params.quantum_ms,
+            day_total_millibytes: 0,
+        };
+        model.day_total_millibytes = (0..model.quanta_per_day)
+            .map(|k| mul_u64(model.quantum_rate_bps(k), params.quantum_ms))
+            .fold(0u128, u128::saturating_add);
+        Ok(model)
+    }
+
+    /// The validated parameters.
+    pub fn params(&self) -> DiurnalParams {
+        self.params
+    }
+
+    /// Exact bytes written over one whole day (floored to whole bytes).
+    pub fn bytes_per_day(&self) -> u64 {
+        u64::try_from(self.day_total_millibytes / super::MILLIBYTES_PER_BYTE).unwrap_or(u64::MAX)
+    }
+
+    /// Rate of quantum `k_in_day` (`0..quanta_per_day`, taken modulo otherwise), in bytes per second.
+    pub fn quantum_rate_bps(&self, k_in_day: u64) -> u64 {
+        let p = &self.params;
+        if p.amplitude_permille == 0 {
+            return p.mean_bps;
+        }
+        let k = k_in_day % self.quanta_per_day;
+        let tau_ms = (k * p.quantum_ms) as f64;
+        let peak_ms = f64::from(p.peak_minute_of_day) * MINUTE_MS as f64;
+        let phase = std::f64::consts::TAU * (tau_ms - peak_ms) / DAY_MS as f64;
+        let factor = 1.0 + f64::from(p.amplitude_permille) / 1000.0 * phase.cos();
+        // `as` saturates (and maps NaN to 0); factor is in [0, 2] so this is a plain rounding.
+        (p.mean_bps as f64 * factor.max(0.0)).round() as u64
+    }
+
+    fn quantum_index(&self, t: Millis) -> u64 {
+        (t % DAY_MS) / self.params.quantum_ms
+    }
+
+    pub(super) fn segment_at(&self, t: Millis) -> ChurnSegment {
+        let q = self.params.quantum_ms;
+        let k = self.quantum_index(t);
+        let rate_bps = self.quantum_rate_bps(k);
+        if self.params.amplitude_permille == 0 || self.params.mean_bps == 0 {
+            return ChurnSegment {
+                rate_bps,
+                until_ms: None,
+            };
+        }
+        // The next quantum boundary. (Neighbours near the peak or trough can round to the same
+        // B/s; reporting the boundary anyway costs one cosine less per segment than scanning, and a
+        // segment that continues at the same rate is harmless to every caller.)
+        let until_ms = (t / q).checked_add(1).and_then(|k| k.checked_mul(q));
+        ChurnSegment { rate_bps, until_ms }
+    }
+
+    pub(super) fn cumulative_millibytes(&self, t: Millis) -> u128 {
+        let q = self.params.quantum_ms;
+        let days = u128::from(t / DAY_MS);
+        let in_day = t % DAY_MS;
+        let k = in_day / q;
+        let whole_quanta = (0..k)
+            .map(|j| mul_u64(self.quantum_rate_bps(j), q))
+            .fold(0u128, u128::saturating_add);
+        let partial = mul_u64(self.quantum_rate_bps(k), in_day - k * q);
+        days.saturating_mul(self.day_total_millibytes)
+            .saturating_add(whole_quanta)
+            .saturating_add(partial)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::churn::ChurnModel;
+    use drsim_engine::time::HOUR_MS;
+
+    fn params() -> DiurnalParams {
+        DiurnalParams {
+            mean_bps: 1_000_000,
+            amplitude_permille: 500,
+            peak_minute_of_day: 13 * 60,
+            quantum_ms: DEFAULT_QUANTUM_MS,
+        }
+    }
+
+    #[test]
+    fn peak_trough_and_mean() {
+        let m = DiurnalChurn::new(params()).unwrap();
+        let peak_k = 13 * 60;
+        assert_eq!(m.quantum_rate_bps(peak_k), 1_500_000);
+        assert_eq!(m.quantum_rate_bps(peak_k + 12 * 60), 500_000);
+        // Daily total is the mean over a day, up to the per-quantum rounding (< 1 B/s each).
+        let mean_day = 1_000_000u64 * 86_400;
+        let got = m.bytes_per_day();
+        assert!(got.abs_diff(mean_day) <= 1440 * 60, "{got} vs {mean_day}");
+    }
+
+    #[test]
+    fn piecewise_constant_per_quantum() {
+        let m = ChurnModel::Diurnal(DiurnalChurn::new(params()).unwrap());
+        let t = 3 * HOUR_MS + 17_000;
+        let seg = m.segment_at(t);
+        assert_eq!(seg.until_ms, Some(3 * HOUR_MS + MINUTE_MS));
+        assert_eq!(m.rate_at(3 * HOUR_MS), seg.rate_bps);
+        // Day 2 repeats day 0.
+        assert_eq!(m.rate_at(2 * DAY_MS + t), seg.rate_bps);
+        assert_eq!(
+            m.millibytes_written(0, DAY_MS),
+            m.millibytes_written(DAY_MS, 2 * DAY_MS)
+        );
+    }
+
+    #[test]
+    fn flat_diurnal_is_constant() {
+        let m = DiurnalChurn::new(DiurnalParams {
+            amplitude_permille: 0,
+            ..params()
+        })
+        .unwrap();
+        assert_eq!(m.segment_at(12_345).until_ms, None);
+        assert_eq!(m.cumulative_millibytes(DAY_MS), mul_u64(1_000_000, DAY_MS));
+    }
+
+    #[test]
+    fn rejects_bad_parameters() {
+        for bad in [
+            DiurnalParams {
+                amplitude_permille: 1001,
+                ..params()
+            },
+            DiurnalParams {
+                peak_minute_of_day: 1440,
+                ..params()
+            },
+            DiurnalParams {
+                quantum_ms: 0,
+                ..params()
+            },
+            DiurnalParams {
+                quantum_ms: 7_000,
+                ..params()
+            },
+        ] {
+            assert!(matches!(
+                DiurnalChurn::new(bad),
+                Err(ChurnError::InvalidParameter { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn extreme_times_do_not_panic() {
+        let m = ChurnModel::Diurnal(DiurnalChurn::new(params()).unwrap());
+        let _ = m.segment_at(u64::MAX);
+        let _ = m.bytes_written(u64::MAX - DAY_MS, u64::MAX);
+        let big = ChurnModel::Diurnal(
+            DiurnalChurn::new(DiurnalParams {
+                mean_bps: u64::MAX,
+                amplitude_permille: 1000,
+                ..params()
+            })
+            .unwrap(),
+        );
+        let _ = big.bytes_written(0, u64::MAX);
+    }
+}

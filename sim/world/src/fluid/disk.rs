@@ -1,0 +1,756 @@
+//! [`FluidDisk`]: one disk's replication state, advanced in closed form.
+
+use std::collections::VecDeque;
+
+use drsim_engine::Millis;
+
+use super::recovery_point::{
+    CRASH_CONSISTENT_INTERVAL_MS, MAX_PENDING_TAGS, PendingTag, PointLog, RecoveryPoint,
+    RecoveryPointKind, TagPolicy, align_up, millibytes_to_bytes,
+};
+use super::resync::{ResyncProgress, ResyncReason, ResyncRecord, ResyncSize, resync_bytes};
+use super::{FluidError, FluidEvent, FluidEventKind, SendDemand};
+use crate::churn::{ChurnModel, ChurnSegment, MILLIBYTES_PER_BYTE, mul_u64};
+
+/// How many churn segments [`FluidDisk::next_event`] looks ahead before answering
+/// [`FluidEventKind::Recheck`] (a bound on work per query; a day of 60-s diurnal quanta is 1440).
+pub const MAX_LOOKAHEAD_SEGMENTS: usize = 2048;
+
+/// A running resync, in milli-bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ResyncJob {
+    reason: ResyncReason,
+    started_ms: Millis,
+    total_millibytes: u128,
+    remaining_millibytes: u128,
+}
+
+/// The rates and starting state of one constant-rate stretch `[t1, t2]`, and the closed forms on it.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    t1: Millis,
+    t2: Millis,
+    written1: u128,
+    sent1: u128,
+    resync1: u128,
+    send_bps: u64,
+    churn_bps: u64,
+    lag_ms: Millis,
+}
+
+impl Segment {
+    /// Source's cumulative churn at `t` (`t ≥ t1`).
+    fn written_at(&self, t: Millis) -> u128 {
+        self.written1
+            .saturating_add(mul_u64(self.churn_bps, t.saturating_sub(self.t1)))
+    }
+
+    /// First whole ms `≥ t1` at which the churn stream has applied offset `o`, no resync is running,
+    /// and — for `o ≤ written(t1)` — nothing else is needed; `None` if never under these rates.
+    ///
+    /// Capacity left for churn at `t` is `S(t) = max(0, r·(t − t1) − resync₁)`, and `sent(t) ≥ o`
+    /// needs `sent₁ + S(t) ≥ o` (and `written(t) ≥ o`, which callers handle by taking the max with the
+    /// tag time). Hence `t = t1 + ⌈((o − sent₁)⁺ + resync₁) / r⌉`.
+    fn apply_time(&self, o: u128) -> Option<Millis> {
+        let need = o.saturating_sub(self.sent1).saturating_add(self.resync1);
+        if need == 0 {
+            return Some(self.t1);
+        }
+        if self.send_bps == 0 {
+            return None;
+        }
+        let dt = need.div_ceil(u128::from(self.send_bps));
+        Some(
+            self.t1
+                .saturating_add(u64::try_from(dt).unwrap_or(u64::MAX)),
+        )
+    }
+
+    /// When a tag at `tag_ms` with offset `o` becomes usable, if its data is applied by `t2`.
+    fn usable_at(&self, tag_ms: Millis, o: u128) -> Option<Millis> {
+        let applied = self.apply_time(o).filter(|&t| t <= self.t2)?;
+        Some(applied.max(tag_ms).saturating_add(self.lag_ms))
+    }
+}
+
+/// One protected disk's replication state (see the [module docs](super) for the model).
+///
+/// All amounts are exact integers (milli-bytes inside, whole bytes outside). Every method that takes
+/// `now` first advances the state to `now`; a `now` earlier than [`FluidDisk::now_ms`] is treated as
+/// "now" (time never goes back). No method panics.
+#[derive(Debug, Clone)]
+pub struct FluidDisk {
+    now_ms: Millis,
+    size_bytes: u64,
+    used_bytes: u64,
+    churn: ChurnModel,
+    source_running: bool,
+    send_rate_bps: u64,
+    transfer_lag_ms: Millis,
+
+    written_millibytes: u128,
+    sent_millibytes: u128,
+    folded_millibytes: u128,
+
+    resync: Option<ResyncJob>,
+    resync_required: Option<ResyncReason>,
+    last_resync: Option<ResyncRecord>,
+    resync_sent_total_millibytes: u128,
+
+    tag_policy: Option<TagPolicy>,
+    next_tag_ms: Millis,
+    pending: VecDeque<PendingTag>,
+    tags_discarded: u64,
+    newest_usable: Option<RecoveryPoint>,
+    newest_usable_app: Option<RecoveryPoint>,
+    log: PointLog,
+}
+
+impl FluidDisk {
+    /// A disk of `size_bytes` with `used_bytes` in use (clamped to the size), written by `churn`,
+    /// starting at `now_ms` with nothing written, the source running, send rate 0, no tag policy
+    /// (no recovery points until [`FluidDisk::set_tag_policy`]) and no resync.
+    pub fn new(now_ms: Millis, size_bytes: u64, used_bytes: u64, churn: ChurnModel) -> Self {
+        FluidDisk {
+            now_ms,
+            size_bytes,
+            used_bytes: used_bytes.min(size_bytes),
+            churn,
+            source_running: true,
+            send_rate_bps: 0,
+            transfer_lag_ms: 0,
+            written_millibytes: 0,
+            sent_millibytes: 0,
+            folded_millibytes: 0,
+            resync: None,
+            resync_required: None,
+            last_resync: None,
+            resync_sent_total_millibytes: 0,
+            tag_policy: None,
+            next_tag_ms: 0,
+            pending: VecDeque::new(),
+            tags_discarded: 0,
+            newest_usable: None,
+            newest_usable_app: None,
+            log: PointLog::default(),
+        }
+    }
+
+    // ----- readouts -------------------------------------------------------------------------
+
+    /// The instant the state describes (the last `advance`).
+    pub fn now_ms(&self) -> Millis {
+        self.now_ms
+    }
+
+    /// Disk size in bytes (changes only by [`FluidDisk::resize`]).
+    pub fn size_bytes(&self) -> u64 {
+        self.size_bytes
+    }
+
+    /// Bytes in use (what a full copy sends: ALR RJ-04, initial replication).
+    pub fn used_bytes(&self) -> u64 {
+        self.used_bytes
+    }
+
+    /// The churn model.
+    pub fn churn(&self) -> &ChurnModel {
+        &self.churn
+    }
+
+    /// Whether the source (the Azure VM) is running and therefore writing.
+    pub fn source_running(&self) -> bool {
+        self.source_running
+    }
+
+    /// The source's write rate now (0 when it is stopped), bytes per second.
+    pub fn churn_rate_bps(&self) -> u64 {
+        self.current_churn().rate_bps
+    }
+
+    /// The send rate set by the caller, bytes per second.
+    pub fn send_rate_bps(&self) -> u64 {
+        self.send_rate_bps
+    }
+
+    /// The rate actually used: 0 while a resync is required but not started (the target is known
+    /// to be inconsistent, nothing is applied), else the send rate.
+    pub fn effective_send_rate_bps(&self) -> u64 {
+        if self.resync_required.is_some() {
+            0
+        } else {
+            self.send_rate_bps
+        }
+    }
+
+    /// Delay from "data applied" to "point usable" (e.g. link latency plus apply time).
+    pub fn transfer_lag_ms(&self) -> Millis {
+        self.transfer_lag_ms
+    }
+
+    /// Cumulative bytes written by the source: the disk's current **generation** (INV-LOSS). Only
+    /// grows. After the source stops, this is "written at shutdown".
+    pub fn written_bytes(&self) -> u64 {
+        millibytes_to_bytes(self.written_millibytes)
+    }
+
+    /// Churn bytes applied on the target (or folded into a resync that covers them).
+    pub fn sent_bytes(&self) -> u64 {
+        millibytes_to_bytes(self.sent_millibytes)
+    }
+
+    /// `written_bytes − sent_bytes` (so `written = sent + backlog` holds exactly in whole bytes).
+    pub fn backlog_bytes(&self) -> u64 {
+        self.written_bytes() - self.sent_bytes()
+    }
+
+    /// Exact cumulative churn written, milli-bytes.
+    pub fn written_millibytes(&self) -> u128 {
+        self.written_millibytes
+    }
+
+    /// Exact churn applied, milli-bytes.
+    pub fn sent_millibytes(&self) -> u128 {
+        self.sent_millibytes
+    }
+
+    /// Exact backlog, milli-bytes (`written − sent`).
+    pub fn backlog_millibytes(&self) -> u128 {
+        self.written_millibytes - self.sent_millibytes
+    }
+
+    /// Churn backlog handed over to resyncs when they started (counted in `sent`; the resync's
+    /// differential covers those blocks).
+    pub fn folded_into_resync_bytes(&self) -> u64 {
+        millibytes_to_bytes(self.folded_millibytes)
+    }
+
+    /// The running resync, if any.
+    pub fn resync_progress(&self) -> Option<ResyncProgress> {
+        self.resync.map(|j| {
+            let total_bytes = millibytes_to_bytes(j.total_millibytes);
+            let sent_bytes = millibytes_to_bytes(j.total_millibytes - j.remaining_millibytes);
+            ResyncProgress {
+                reason: j.reason,
+                started_ms: j.started_ms,
+                total_bytes,
+                sent_bytes,
+                remaining_bytes: total_bytes - sent_bytes,
+            }
+        })
+    }
+
+    /// The last resync that completed.
+    pub fn last_resync(&self) -> Option<ResyncRecord> {
+        self.last_resync
+    }
+
+    /// Why a resync is needed (a DOMAIN.md §4 trigger fired and no resync has started since).
+    pub fn resync_required(&self) -> Option<ResyncReason> {
+        self.resync_required
+    }
+
+    /// Resync bytes sent over the disk's lifetime (all jobs, including superseded ones).
+    pub fn resync_bytes_sent_total(&self) -> u64 {
+        millibytes_to_bytes(self.resync_sent_total_millibytes)
+    }
+
+    /// The generation the target holds consistently, or `None` while a resync is rewriting it.
+    pub fn target_generation_bytes(&self) -> Option<u64> {
+        self.resync.is_none().then(|| self.sent_bytes())
+    }
+
+    /// The tag policy, if recovery points are being tagged.
+    pub fn tag_policy(&self) -> Option<TagPolicy> {
+        self.tag_policy
+    }
+
+    /// The newest usable recovery point (FB-03 "latest processed"), as of [`FluidDisk::now_ms`].
+    pub fn newest_usable(&self) -> Option<RecoveryPoint> {
+        self.newest_usable
+    }
+
+    /// The newest usable app-consistent point (FB-03 "latest app-consistent").
+    pub fn newest_usable_app_consistent(&self) -> Option<RecoveryPoint> {
+        self.newest_usable_app
+    }
+
+    /// RPO at `now` = `now − tag of the newest usable point` (DOMAIN.md §4), never negative; `None`
+    /// before the first usable point. Reflects the state at [`FluidDisk::now_ms`]: advance first.
+    pub fn rpo_ms(&self, now: Millis) -> Option<Millis> {
+        self.newest_usable.map(|p| p.rpo_ms(now))
+    }
+
+    /// INV-LOSS: bytes lost if the on-prem disk is failed back to `point`, measured against what the
+    /// source has written so far (stop the source first: then this is "written at shutdown"). 0 for
+    /// a "latest" point tagged after the shutdown ([`FluidDisk::tag_now`]).
+    pub fn bytes_lost_if_failed_back_to(&self, point: &RecoveryPoint) -> u64 {
+        super::bytes_lost(self.written_bytes(), point.generation_bytes)
+    }
+
+    /// Tags waiting for their data (or for the transfer lag).
+    pub fn pending_tags(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Tags that will never become usable: waiting when a resync started (the target skips those
+    /// generations) or beyond [`MAX_PENDING_TAGS`].
+    pub fn tags_discarded(&self) -> u64 {
+        self.tags_discarded
+    }
+
+    /// What the stream asks of the network (see [`SendDemand`]).
+    pub fn demand(&self) -> SendDemand {
+        if self.resync_required.is_some() {
+            SendDemand::Idle
+        } else if self.resync.is_some() || self.written_millibytes > self.sent_millibytes {
+            SendDemand::Elastic
+        } else {
+            match self.churn_rate_bps() {
+                0 => SendDemand::Idle,
+                bps => SendDemand::Bounded { bps },
+            }
+        }
+    }
+
+    // ----- configuration ----------------------------------------------------------------------
+
+    /// Sets the send rate from the network allocation (bytes per second), from `now` on.
+    pub fn set_send_rate(&mut self, now: Millis, bps: u64) {
+        self.advance(now);
+        self.send_rate_bps = bps;
+    }
+
+    /// Starts or stops the source's writes from `now` on (FB-02: the Azure VM is shut down before
+    /// failback; RJ-02 concerns the on-prem VM, which this disk does not model).
+    pub fn set_source_running(&mut self, now: Millis, running: bool) {
+        self.advance(now);
+        self.source_running = running;
+    }
+
+    /// Replaces the churn model from `now` on (the new model is read at absolute times).
+    pub fn set_churn(&mut self, now: Millis, churn: ChurnModel) {
+        self.advance(now);
+        self.churn = churn;
+    }
+
+    /// Starts (or, with `None`, stops) tagging recovery points from `now` on.
+    pub fn set_tag_policy(
+        &mut self,
+        now: Millis,
+        policy: Option<TagPolicy>,
+    ) -> Result<(), FluidError> {
+        if let Some(p) = policy {
+            p.validate().map_err(FluidError::InvalidTagPolicy)?;
+        }
+        self.advance(now);
+        self.tag_policy = policy;
+        Ok(())
+    }
+
+    /// Sets the delay between "data applied" and "point usable" for tags applied from `now` on.
+    pub fn set_transfer_lag(&mut self, now: Millis, lag_ms: Millis) {
+        self.advance(now);
+        self.transfer_lag_ms = lag_ms;
+    }
+
+    /// Sets the bytes in use (clamped to the disk size); sizes later full copies.
+    pub fn set_used_bytes(&mut self, used_bytes: u64) {
+        self.used_bytes = used_bytes.min(self.size_bytes);
+    }
+
+    /// Keeps a bounded log of up to `capacity` points as they become usable (0 = off, the default),
+    /// for callers that report every point; read it with [`FluidDisk::take_usable_points`].
+    pub fn enable_point_log(&mut self, capacity: usize) {
+        self.log.capacity = capacity;
+        while self.log.points.len() > capacity {
+            self.log.points.pop_front();
+            self.log.dropped += 1;
+        }
+    }
+
+    /// Drains the point log (oldest first).
+    pub fn take_usable_points(&mut self) -> Vec<RecoveryPoint> {
+        self.log.points.drain(..).collect()
+    }
+
+    /// Points dropped from a full log.
+    pub fn points_dropped_from_log(&self) -> u64 {
+        self.log.dropped
+    }
+
+    // ----- triggers and jobs ----------------------------------------------------------------
+
+    /// Marks the disk as needing a resync (DOMAIN.md §4 triggers: network failure during replication,
+    /// forced shutdown, disk resize). From `now` nothing is applied and no tags are taken until
+    /// [`FluidDisk::start_resync`]; a running resync stalls. The first reason is kept.
+    pub fn mark_resync_required(&mut self, now: Millis, reason: ResyncReason) {
+        self.advance(now);
+        self.resync_required.get_or_insert(reason);
+    }
+
+    /// Resizes the disk (a DOMAIN.md §4 resync trigger): the size changes, used bytes are clamped to
+    /// it, and the disk needs a resync ([`ResyncReason::DiskResized`]). A running resync stalls, with
+    /// its old size, until [`FluidDisk::start_resync`] supersedes it.
+    pub fn resize(&mut self, now: Millis, new_size_bytes: u64) {
+        self.advance(now);
+        self.size_bytes = new_size_bytes;
+        self.used_bytes = self.used_bytes.min(new_size_bytes);
+        self.resync_required
+            .get_or_insert(ResyncReason::DiskResized);
+    }
+
+    /// Starts a resync of `size` at `now` and returns its bytes (within `[0, disk size]`, RJ-05).
+    ///
+    /// The current churn backlog is folded into it (the resync compares blocks, so it covers those
+    /// writes): `sent` jumps to `written`. Tags still waiting for data are discarded — the target
+    /// jumps over their generations — while points already usable stay usable (they are in the
+    /// retention journal). A running resync is superseded (bytes it sent stay counted in
+    /// [`FluidDisk::resync_bytes_sent_total`]). Clears [`FluidDisk::resync_required`]. Send capacity goes
+    /// to the resync first; churn accrues on top and is sent after it.
+    pub fn start_resync(&mut self, now: Millis, reason: ResyncReason, size: ResyncSize) -> u64 {
+        self.advance(now);
+        let bytes = resync_bytes(size, self.size_bytes, self.used_bytes);
+        let backlog = self.written_millibytes - self.sent_millibytes;
+        self.folded_millibytes = self.folded_millibytes.saturating_add(backlog);
+        self.sent_millibytes = self.written_millibytes;
+        // Keep the prefix already applied (usable time known); drop the rest.
+        let keep = self
+            .pending
+            .iter()
+            .take_while(|t| t.usable_at_ms.is_some())
+            .count();
+        self.tags_discarded += (self.pending.len() - keep) as u64;
+        self.pending.truncate(keep);
+        self.resync_required = None;
+        let started_ms = self.now_ms;
+        if bytes == 0 {
+            self.resync = None;
+            self.last_resync = Some(ResyncRecord {
+                reason,
+                started_ms,
+                completed_ms: started_ms,
+                bytes: 0,
+            });
+        } else {
+            let total = u128::from(bytes) * MILLIBYTES_PER_BYTE;
+            self.resync = Some(ResyncJob {
+                reason,
+                started_ms,
+                total_millibytes: total,
+                remaining_millibytes: total,
+            });
+        }
+        bytes
+    }
+
+    /// Tags a recovery point at `now` on demand (FB-03 "latest": after the source is stopped, a final
+    /// point holding every acknowledged write). Returns its generation. It becomes usable like any
+    /// tag, once its data is applied (immediately if nothing is pending and the lag is 0).
+    pub fn tag_now(&mut self, now: Millis, kind: RecoveryPointKind) -> u64 {
+        self.advance(now);
+        self.push_pending(PendingTag {
+            tag_ms: self.now_ms,
+            offset_millibytes: self.written_millibytes,
+            kind,
+            usable_at_ms: None,
+        });
+        let seg = self.segment(self.now_ms, 0);
+        self.settle_pending(&seg);
+        self.written_bytes()
+    }
+
+    // ----- time -----------------------------------------------------------------------------
+
+    /// Moves the state forward to `to` in closed form (no-op if `to <= now`).
+    ///
+    /// Work is one constant-time step per churn-rate change in `(now, to]` (none for a constant
+    /// model) plus O(log n) for the n tags passed, plus one push per tag that is not yet usable.
+    pub fn advance(&mut self, to: Millis) {
+        while self.now_ms < to {
+            let seg = self.current_churn();
+            let end = match seg.until_ms {
+                Some(u) if u > self.now_ms => u.min(to),
+                _ => to,
+            };
+            self.advance_segment(end, seg.rate_bps);
+        }
+    }
+
+    /// What happens next under the current rates: resync completion, backlog drained, or (for a
+    /// caught-up disk) a churn change that changes its demand. `None` when nothing will happen until
+    /// the caller changes something (e.g. a steady disk with constant churn: no events at all).
+    ///
+    /// Looks ahead through at most [`MAX_LOOKAHEAD_SEGMENTS`] churn segments, so a backlogged disk
+    /// with diurnal churn needs one event per crossover, not one per quantum.
+    pub fn next_event(&self) -> Option<FluidEvent> {
+        if self.resync_required.is_some() {
+            return None;
+        }
+        let r = u128::from(self.send_rate_bps);
+        let mut t = self.now_ms;
+        let mut written = self.written_millibytes;
+        let mut sent = self.sent_millibytes;
+        let mut resync = self.resync.map_or(0, |j| j.remaining_millibytes);
+        let event = |at: u128, base: Millis, kind| FluidEvent {
+            at_ms: base.saturating_add(u64::try_from(at).unwrap_or(u64::MAX)),
+            kind,
+        };
+        // A private copy of the model whose cursor follows the lookahead (bursty queries stay O(1)).
+        let mut churn = self.source_running.then(|| self.churn.clone());
+        let mut segment_at = |t: Millis| match churn.as_mut() {
+            Some(m) => {
+                m.seek(t);
+                m.segment_at(t)
+            }
+            None => ChurnSegment {
+                rate_bps: 0,
+                until_ms: None,
+            },
+        };
+        for _ in 0..MAX_LOOKAHEAD_SEGMENTS {
+            let seg = segment_at(t);
+            let c = u128::from(seg.rate_bps);
+            let within = |e: &FluidEvent| seg.until_ms.is_none_or(|u| e.at_ms <= u);
+            if resync > 0 {
+                if r == 0 {
+                    return None;
+                }
+                let e = event(resync.div_ceil(r), t, FluidEventKind::ResyncCompleted);
+                if within(&e) {
+                    return Some(e);
+                }
+            } else if written > sent {
+                if c < r {
+                    let e = event(
+                        (written - sent).div_ceil(r - c),
+                        t,
+                        FluidEventKind::BacklogDrained,
+                    );
+                    if within(&e) {
+                        return Some(e);
+                    }
+                }
+            } else if c <= r {
+                // Caught up and staying so: the demand (the churn rate) changes where the churn
+                // rate does (a boundary that keeps the same rate is skipped).
+                let until = seg.until_ms?;
+                if segment_at(until).rate_bps != seg.rate_bps {
+                    return Some(FluidEvent {
+                        at_ms: until,
+                        kind: FluidEventKind::DemandChanged,
+                    });
+                }
+            }
+            // Nothing in this segment: carry the state to its end.
+            let until = seg.until_ms?;
+            let dt = u128::from(until - t);
+            let capacity = r.saturating_mul(dt);
+            let to_resync = resync.min(capacity);
+            resync -= to_resync;
+            written = written.saturating_add(c.saturating_mul(dt));
+            sent = written.min(sent.saturating_add(capacity - to_resync));
+            t = until;
+        }
+        Some(FluidEvent {
+            at_ms: t,
+            kind: FluidEventKind::Recheck,
+        })
+    }
+
+    /// [`FluidDisk::next_event`]'s time.
+    pub fn next_event_time(&self) -> Option<Millis> {
+        self.next_event().map(|e| e.at_ms)
+    }
+
+    /// When the oldest waiting tag becomes usable under the current send rate (independent of churn:
+    /// its data is already written), for callers that want an event per point on a backlogged disk.
+    /// Steady disks need none: their tags are usable at tag time + lag, computed lazily.
+    pub fn next_point_usable_at(&self) -> Option<Millis> {
+        let front = self.pending.front()?;
+        if let Some(at) = front.usable_at_ms {
+            return Some(at);
+        }
+        let mut seg = self.segment(self.now_ms, 0);
+        seg.t2 = Millis::MAX;
+        seg.usable_at(front.tag_ms, front.offset_millibytes)
+    }
+
+    // ----- internals ------------------------------------------------------------------------
+
+    fn churn_segment_at(&self, t: Millis) -> ChurnSegment {
+        if self.source_running {
+            self.churn.segment_at(t)
+        } else {
+            ChurnSegment {
+                rate_bps: 0,
+                until_ms: None,
+            }
+        }
+    }
+
+    fn current_churn(&self) -> ChurnSegment {
+        self.churn_segment_at(self.now_ms)
+    }
+
+    fn tagging_active(&self) -> bool {
+        self.tag_policy.is_some() && self.source_running && self.resync_required.is_none()
+    }
+
+    fn segment(&self, t2: Millis, churn_bps: u64) -> Segment {
+        Segment {
+            t1: self.now_ms,
+            t2,
+            written1: self.written_millibytes,
+            sent1: self.sent_millibytes,
+            resync1: self.resync.map_or(0, |j| j.remaining_millibytes),
+            send_bps: self.effective_send_rate_bps(),
+            churn_bps,
+            lag_ms: self.transfer_lag_ms,
+        }
+    }
+
+    /// One stretch of constant churn and send rates, `[now, t2]`, `t2 > now`.
+    fn advance_segment(&mut self, t2: Millis, churn_bps: u64) {
+        self.churn.seek(t2);
+        let seg = self.segment(t2, churn_bps);
+        let dt = t2 - seg.t1;
+        let capacity = mul_u64(seg.send_bps, dt);
+        let to_resync = seg.resync1.min(capacity);
+        let written2 = seg.written_at(t2);
+        let sent2 = written2.min(seg.sent1.saturating_add(capacity - to_resync));
+
+        self.settle_pending(&seg);
+        if self.tagging_active() {
+            self.take_tags(&seg);
+        }
+
+        debug_assert!(written2 >= seg.written1 && sent2 >= seg.sent1 && sent2 <= written2);
+        self.written_millibytes = written2;
+        self.sent_millibytes = sent2;
+        if let Some(job) = &mut self.resync {
+            job.remaining_millibytes -= to_resync;
+            self.resync_sent_total_millibytes =
+                self.resync_sent_total_millibytes.saturating_add(to_resync);
+            if job.remaining_millibytes == 0 {
+                let completed_ms = seg.apply_time(seg.sent1).unwrap_or(t2);
+                self.last_resync = Some(ResyncRecord {
+                    reason: job.reason,
+                    started_ms: job.started_ms,
+                    completed_ms,
+                    bytes: millibytes_to_bytes(job.total_millibytes),
+                });
+                self.resync = None;
+            }
+        }
+        self.now_ms = t2;
+    }
+
+    /// Resolves waiting tags whose data is applied by `seg.t2`, and makes usable those due by then.
+    fn settle_pending(&mut self, seg: &Segment) {
+        for tag in self.pending.iter_mut() {
+            if tag.usable_at_ms.is_none() {
+                match seg.usable_at(tag.tag_ms, tag.offset_millibytes) {
+                    Some(at) => tag.usable_at_ms = Some(at),
+                    // Offsets only grow: later tags are not applied either.
+                    None => break,
+                }
+            }
+        }
+        while let Some(&tag) = self.pending.front() {
+            match tag.usable_at_ms {
+                Some(at) if at <= seg.t2 => {
+                    self.pending.pop_front();
+                    self.make_usable(tag.into_point(at));
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// Takes the scheduled tags in `[seg.t1, seg.t2]`, lazily: binary search for the newest one
+    /// usable by `t2`, store only the rest.
+    fn take_tags(&mut self, seg: &Segment) {
+        let Some(policy) = self.tag_policy else {
+            return;
+        };
+        let step = CRASH_CONSISTENT_INTERVAL_MS;
+        let first = self.next_tag_ms.max(align_up(seg.t1, step));
+        if first < seg.t1 || first > seg.t2 {
+            return;
+        }
+        let n = (seg.t2 - first) / step + 1;
+        self.next_tag_ms = first.saturating_add(n.saturating_mul(step));
+        let tag_ms = |i: u64| first + i * step;
+        let usable_at = |i: u64| seg.usable_at(tag_ms(i), seg.written_at(tag_ms(i)));
+        let point = |i: u64, usable_since_ms: Millis| RecoveryPoint {
+            tag_ms: tag_ms(i),
+            generation_bytes: millibytes_to_bytes(seg.written_at(tag_ms(i))),
+            kind: policy.kind_at(tag_ms(i)),
+            usable_since_ms,
+        };
+
+        // Usable-by-t2 is monotone in i (later tags have later tag times and larger offsets).
+        let (mut lo, mut hi) = (0u64, n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if usable_at(mid).is_some_and(|at| at <= seg.t2) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let usable_count = lo;
+
+        if usable_count > 0 {
+            if self.log.enabled() {
+                for i in 0..usable_count {
+                    let at = usable_at(i).unwrap_or(seg.t2);
+                    self.make_usable(point(i, at));
+                }
+            } else {
+                let last = usable_count - 1;
+                if let Some(app_ms) = policy.latest_app_in(first, tag_ms(last)) {
+                    let i = (app_ms - first) / step;
+                    self.make_usable(point(i, usable_at(i).unwrap_or(seg.t2)));
+                }
+                self.make_usable(point(last, usable_at(last).unwrap_or(seg.t2)));
+            }
+        }
+
+        // The rest wait; beyond the bound only the newest are kept.
+        let keep_from = usable_count.max(n.saturating_sub(MAX_PENDING_TAGS as u64));
+        self.tags_discarded += keep_from - usable_count;
+        for i in keep_from..n {
+            self.push_pending(PendingTag {
+                tag_ms: tag_ms(i),
+                offset_millibytes: seg.written_at(tag_ms(i)),
+                kind: policy.kind_at(tag_ms(i)),
+                usable_at_ms: usable_at(i),
+            });
+        }
+    }
+
+    fn push_pending(&mut self, tag: PendingTag) {
+        if self.pending.len() >= MAX_PENDING_TAGS {
+            self.pending.pop_front();
+            self.tags_discarded += 1;
+        }
+        self.pending.push_back(tag);
+    }
+
+    fn make_usable(&mut self, p: RecoveryPoint) {
+        self.log.push(p);
+        if self.newest_usable.is_none_or(|n| p.tag_ms >= n.tag_ms) {
+            self.newest_usable = Some(p);
+        }
+        if p.kind == RecoveryPointKind::AppConsistent
+            && self.newest_usable_app.is_none_or(|n| p.tag_ms >= n.tag_ms)
+        {
+            self.newest_usable_app = Some(p);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
