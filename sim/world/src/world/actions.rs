@@ -1,0 +1,732 @@
+//! Executing the engine's actions against the estate: each takes a plausible time (±20 % jitter from the
+//! `actions` stream) and fails the way the real thing fails — CS down (RP-01), vCenter disconnected
+//! (RP-10 / FB-04), host short of memory (8038), datastore unreachable (8061), name collision (78052),
+//! Azure VM not running (78093), a 61st disk on a master target (RP-14), a full datastore (CL-02).
+
+use super::plane::ResyncPlan;
+use super::{Event, VmPoint, World};
+use crate::estate::{Key, Visibility};
+use crate::fluid::ResyncReason;
+use drsim_engine::Millis;
+use drsim_engine::error_code::ErrorCode;
+use drsim_engine::ids::*;
+use drsim_engine::inventory::*;
+use drsim_engine::protocol::*;
+use drsim_engine::recovery_point::RecoveryPoint;
+use drsim_engine::rules::RuleId;
+use rand::RngExt;
+
+type Outcome = Result<Option<RecoveryPoint>, ActionError>;
+
+fn fail(rule: Option<RuleId>, code: ErrorCode, message: String, transient: bool) -> ActionError {
+    ActionError {
+        rule,
+        code,
+        message,
+        transient,
+    }
+}
+
+fn rule_fail(rule: RuleId, message: String) -> ActionError {
+    fail(Some(rule), rule.code(), message, false)
+}
+
+impl World {
+    /// How long an action takes, with jitter.
+    pub(crate) fn action_duration(&mut self, kind: &ActionKind) -> Millis {
+        let t = &self.timing;
+        let base = match kind {
+            ActionKind::PowerOffOnPremVm { .. } | ActionKind::PowerOnOnPremVm { .. } => t.power_ms,
+            ActionKind::ShutdownAzureVm { .. }
+            | ActionKind::StartAzureVm { .. }
+            | ActionKind::DeleteAzureVm { .. } => t.azure_power_ms,
+            ActionKind::FailoverToAzure { .. } => t.failover_ms,
+            ActionKind::ConsolidateSnapshots { .. } => t.consolidate_ms,
+            ActionKind::PrepareTarget { .. } => t.prepare_target_ms,
+            ActionKind::RecoverOnPrem { .. } | ActionKind::RevertFailback { .. } => t.recover_ms,
+            _ => t.control_ms,
+        };
+        let permille: u64 = self.action_rng.random_range(800..=1200);
+        (base * permille / 1000).max(1)
+    }
+
+    /// An action's time is up: apply it and report its result.
+    pub(crate) fn action_done(&mut self, id: ActionId) {
+        let Some(req) = self.in_flight.remove(&id) else {
+            return;
+        };
+        let outcome = self.execute(id, &req.kind);
+        match outcome {
+            None => {} // the result comes later (a final sync waits for the backlog to drain)
+            Some(Ok(point)) => self.pending.push(Observation::ActionResult {
+                id,
+                outcome: ActionOutcome::Ok { point },
+            }),
+            Some(Err(e)) => self.pending.push(Observation::ActionResult {
+                id,
+                outcome: ActionOutcome::Failed(e),
+            }),
+        }
+    }
+
+    fn cs_up(&self) -> Result<(), ActionError> {
+        if self
+            .estate
+            .config_server
+            .as_ref()
+            .is_some_and(|c| c.running && c.connected_to_azure)
+        {
+            Ok(())
+        } else {
+            Err(fail(
+                Some(RuleId::Rp01),
+                RuleId::Rp01.code(),
+                "the configuration server is not available".into(),
+                true,
+            ))
+        }
+    }
+
+    fn vcenter_of_host_up(&self, host: &HostName, rule: RuleId) -> Result<(), ActionError> {
+        self.cs_up()?;
+        let h = self.estate.hosts.get(host).ok_or_else(|| {
+            fail(
+                None,
+                ErrorCode::INFRASTRUCTURE,
+                format!("host `{host}` does not exist"),
+                false,
+            )
+        })?;
+        if !self.estate.vcenter_reachable(&h.vcenter) {
+            return Err(rule_fail(
+                rule,
+                format!("vCenter `{}` is not connected", h.vcenter),
+            ));
+        }
+        if !h.up {
+            return Err(fail(
+                None,
+                ErrorCode::INFRASTRUCTURE,
+                format!("ESXi host `{host}` is down"),
+                false,
+            ));
+        }
+        Ok(())
+    }
+
+    fn onprem_vm(&self, vm: &VmName) -> Result<&OnPremVmView, ActionError> {
+        self.estate.onprem_vms.get(vm).ok_or_else(|| {
+            fail(
+                None,
+                ErrorCode::INFRASTRUCTURE,
+                format!("on-premises VM `{vm}` does not exist"),
+                false,
+            )
+        })
+    }
+
+    fn item_of_onprem(&self, vm: &VmName) -> Option<ItemId> {
+        self.by_onprem_vm.get(vm).cloned()
+    }
+
+    fn item_of_azure(&self, vm: &VmName) -> Option<ItemId> {
+        self.by_azure_vm.get(vm).cloned()
+    }
+
+    /// Applies the action; `None` when its result is deferred.
+    fn execute(&mut self, id: ActionId, kind: &ActionKind) -> Option<Outcome> {
+        Some(match kind {
+            ActionKind::PowerOffOnPremVm { vm } => self.power_onprem(vm, false),
+            ActionKind::PowerOnOnPremVm { vm } => self.power_onprem(vm, true),
+            ActionKind::ConsolidateSnapshots { vm } => self.consolidate(vm),
+            ActionKind::ShutdownAzureVm { vm } => self.power_azure(vm, false),
+            ActionKind::StartAzureVm { vm } => self.power_azure(vm, true),
+            ActionKind::DeleteAzureVm { vm } => {
+                if let Some(item) = self.item_of_azure(vm) {
+                    self.account_machine(&item);
+                    let from_azure = self.machines[&item]
+                        .replication
+                        .as_ref()
+                        .is_some_and(|r| r.direction == Direction::ToOnPrem);
+                    if from_azure {
+                        self.stop_replication(&item);
+                    }
+                }
+                self.estate
+                    .remove(Key::AzureVm(vm.clone()), Visibility::Known);
+                Ok(None)
+            }
+            ActionKind::FailoverToAzure { item, point_tag_ms } => {
+                self.failover(item, *point_tag_ms)
+            }
+            ActionKind::PrepareTarget {
+                item,
+                master_target,
+                datastore,
+                mode,
+                folder,
+                disks,
+            } => self.prepare_target(item, master_target, datastore, *mode, folder, disks),
+            ActionKind::StartReplication {
+                item,
+                direction,
+                process_server,
+                master_target,
+                mode,
+                disks,
+                ..
+            } => self.start_replication_action(
+                item,
+                *direction,
+                process_server.clone(),
+                master_target.clone(),
+                *mode,
+                disks,
+            ),
+            ActionKind::StopReplication { item } | ActionKind::DisableReplication { item } => {
+                self.stop_action(item)
+            }
+            ActionKind::FinalSync { item, tag_ms } => {
+                let azure_on = self.machines.get(item).is_some_and(|m| {
+                    self.estate
+                        .azure_vms
+                        .get(&m.azure_vm)
+                        .is_some_and(|v| v.power != PowerState::Off)
+                });
+                if azure_on {
+                    return Some(Err(rule_fail(
+                        RuleId::Fb02,
+                        format!("the Azure VM of `{item}` still runs; no final sync"),
+                    )));
+                }
+                match self.machines.get_mut(item) {
+                    Some(m) if m.replication.is_some() => m.final_sync = Some((id, *tag_ms)),
+                    _ => {
+                        return Some(Err(fail(
+                            None,
+                            ErrorCode::INFRASTRUCTURE,
+                            format!("item `{item}` does not replicate"),
+                            false,
+                        )));
+                    }
+                }
+                self.try_finish_final_sync(item);
+                return None;
+            }
+            ActionKind::RecoverOnPrem {
+                item,
+                vm,
+                point_tag_ms,
+                ..
+            } => self.recover_onprem(item, vm, *point_tag_ms),
+            ActionKind::RevertFailback { item } => self.revert_failback(item),
+            ActionKind::CommitRecovery { item, .. } => {
+                if let Some(r) = self
+                    .machines
+                    .get_mut(item)
+                    .and_then(|m| m.replication.as_mut())
+                {
+                    r.points.clear();
+                }
+                Ok(None)
+            }
+            ActionKind::RefreshDiscovery => self.refresh_discovery(),
+        })
+    }
+
+    fn consolidate(&mut self, vm: &VmName) -> Outcome {
+        let host = self.onprem_vm(vm)?.host.clone();
+        self.vcenter_of_host_up(&host, RuleId::Rp10)?;
+        if let Some(v) = self.estate.onprem_mut(vm, Visibility::Known) {
+            v.snapshots = 0;
+        }
+        Ok(None)
+    }
+
+    fn stop_action(&mut self, item: &ItemId) -> Outcome {
+        self.cs_up()?;
+        self.stop_replication(item);
+        if let Some(m) = self.machines.get_mut(item) {
+            m.attached = None;
+        }
+        Ok(None)
+    }
+
+    fn refresh_discovery(&mut self) -> Outcome {
+        self.cs_up()?;
+        let delta = self.discovery.run(&mut self.estate);
+        if !delta.upserts.is_empty() || !delta.removals.is_empty() {
+            self.pending.push(Observation::Inventory(delta));
+        }
+        Ok(None)
+    }
+
+    fn power_onprem(&mut self, vm: &VmName, on: bool) -> Outcome {
+        let v = self.onprem_vm(vm)?;
+        let host = v.host.clone();
+        let was_on = v.power == PowerState::On;
+        self.vcenter_of_host_up(&host, if on { RuleId::Fb04 } else { RuleId::Rp10 })?;
+        let memory = self.estate.vm_memory_mib.get(vm).copied().unwrap_or(0);
+        if on && !was_on {
+            let free = self
+                .estate
+                .hosts
+                .get(&host)
+                .map_or(0, |h| h.memory_free_mib);
+            if free < memory {
+                return Err(rule_fail(
+                    RuleId::Fb05,
+                    format!("ESXi host `{host}` has {free} MiB free; VM `{vm}` needs {memory} MiB"),
+                ));
+            }
+        }
+        let item = self.item_of_onprem(vm);
+        if let Some(i) = &item {
+            self.account_machine(i);
+        }
+        if on != was_on
+            && let Some(h) = self.estate.host_mut(&host, Visibility::Known)
+        {
+            h.memory_free_mib = if on {
+                h.memory_free_mib.saturating_sub(memory)
+            } else {
+                h.memory_free_mib + memory
+            };
+        }
+        if let Some(v) = self.estate.onprem_mut(vm, Visibility::Known) {
+            v.power = if on { PowerState::On } else { PowerState::Off };
+            if !on {
+                v.agent_registered = false;
+            }
+        }
+        if on && !was_on {
+            let lag = self
+                .agent_rng
+                .random_range(60_000..=self.timing.agent_lag_max_ms.max(60_000));
+            self.schedule(
+                self.now() + lag,
+                Event::AgentRegistered {
+                    vm: vm.clone(),
+                    azure: false,
+                },
+            );
+        }
+        if let Some(i) = &item {
+            self.sources_changed(i);
+        }
+        Ok(None)
+    }
+
+    fn power_azure(&mut self, vm: &VmName, on: bool) -> Outcome {
+        let Some(v) = self.estate.azure_vms.get(vm) else {
+            return Err(rule_fail(
+                RuleId::Ns06,
+                format!("Azure VM `{vm}` does not exist"),
+            ));
+        };
+        if v.power == PowerState::Hung {
+            return Err(fail(
+                Some(RuleId::Rp05),
+                RuleId::Rp05.code(),
+                format!("Azure VM `{vm}` is not responding"),
+                true,
+            ));
+        }
+        let item = self.item_of_azure(vm);
+        if let Some(i) = &item {
+            self.account_machine(i);
+            if !on {
+                let gens = self.machines[i]
+                    .disks
+                    .iter()
+                    .map(|d| d.azure_generation)
+                    .collect();
+                self.machines
+                    .get_mut(i)
+                    .expect("exists")
+                    .azure_generation_at_shutdown = Some(gens);
+            }
+        }
+        if let Some(v) = self.estate.azure_mut(vm, Visibility::Known) {
+            v.power = if on { PowerState::On } else { PowerState::Off };
+        }
+        if let Some(i) = &item {
+            self.sources_changed(i);
+        }
+        Ok(None)
+    }
+
+    fn failover(&mut self, item: &ItemId, point_tag_ms: Option<Millis>) -> Outcome {
+        if !self.machines.contains_key(item) {
+            return Err(fail(
+                None,
+                ErrorCode::INFRASTRUCTURE,
+                format!("item `{item}` is unknown to Azure"),
+                false,
+            ));
+        }
+        self.account_machine(item);
+        let m = self.machines.get(item).expect("exists");
+        // The Azure copy holds the chosen point, or whatever reached Azure last (latest processed).
+        let point = m.replication.as_ref().and_then(|r| match point_tag_ms {
+            Some(t) => r.points.iter().find(|p| p.tag_ms == t).cloned(),
+            None => r.points.back().cloned(),
+        });
+        let gens: Vec<u64> = match (&point, m.replication.as_ref()) {
+            (Some(p), Some(r)) => {
+                let mut g: Vec<u64> = m.disks.iter().map(|d| d.azure_generation).collect();
+                for (k, &d) in r.disks.iter().enumerate() {
+                    g[d] = p.generations[k];
+                }
+                g
+            }
+            _ => m.disks.iter().map(|d| d.azure_generation).collect(),
+        };
+        let azure = m.azure_vm.clone();
+        self.stop_replication(item);
+        let m = self.machines.get_mut(item).expect("exists");
+        for (d, g) in m.disks.iter_mut().zip(gens) {
+            d.azure_generation = g;
+        }
+        let exists = self.estate.azure_vms.contains_key(&azure);
+        if !exists {
+            return Err(fail(
+                None,
+                ErrorCode::INFRASTRUCTURE,
+                format!("no Azure VM template for `{azure}`"),
+                false,
+            ));
+        }
+        if let Some(v) = self.estate.azure_mut(&azure, Visibility::Known) {
+            v.power = PowerState::On;
+            v.agent_registered = false;
+        }
+        let lag = self
+            .agent_rng
+            .random_range(60_000..=self.timing.agent_lag_max_ms.max(60_000));
+        self.schedule(
+            self.now() + lag,
+            Event::AgentRegistered {
+                vm: azure,
+                azure: true,
+            },
+        );
+        Ok(None)
+    }
+
+    fn prepare_target(
+        &mut self,
+        item: &ItemId,
+        mt: &MasterTargetName,
+        ds: &DatastoreName,
+        mode: RecoveryMode,
+        folder: &str,
+        disks: &[String],
+    ) -> Outcome {
+        let m_view = self
+            .estate
+            .master_targets
+            .get(mt)
+            .ok_or_else(|| {
+                fail(
+                    None,
+                    ErrorCode::INFRASTRUCTURE,
+                    format!("master target `{mt}` does not exist"),
+                    false,
+                )
+            })?
+            .clone();
+        self.vcenter_of_host_up(&m_view.host, RuleId::Rp10)?;
+        if !m_view.running {
+            return Err(fail(
+                None,
+                ErrorCode::INFRASTRUCTURE,
+                format!("master target `{mt}` is not running"),
+                true,
+            ));
+        }
+        let host = self
+            .estate
+            .hosts
+            .get(&m_view.host)
+            .cloned()
+            .expect("checked above");
+        if host.mounts.get(ds) != Some(&MountAccess::ReadWrite)
+            || !self.estate.datastores.contains_key(ds)
+        {
+            return Err(rule_fail(
+                RuleId::Rp12,
+                format!(
+                    "datastore `{ds}` is not reachable read/write from ESXi host `{}`",
+                    host.name
+                ),
+            ));
+        }
+        let Some(machine) = self.machines.get(item) else {
+            return Err(fail(
+                None,
+                ErrorCode::INFRASTRUCTURE,
+                format!("item `{item}` is unknown"),
+                false,
+            ));
+        };
+        let onprem = machine.onprem_vm.clone();
+        if mode == RecoveryMode::Alternate
+            && self
+                .estate
+                .onprem_vms
+                .get(&onprem)
+                .is_some_and(|v| v.host == m_view.host)
+        {
+            return Err(rule_fail(
+                RuleId::Rp16,
+                format!(
+                    "a VM named `{onprem}` already exists on ESXi host `{}`",
+                    m_view.host
+                ),
+            ));
+        }
+        let n = disks.len() as u32;
+        let attached: u32 = self
+            .machines
+            .values()
+            .filter(|x| x.item != *item)
+            .filter_map(|x| x.attached.as_ref())
+            .filter(|(m, _)| m == mt)
+            .map(|(_, k)| *k)
+            .sum();
+        if self.enforce_mt_disk_limit && m_view.own_disks + attached + n > 60 {
+            return Err(rule_fail(
+                RuleId::Rp14,
+                format!(
+                    "master target `{mt}` cannot attach {n} more disks: {} attached",
+                    m_view.own_disks + attached
+                ),
+            ));
+        }
+        let needed: u64 = if mode == RecoveryMode::Alternate {
+            machine
+                .disks
+                .iter()
+                .filter(|d| disks.contains(&d.name))
+                .map(|d| d.size_bytes)
+                .sum()
+        } else {
+            0
+        };
+        let free = self.estate.datastores.get(ds).map_or(0, |d| d.free_bytes);
+        if free < needed {
+            return Err(rule_fail(
+                RuleId::Cl02,
+                format!("datastore `{ds}` has {free} bytes free; {needed} needed"),
+            ));
+        }
+        if needed > 0
+            && let Some(d) = self.estate.datastore_mut(ds, Visibility::Known)
+        {
+            d.free_bytes -= needed;
+            d.folders.push(folder.to_owned());
+        }
+        let m = self.machines.get_mut(item).expect("exists");
+        m.attached = Some((mt.clone(), n));
+        if mode == RecoveryMode::Alternate {
+            m.alr_vm = Some((m_view.host.clone(), ds.clone(), folder.to_owned()));
+        }
+        Ok(None)
+    }
+
+    fn start_replication_action(
+        &mut self,
+        item: &ItemId,
+        direction: Direction,
+        ps: Option<ProcessServerName>,
+        mt: Option<MasterTargetName>,
+        mode: RecoveryMode,
+        disks: &[String],
+    ) -> Outcome {
+        self.cs_up()?;
+        if let Some(p) = &ps
+            && !self
+                .estate
+                .process_servers
+                .get(p)
+                .is_some_and(|p| p.running)
+        {
+            return Err(fail(
+                None,
+                ErrorCode::INFRASTRUCTURE,
+                format!("process server `{p}` is not running"),
+                true,
+            ));
+        }
+        if let Some(m) = &mt
+            && !self.estate.master_targets.get(m).is_some_and(|m| m.running)
+        {
+            return Err(fail(
+                None,
+                ErrorCode::INFRASTRUCTURE,
+                format!("master target `{m}` is not running"),
+                true,
+            ));
+        }
+        let Some(machine) = self.machines.get(item) else {
+            return Err(fail(
+                None,
+                ErrorCode::INFRASTRUCTURE,
+                format!("item `{item}` is unknown"),
+                false,
+            ));
+        };
+        let idx: Vec<usize> = match direction {
+            Direction::ToOnPrem => machine
+                .disks
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| disks.contains(&d.name))
+                .map(|(i, _)| i)
+                .collect(),
+            Direction::ToAzure => (0..machine.disks.len()).collect(),
+        };
+        let plan = match (direction, mode) {
+            (Direction::ToAzure, _) => ResyncPlan::Full(ResyncReason::InitialReplication),
+            (Direction::ToOnPrem, RecoveryMode::Alternate) => {
+                ResyncPlan::Full(ResyncReason::Reprotect)
+            }
+            (Direction::ToOnPrem, RecoveryMode::Original) => {
+                ResyncPlan::Differential { full_copy: false }
+            }
+        };
+        self.start_replication(item, direction, ps, mt, mode, &idx, Some(plan));
+        self.check_sync_done(item);
+        Ok(None)
+    }
+
+    fn recover_onprem(&mut self, item: &ItemId, vm: &VmName, tag: Millis) -> Outcome {
+        let Some(m) = self.machines.get(item) else {
+            return Err(fail(
+                None,
+                ErrorCode::INFRASTRUCTURE,
+                format!("item `{item}` is unknown"),
+                false,
+            ));
+        };
+        let host = match (&m.alr_vm, self.estate.onprem_vms.get(vm)) {
+            (_, Some(v)) => v.host.clone(),
+            (Some((h, _, _)), None) => h.clone(),
+            (None, None) => {
+                return Err(fail(
+                    None,
+                    ErrorCode::INFRASTRUCTURE,
+                    format!("no VM `{vm}` to recover into"),
+                    false,
+                ));
+            }
+        };
+        self.vcenter_of_host_up(&host, RuleId::Fb04)?;
+        self.collect_points(item);
+        let m = self.machines.get(item).expect("exists");
+        let Some(r) = m.replication.as_ref() else {
+            return Err(fail(
+                None,
+                ErrorCode::INFRASTRUCTURE,
+                format!("item `{item}` does not replicate"),
+                false,
+            ));
+        };
+        let Some(point) = r.points.iter().rev().find(|p| p.tag_ms == tag).cloned() else {
+            return Err(rule_fail(
+                RuleId::Fb03,
+                format!("recovery point {tag} of `{item}` is not on the master target"),
+            ));
+        };
+        let disks = r.disks.clone();
+        self.stop_replication(item);
+        let m = self.machines.get_mut(item).expect("exists");
+        for (k, &d) in disks.iter().enumerate() {
+            m.disks[d].onprem_generation = point.generations[k];
+        }
+        m.recovered_point = Some(VmPoint {
+            tag_ms: point.tag_ms,
+            kind: point.kind,
+            generations: point.generations.clone(),
+        });
+        m.attached = None;
+        let disk_views: Vec<OnPremDiskView> = m
+            .disks
+            .iter()
+            .map(|d| OnPremDiskView {
+                uuid: d.name.clone(),
+                size_bytes: d.size_bytes,
+                rdm: false,
+            })
+            .collect();
+        if !self.estate.onprem_vms.contains_key(vm) {
+            // ALR: the VM created on the MT's host becomes the machine's on-prem VM (RJ-04).
+            self.estate.put(
+                Entity::OnPremVm(OnPremVmView {
+                    name: vm.clone(),
+                    host,
+                    power: PowerState::Off,
+                    disks: disk_views,
+                    enable_uuid: true,
+                    snapshots: 0,
+                    agent_registered: false,
+                }),
+                Visibility::Known,
+            );
+            self.by_onprem_vm.insert(vm.clone(), item.clone());
+            self.machines.get_mut(item).expect("exists").onprem_vm = vm.clone();
+        }
+        Ok(None)
+    }
+
+    fn revert_failback(&mut self, item: &ItemId) -> Outcome {
+        let Some(m) = self.machines.get(item) else {
+            return Err(fail(
+                None,
+                ErrorCode::INFRASTRUCTURE,
+                format!("item `{item}` is unknown"),
+                false,
+            ));
+        };
+        let host = self
+            .estate
+            .onprem_vms
+            .get(&m.onprem_vm)
+            .map(|v| v.host.clone());
+        if let Some(h) = host {
+            self.vcenter_of_host_up(&h, RuleId::Fb04)?;
+        }
+        // Disks go back to the MT; replication resumes with what changed (FB-07).
+        let m = self.machines.get(item).expect("exists");
+        if m.replication.is_some() {
+            return Ok(None); // nothing moved yet
+        }
+        let n = m.disks.len();
+        self.machines.get_mut(item).expect("exists").recovered_point = None;
+        let all: Vec<usize> = (0..n).collect();
+        let (ps, mt) = self.last_protection(item);
+        if let Some(mt) = &mt {
+            self.machines.get_mut(item).expect("exists").attached = Some((mt.clone(), n as u32));
+        }
+        self.start_replication(
+            item,
+            Direction::ToOnPrem,
+            ps,
+            mt,
+            RecoveryMode::Original,
+            &all,
+            Some(ResyncPlan::Differential { full_copy: false }),
+        );
+        self.check_sync_done(item);
+        Ok(None)
+    }
+
+    /// The PS and MT of the machine's last Azure → on-prem replication, from its flows' history.
+    fn last_protection(
+        &self,
+        item: &ItemId,
+    ) -> (Option<ProcessServerName>, Option<MasterTargetName>) {
+        self.last_paths.get(item).cloned().unwrap_or((None, None))
+    }
+}

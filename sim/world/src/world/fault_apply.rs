@@ -1,0 +1,330 @@
+//! Applying and healing faults (see [`crate::faults`]). Changes the CS or Azure notice at once (a link, a
+//! PS or MT heartbeat, the CS itself, an Azure VM) are `Known`; changes behind the CS's back (a snapshot,
+//! a datastore, a host, a VM powered on by hand) wait for discovery.
+
+use super::World;
+use crate::estate::{Key, Visibility};
+use crate::faults::Fault;
+use crate::fluid::{ResyncReason, ResyncSize};
+use crate::network::{LinkState, NodeState};
+use drsim_engine::ids::*;
+use drsim_engine::inventory::*;
+
+impl World {
+    pub(crate) fn fault_start(&mut self, i: usize) {
+        let Some(spec) = self.faults.get(i).cloned() else {
+            return;
+        };
+        self.active_faults.insert(i);
+        self.catch_up();
+        match spec.fault {
+            Fault::LinkDown => {
+                self.set_links(LinkState::Down);
+                if let Some(n) = self.estate.network_mut() {
+                    n.up = false;
+                }
+                // DOMAIN.md §4: a network failure during replication triggers a resync.
+                self.each_stream(|w, item, d| {
+                    if let Some(s) = w
+                        .machines
+                        .get_mut(item)
+                        .and_then(|m| m.disks[d].stream.as_mut())
+                    {
+                        s.fluid
+                            .mark_resync_required(w.kernel.now(), ResyncReason::NetworkFailure);
+                    }
+                });
+            }
+            Fault::LinkDegraded { capacity_permille } => self.set_links(LinkState::Degraded {
+                capacity_permille: capacity_permille.clamp(1, 1000),
+            }),
+            Fault::ProcessServerCrash { process_server } => self.set_ps(&process_server, false),
+            Fault::ConfigServerDown => {
+                if let Some(cs) = self.estate.config_server_mut() {
+                    cs.running = false;
+                }
+            }
+            Fault::VCenterDisconnect { vcenter } => {
+                if let Some(v) = self.estate.vcenter_mut(&vcenter, Visibility::Known) {
+                    v.connected = false;
+                }
+            }
+            Fault::MasterTargetReboot { master_target } => self.set_mt(&master_target, false),
+            Fault::SnapshotOnMasterTarget { master_target } => {
+                if let Some(m) = self
+                    .estate
+                    .master_target_mut(&master_target, Visibility::Discovered)
+                {
+                    m.snapshots += 1;
+                }
+            }
+            Fault::DatastoreFull { datastore } => {
+                if let Some(d) = self
+                    .estate
+                    .datastore_mut(&datastore, Visibility::Discovered)
+                {
+                    self.fault_saved.insert(i, d.free_bytes);
+                    d.free_bytes = 0;
+                }
+            }
+            Fault::DatastoreUnmounted { datastore, host } => {
+                if let Some(h) = self.estate.host_mut(&host, Visibility::Discovered) {
+                    h.mounts.remove(&datastore);
+                }
+            }
+            Fault::HostDown { host } => {
+                if let Some(h) = self.estate.host_mut(&host, Visibility::Discovered) {
+                    h.up = false;
+                }
+                let vms: Vec<VmName> = self
+                    .estate
+                    .onprem_vms
+                    .values()
+                    .filter(|v| v.host == host && v.power == PowerState::On)
+                    .map(|v| v.name.clone())
+                    .collect();
+                for vm in vms {
+                    self.set_onprem_power_by_fault(&vm, PowerState::Off);
+                }
+                let mts: Vec<MasterTargetName> = self
+                    .estate
+                    .master_targets
+                    .values()
+                    .filter(|m| m.host == host)
+                    .map(|m| m.name.clone())
+                    .collect();
+                for mt in mts {
+                    self.set_mt(&mt, false);
+                }
+            }
+            Fault::AzureVmHung { vm } => self.set_azure_power_by_fault(&vm, PowerState::Hung),
+            Fault::AzureVmDeleted { vm } => {
+                self.set_azure_power_by_fault(&vm, PowerState::Off);
+                self.estate.remove(Key::AzureVm(vm), Visibility::Known);
+            }
+            Fault::AgentDeregistered { vm } => {
+                if let Some(v) = self.estate.azure_mut(&vm, Visibility::Known) {
+                    v.agent_registered = false;
+                }
+            }
+            Fault::OnPremPoweredOnByHand { vm } => {
+                self.set_onprem_power_by_fault(&vm, PowerState::On)
+            }
+            Fault::DiskResized {
+                item,
+                disk,
+                new_size_bytes,
+            } => {
+                let now = self.now();
+                self.account_machine(&item);
+                if let Some(m) = self.machines.get_mut(&item)
+                    && let Some(d) = m.disks.get_mut(disk)
+                {
+                    d.size_bytes = new_size_bytes.max(1);
+                    d.used_bytes = d.used_bytes.min(d.size_bytes);
+                    d.hot_region_bytes = d.hot_region_bytes.min(d.size_bytes);
+                    let h = d.hot_region_bytes;
+                    if let Some(s) = d.stream.as_mut() {
+                        s.fluid.resize(now, d.size_bytes);
+                        let written_bytes = s.fluid.backlog_bytes();
+                        s.fluid.start_resync(
+                            now,
+                            ResyncReason::DiskResized,
+                            ResyncSize::Differential {
+                                written_bytes,
+                                hot_region_bytes: h,
+                            },
+                        );
+                    }
+                }
+                self.refresh_streams(&item);
+            }
+        }
+    }
+
+    pub(crate) fn fault_heal(&mut self, i: usize) {
+        let Some(spec) = self.faults.get(i).cloned() else {
+            return;
+        };
+        if !self.active_faults.remove(&i) || !spec.fault.heals() {
+            return;
+        }
+        self.catch_up();
+        match spec.fault {
+            Fault::LinkDown => {
+                self.set_links(LinkState::Up);
+                if let Some(n) = self.estate.network_mut() {
+                    n.up = true;
+                }
+                // The resync the failure triggered: only what changed since the copies last agreed.
+                self.each_stream(|w, item, d| {
+                    let now = w.kernel.now();
+                    if let Some(disk) = w.machines.get_mut(item).and_then(|m| m.disks.get_mut(d)) {
+                        let h = disk.hot_region_bytes;
+                        if let Some(s) = disk.stream.as_mut()
+                            && s.fluid.resync_required().is_some()
+                        {
+                            let agreed = s.fluid.target_generation_bytes().unwrap_or(0);
+                            let written_bytes = s.fluid.written_bytes().saturating_sub(agreed);
+                            s.fluid.start_resync(
+                                now,
+                                ResyncReason::NetworkFailure,
+                                ResyncSize::Differential {
+                                    written_bytes,
+                                    hot_region_bytes: h,
+                                },
+                            );
+                        }
+                    }
+                });
+            }
+            Fault::LinkDegraded { .. } => self.set_links(LinkState::Up),
+            Fault::ProcessServerCrash { process_server } => self.set_ps(&process_server, true),
+            Fault::ConfigServerDown => {
+                if let Some(cs) = self.estate.config_server_mut() {
+                    cs.running = true;
+                }
+            }
+            Fault::VCenterDisconnect { vcenter } => {
+                if let Some(v) = self.estate.vcenter_mut(&vcenter, Visibility::Known) {
+                    v.connected = true;
+                }
+            }
+            Fault::MasterTargetReboot { master_target } => self.set_mt(&master_target, true),
+            Fault::SnapshotOnMasterTarget { master_target } => {
+                if let Some(m) = self
+                    .estate
+                    .master_target_mut(&master_target, Visibility::Discovered)
+                {
+                    m.snapshots = m.snapshots.saturating_sub(1);
+                }
+            }
+            Fault::DatastoreFull { datastore } => {
+                let saved = self.fault_saved.remove(&i).unwrap_or(0);
+                if let Some(d) = self
+                    .estate
+                    .datastore_mut(&datastore, Visibility::Discovered)
+                {
+                    d.free_bytes = saved;
+                }
+            }
+            Fault::DatastoreUnmounted { datastore, host } => {
+                if let Some(h) = self.estate.host_mut(&host, Visibility::Discovered) {
+                    h.mounts.insert(datastore, MountAccess::ReadWrite);
+                }
+            }
+            Fault::HostDown { host } => {
+                if let Some(h) = self.estate.host_mut(&host, Visibility::Discovered) {
+                    h.up = true;
+                }
+                let mts: Vec<MasterTargetName> = self
+                    .estate
+                    .master_targets
+                    .values()
+                    .filter(|m| m.host == host)
+                    .map(|m| m.name.clone())
+                    .collect();
+                for mt in mts {
+                    self.set_mt(&mt, true);
+                }
+            }
+            Fault::AzureVmHung { vm } => self.set_azure_power_by_fault(&vm, PowerState::On),
+            Fault::AgentDeregistered { vm } => {
+                let on = self
+                    .estate
+                    .azure_vms
+                    .get(&vm)
+                    .is_some_and(|v| v.power == PowerState::On);
+                if let Some(v) = self.estate.azure_mut(&vm, Visibility::Known) {
+                    v.agent_registered = on;
+                }
+            }
+            Fault::OnPremPoweredOnByHand { vm } => {
+                self.set_onprem_power_by_fault(&vm, PowerState::Off)
+            }
+            Fault::AzureVmDeleted { .. } | Fault::DiskResized { .. } => {}
+        }
+    }
+
+    fn set_links(&mut self, state: LinkState) {
+        let _ = self.net.set_link_state(self.paths.to_onprem, state);
+        let _ = self.net.set_link_state(self.paths.to_azure, state);
+    }
+
+    fn set_ps(&mut self, ps: &ProcessServerName, up: bool) {
+        if let Some(&n) = self.paths.ps.get(ps) {
+            let _ = self
+                .net
+                .set_node_state(n, if up { NodeState::Up } else { NodeState::Down });
+        }
+        if let Some(p) = self.estate.process_server_mut(ps, Visibility::Known) {
+            p.running = up;
+            p.health = if up { Health::Ok } else { Health::Critical };
+        }
+    }
+
+    fn set_mt(&mut self, mt: &MasterTargetName, up: bool) {
+        if let Some(&n) = self.paths.mt.get(mt) {
+            let _ = self
+                .net
+                .set_node_state(n, if up { NodeState::Up } else { NodeState::Down });
+        }
+        if let Some(m) = self.estate.master_target_mut(mt, Visibility::Known) {
+            m.running = up;
+        }
+    }
+
+    fn set_onprem_power_by_fault(&mut self, vm: &VmName, p: PowerState) {
+        let item = self.by_onprem_vm.get(vm).cloned();
+        if let Some(i) = &item {
+            self.account_machine(i);
+        }
+        if let Some(v) = self.estate.onprem_mut(vm, Visibility::Discovered) {
+            v.power = p;
+        }
+        if let Some(i) = &item {
+            self.sources_changed(i);
+        }
+    }
+
+    fn set_azure_power_by_fault(&mut self, vm: &VmName, p: PowerState) {
+        let item = self.by_azure_vm.get(vm).cloned();
+        if let Some(i) = &item {
+            self.account_machine(i);
+        }
+        if let Some(v) = self.estate.azure_mut(vm, Visibility::Known) {
+            v.power = p;
+        }
+        if let Some(i) = &item {
+            self.sources_changed(i);
+        }
+    }
+
+    /// Runs `f` on every replicating disk, then refreshes demands and wake-ups.
+    fn each_stream(&mut self, mut f: impl FnMut(&mut World, &ItemId, usize)) {
+        let items: Vec<ItemId> = self
+            .machines
+            .iter()
+            .filter(|(_, m)| m.replication.is_some())
+            .map(|(i, _)| i.clone())
+            .collect();
+        for item in items {
+            let n = self.machines[&item].disks.len();
+            for d in 0..n {
+                if self.machines[&item].disks[d].stream.is_some() {
+                    f(self, &item, d);
+                }
+            }
+            self.refresh_streams(&item);
+        }
+    }
+
+    /// Recomputes a machine's stream demands and wake-ups after its streams changed.
+    fn refresh_streams(&mut self, item: &ItemId) {
+        let n = self.machines.get(item).map_or(0, |m| m.disks.len());
+        for d in 0..n {
+            self.update_demand(item, d);
+            self.reschedule_wake(item, d);
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! A machine as the world runs it: its disks' data on each copy (generations, for INV-LOSS), its
+//! replication streams (fluid disks and network flows), and the VM-level recovery points that exist.
+
+use crate::churn::ChurnModel;
+use crate::fluid::FluidDisk;
+use crate::kernel::EventKey;
+use crate::network::FlowId;
+use drsim_engine::Millis;
+use drsim_engine::ids::*;
+use drsim_engine::protocol::{Direction, RecoveryMode};
+use drsim_engine::recovery_point::PointKind;
+use std::collections::VecDeque;
+
+/// One disk of a machine.
+#[derive(Clone, Debug)]
+pub struct Disk {
+    /// Name (the on-prem disk's UUID).
+    pub name: String,
+    /// Provisioned size.
+    pub size_bytes: u64,
+    /// Used bytes.
+    pub used_bytes: u64,
+    /// Hot region (RJ-03 differential sizing).
+    pub hot_region_bytes: u64,
+    /// The churn of whichever copy runs.
+    pub churn: ChurnModel,
+    /// Generation (bytes ever written to the disk) the Azure copy holds.
+    pub azure_generation: u64,
+    /// Generation the on-prem copy (its VMDK) holds.
+    pub onprem_generation: u64,
+    /// Up to when writes are accounted into the generations.
+    pub accounted_ms: Millis,
+    /// The replication stream, while replicating.
+    pub stream: Option<Stream>,
+}
+
+/// A replication stream of one disk.
+#[derive(Clone, Debug)]
+pub struct Stream {
+    /// The fluid state: written / sent / backlog / resync / tags.
+    pub fluid: FluidDisk,
+    /// Its network flow.
+    pub flow: FlowId,
+    /// The source copy's generation when the stream started (fluid counts from 0).
+    pub base_generation: u64,
+    /// The pending wake-up event for the fluid's next qualitative change.
+    pub wake: Option<EventKey>,
+    /// Bytes the resync of this stream had to send (RJ-05, INV-BYTES).
+    pub resync_bytes: u64,
+}
+
+/// A VM-level recovery point: usable once usable on every disk (RG-03 consistency across disks).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VmPoint {
+    /// Tag time.
+    pub tag_ms: Millis,
+    /// Consistency.
+    pub kind: PointKind,
+    /// The source generation of each disk at the tag (absolute, not stream-relative).
+    pub generations: Vec<u64>,
+}
+
+/// Replication in force.
+#[derive(Clone, Debug)]
+pub struct Replication {
+    /// Direction.
+    pub direction: Direction,
+    /// The PS (Azure → on-prem).
+    pub process_server: Option<ProcessServerName>,
+    /// The MT (Azure → on-prem).
+    pub master_target: Option<MasterTargetName>,
+    /// OLR or ALR.
+    pub mode: RecoveryMode,
+    /// Indexes of the replicated disks.
+    pub disks: Vec<usize>,
+    /// Initial replication / resync done.
+    pub initial_sync_done: bool,
+    /// Whether replication is broken after reprotect (RP-20: MT newer than PS/CS).
+    pub broken: bool,
+    /// Usable VM-level points, oldest first (bounded).
+    pub points: VecDeque<VmPoint>,
+    /// Points per disk seen usable but not yet on every disk, by tag.
+    pub partial: std::collections::BTreeMap<Millis, (PointKind, Vec<Option<u64>>)>,
+    /// Points not yet reported to the engine.
+    pub unreported: Vec<VmPoint>,
+}
+
+/// A machine.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    /// Its item.
+    pub item: ItemId,
+    /// The on-prem VM's name.
+    pub onprem_vm: VmName,
+    /// The Azure VM's name.
+    pub azure_vm: VmName,
+    /// Memory the on-prem VM needs (FB-05).
+    pub memory_mib: u64,
+    /// Its replication group (multi-VM consistent points).
+    pub replication_group: Option<GroupId>,
+    /// Disks.
+    pub disks: Vec<Disk>,
+    /// Replication in force.
+    pub replication: Option<Replication>,
+    /// The MT its disks are attached to, and how many (RP-14, INV-CAP).
+    pub attached: Option<(MasterTargetName, u32)>,
+    /// An ALR target VM created on the MT's host (RJ-04), named like the original.
+    pub alr_vm: Option<(HostName, DatastoreName, String)>,
+    /// Final syncs waiting for the backlog to drain: (action, tag).
+    pub final_sync: Option<(ActionId, Millis)>,
+    /// The Azure copy's generations when its VM was last shut down (INV-LOSS "acknowledged before shutdown").
+    pub azure_generation_at_shutdown: Option<Vec<u64>>,
+    /// The point the on-prem copy was last recovered to.
+    pub recovered_point: Option<VmPoint>,
+    /// Bytes sent by reprotect resyncs of this machine, by direction of the last one (RJ-05, INV-BYTES).
+    pub last_resync_bytes: u64,
+}
+
+impl Machine {
+    /// Bytes the machine's reprotect resync sent so far (INV-BYTES).
+    pub fn resync_sent_bytes(&self) -> u64 {
+        self.disks
+            .iter()
+            .filter_map(|d| d.stream.as_ref())
+            .map(|s| s.fluid.resync_bytes_sent_total())
+            .sum()
+    }
+}

@@ -1,0 +1,603 @@
+//! The world: one deterministic discrete-event model that executes the engine's actions against the
+//! estate, moves data through the network and the fluid disks, runs discovery, and breaks things on
+//! schedule. The harness drives it:
+//!
+//! ```text
+//! loop { (t, happening) = world.next_happening()
+//!        Observations(obs) → engine.handle(t, obs…) → outputs: actions → world.submit(a),
+//!                                                     timers → world.schedule_external(at, token)
+//!        External(token)   → the harness's own event (a user step, an engine timer) }
+//! ```
+//! Same spec and seed ⇒ same sequence of happenings, on any machine (integer time, per-component ChaCha8
+//! streams, ordered maps only).
+
+mod actions;
+mod fault_apply;
+mod machine;
+mod plane;
+mod spec;
+
+pub use machine::{Disk, Machine, Replication, Stream, VmPoint};
+pub use spec::{
+    DiskSpec, MachineSpec, MasterTargetSpec, ProcessServerSpec, SiteLinkSpec, Timing, WorldSpec,
+};
+
+use crate::estate::{Discovery, Estate, Visibility};
+use crate::faults::FaultSpec;
+use crate::kernel::{EventKey, Kernel};
+use crate::network::{
+    FlowId, LinkId, LinkSpec, Network, NodeId, NodeKind, NodeSpec, Topology, UNLIMITED_BYTES_PER_S,
+};
+use crate::rng::RngStreams;
+use drsim_engine::Millis;
+use drsim_engine::ids::*;
+use drsim_engine::inventory::*;
+use drsim_engine::lifecycle::{ActiveCopy, ItemState};
+use drsim_engine::protocol::{ActionRequest, Direction, Observation, RecoveryMode};
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Why a world could not be built.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WorldError {
+    /// A name is used twice.
+    #[error("{what} `{name}` is declared twice")]
+    Duplicate {
+        /// What kind of thing.
+        what: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// A reference to something that does not exist.
+    #[error("{what} `{name}` refers to unknown {target} `{missing}`")]
+    Unknown {
+        /// The referring thing.
+        what: &'static str,
+        /// Its name.
+        name: String,
+        /// What kind it refers to.
+        target: &'static str,
+        /// The missing name.
+        missing: String,
+    },
+    /// The network could not be built.
+    #[error("network: {0}")]
+    Network(#[from] crate::network::NetworkError),
+}
+
+/// An event of the world's own kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// An action finishes.
+    ActionDone(ActionId),
+    /// Discovery runs.
+    Discovery,
+    /// Replication progress and points are reported.
+    Report,
+    /// A disk's stream reaches a qualitative change (resync done, backlog drained, demand changed).
+    DiskWake(ItemId, usize),
+    /// A VM's agent registers with the CS after a boot (RP-04, RA-03).
+    AgentRegistered {
+        /// The VM.
+        vm: VmName,
+        /// Azure VM (true) or on-prem VM.
+        azure: bool,
+    },
+    /// A fault starts.
+    FaultStart(usize),
+    /// A fault heals.
+    FaultHeal(usize),
+    /// The harness's own event.
+    External(u64),
+}
+
+/// What the harness is told.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Happening {
+    /// Facts for the engine.
+    Observations(Vec<Observation>),
+    /// A harness event comes due.
+    External(u64),
+}
+
+/// Network nodes and links of the replication paths (RJ-08).
+#[derive(Clone, Debug)]
+pub(crate) struct Paths {
+    pub azure_site: NodeId,
+    pub onprem_site: NodeId,
+    pub azure_gw: NodeId,
+    pub onprem_gw: NodeId,
+    pub to_onprem: LinkId,
+    pub to_azure: LinkId,
+    pub ps: BTreeMap<ProcessServerName, NodeId>,
+    pub mt: BTreeMap<MasterTargetName, NodeId>,
+}
+
+/// The world.
+pub struct World {
+    pub(crate) kernel: Kernel<Event>,
+    pub(crate) estate: Estate,
+    pub(crate) discovery: Discovery,
+    pub(crate) net: Network,
+    pub(crate) paths: Paths,
+    pub(crate) machines: BTreeMap<ItemId, Machine>,
+    pub(crate) by_azure_vm: BTreeMap<VmName, ItemId>,
+    pub(crate) by_onprem_vm: BTreeMap<VmName, ItemId>,
+    pub(crate) flows: BTreeMap<FlowId, (ItemId, usize)>,
+    pub(crate) next_flow: u64,
+    pub(crate) in_flight: BTreeMap<ActionId, ActionRequest>,
+    pub(crate) faults: Vec<FaultSpec>,
+    pub(crate) active_faults: BTreeSet<usize>,
+    /// Estate values a fault replaced, restored at heal.
+    pub(crate) fault_saved: BTreeMap<usize, u64>,
+    pub(crate) action_rng: ChaCha8Rng,
+    pub(crate) agent_rng: ChaCha8Rng,
+    pub(crate) timing: Timing,
+    pub(crate) download_threads: u32,
+    pub(crate) per_thread_bytes_per_s: u64,
+    pub(crate) report_interval_ms: Millis,
+    pub(crate) enforce_mt_disk_limit: bool,
+    pub(crate) pending: Vec<Observation>,
+    pub(crate) wakes: BTreeMap<(ItemId, usize), EventKey>,
+    /// The PS and MT of each machine's last Azure → on-prem replication (FB-07 resumes it).
+    pub(crate) last_paths: BTreeMap<ItemId, (Option<ProcessServerName>, Option<MasterTargetName>)>,
+    /// Events handled, for statistics.
+    pub events_handled: u64,
+}
+
+impl World {
+    /// Builds a world. Machines start as their lifecycle state says: a machine Protected (Azure → on-prem)
+    /// replicates already, caught up.
+    pub fn new(spec: WorldSpec) -> Result<World, WorldError> {
+        let streams = RngStreams::new(spec.seed);
+        let mut estate = Estate::default();
+        let mut seen = BTreeSet::new();
+        let mut unique = |what: &'static str, name: &str| {
+            if seen.insert((what, name.to_owned())) {
+                Ok(())
+            } else {
+                Err(WorldError::Duplicate {
+                    what,
+                    name: name.to_owned(),
+                })
+            }
+        };
+        for v in &spec.vcenters {
+            unique("vCenter", v.name.as_str())?;
+            estate.put(Entity::VCenter(v.clone()), Visibility::Discovered);
+        }
+        for h in &spec.hosts {
+            unique("host", h.name.as_str())?;
+            if !spec.vcenters.iter().any(|v| v.name == h.vcenter) {
+                return Err(unknown(
+                    "host",
+                    h.name.as_str(),
+                    "vCenter",
+                    h.vcenter.as_str(),
+                ));
+            }
+            estate.put(Entity::Host(h.clone()), Visibility::Discovered);
+        }
+        for d in &spec.datastores {
+            unique("datastore", d.name.as_str())?;
+            estate.put(Entity::Datastore(d.clone()), Visibility::Discovered);
+        }
+        let mut topo = Topology::new();
+        let node = |t: &mut Topology, name: String, kind, cap| {
+            t.add_node(NodeSpec {
+                name,
+                kind,
+                cap_bytes_per_s: cap,
+            })
+        };
+        let azure_site = node(&mut topo, "azure".into(), NodeKind::AzureVmSite, None)?;
+        let onprem_site = node(&mut topo, "onprem".into(), NodeKind::Router, None)?;
+        let azure_gw = node(
+            &mut topo,
+            "azure-gateway".into(),
+            NodeKind::AzureGateway,
+            None,
+        )?;
+        let onprem_gw = node(
+            &mut topo,
+            "onprem-gateway".into(),
+            NodeKind::OnPremGateway,
+            None,
+        )?;
+        let free = LinkSpec {
+            capacity_bytes_per_s: UNLIMITED_BYTES_PER_S,
+            latency_ms: 0,
+        };
+        let vpn = LinkSpec {
+            capacity_bytes_per_s: spec.link.bandwidth_bytes_per_s,
+            latency_ms: spec.link.latency_ms,
+        };
+        let to_onprem = topo.add_link(azure_gw, onprem_gw, vpn)?;
+        let to_azure = topo.add_link(onprem_gw, azure_gw, vpn)?;
+        topo.add_link(onprem_site, onprem_gw, free)?;
+        topo.add_link(azure_gw, azure_site, free)?;
+        let mut ps_nodes = BTreeMap::new();
+        for p in &spec.process_servers {
+            unique("process server", p.view.name.as_str())?;
+            let n = node(
+                &mut topo,
+                format!("ps/{}", p.view.name),
+                NodeKind::ProcessServer,
+                p.throughput_bytes_per_s,
+            )?;
+            topo.add_link(azure_site, n, free)?;
+            topo.add_link(n, azure_gw, free)?;
+            ps_nodes.insert(p.view.name.clone(), n);
+            estate.put(
+                Entity::ProcessServer(p.view.clone()),
+                Visibility::Discovered,
+            );
+        }
+        let mut mt_nodes = BTreeMap::new();
+        for m in &spec.master_targets {
+            unique("master target", m.view.name.as_str())?;
+            if !spec.hosts.iter().any(|h| h.name == m.view.host) {
+                return Err(unknown(
+                    "master target",
+                    m.view.name.as_str(),
+                    "host",
+                    m.view.host.as_str(),
+                ));
+            }
+            let n = node(
+                &mut topo,
+                format!("mt/{}", m.view.name),
+                NodeKind::MasterTarget,
+                m.throughput_bytes_per_s,
+            )?;
+            topo.add_link(onprem_gw, n, free)?;
+            mt_nodes.insert(m.view.name.clone(), n);
+            estate.put(Entity::MasterTarget(m.view.clone()), Visibility::Discovered);
+        }
+        estate.put(
+            Entity::ConfigServer(spec.config_server.clone()),
+            Visibility::Discovered,
+        );
+        estate.put(
+            Entity::Network(NetworkView {
+                link: spec.link.kind,
+                up: true,
+            }),
+            Visibility::Discovered,
+        );
+
+        let mut world = World {
+            kernel: Kernel::new(),
+            estate,
+            discovery: Discovery {
+                interval_ms: spec.discovery_interval_ms,
+            },
+            net: Network::new(topo),
+            paths: Paths {
+                azure_site,
+                onprem_site,
+                azure_gw,
+                onprem_gw,
+                to_onprem,
+                to_azure,
+                ps: ps_nodes,
+                mt: mt_nodes,
+            },
+            machines: BTreeMap::new(),
+            by_azure_vm: BTreeMap::new(),
+            by_onprem_vm: BTreeMap::new(),
+            flows: BTreeMap::new(),
+            next_flow: 0,
+            in_flight: BTreeMap::new(),
+            faults: spec.faults.clone(),
+            active_faults: BTreeSet::new(),
+            fault_saved: BTreeMap::new(),
+            action_rng: streams.stream("actions"),
+            agent_rng: streams.stream("agents"),
+            timing: spec.timing.clone(),
+            download_threads: spec
+                .download_threads
+                .clamp(1, crate::network::MAX_DOWNLOAD_THREADS),
+            per_thread_bytes_per_s: spec.per_thread_bytes_per_s,
+            report_interval_ms: spec.report_interval_ms.max(1),
+            enforce_mt_disk_limit: spec.enforce_mt_disk_limit,
+            pending: Vec::new(),
+            wakes: BTreeMap::new(),
+            last_paths: BTreeMap::new(),
+            events_handled: 0,
+        };
+        for m in &spec.machines {
+            world.add_machine(m, &mut unique)?;
+        }
+        world.estate.mark_all_discovered();
+        // Time zero: a first discovery, the first report, the fault schedule.
+        world.schedule(0, Event::Discovery);
+        world.schedule(spec.report_interval_ms.max(1), Event::Report);
+        for (i, f) in spec.faults.iter().enumerate() {
+            world.schedule(f.at_ms, Event::FaultStart(i));
+            if let Some(h) = f.heal_at_ms {
+                world.schedule(h.max(f.at_ms), Event::FaultHeal(i));
+            }
+        }
+        Ok(world)
+    }
+
+    fn add_machine(
+        &mut self,
+        m: &MachineSpec,
+        unique: &mut impl FnMut(&'static str, &str) -> Result<(), WorldError>,
+    ) -> Result<(), WorldError> {
+        unique("item", m.item.as_str())?;
+        unique("Azure VM", m.azure.name.as_str())?;
+        let active = m.state.active_copy();
+        let azure_exists = !matches!(
+            m.state,
+            ItemState::ProtectedToAzure
+                | ItemState::OnPrem
+                | ItemState::ReprotectingToAzure
+                | ItemState::Disabled
+        );
+        if let Some(vm) = &m.onprem {
+            unique("on-prem VM", vm.name.as_str())?;
+            if !self.estate.hosts.contains_key(&vm.host) {
+                return Err(unknown("VM", vm.name.as_str(), "host", vm.host.as_str()));
+            }
+            let mut vm = vm.clone();
+            vm.power = if active == ActiveCopy::OnPrem {
+                PowerState::On
+            } else {
+                PowerState::Off
+            };
+            vm.agent_registered = vm.power == PowerState::On;
+            self.estate
+                .put(Entity::OnPremVm(vm.clone()), Visibility::Discovered);
+            self.estate
+                .vm_memory_mib
+                .insert(vm.name.clone(), m.memory_mib);
+            self.by_onprem_vm.insert(vm.name.clone(), m.item.clone());
+        }
+        let onprem_vm = m
+            .onprem
+            .as_ref()
+            .map(|v| v.name.clone())
+            .unwrap_or_else(|| m.azure.name.clone());
+        if azure_exists {
+            let mut a = m.azure.clone();
+            a.power = if active == ActiveCopy::Azure {
+                PowerState::On
+            } else {
+                PowerState::Off
+            };
+            self.estate.put(Entity::AzureVm(a), Visibility::Discovered);
+        }
+        self.by_azure_vm
+            .insert(m.azure.name.clone(), m.item.clone());
+        let disks = m
+            .disks
+            .iter()
+            .map(|d| Disk {
+                name: d.name.clone(),
+                size_bytes: d.size_bytes,
+                used_bytes: d.used_bytes.min(d.size_bytes),
+                hot_region_bytes: d.hot_region_bytes.min(d.size_bytes),
+                churn: d.churn.clone(),
+                azure_generation: 0,
+                onprem_generation: 0,
+                accounted_ms: 0,
+                stream: None,
+            })
+            .collect();
+        self.machines.insert(
+            m.item.clone(),
+            Machine {
+                item: m.item.clone(),
+                onprem_vm,
+                azure_vm: m.azure.name.clone(),
+                memory_mib: m.memory_mib,
+                replication_group: m.replication_group.clone(),
+                disks,
+                replication: None,
+                attached: None,
+                alr_vm: None,
+                final_sync: None,
+                azure_generation_at_shutdown: None,
+                recovered_point: None,
+                last_resync_bytes: 0,
+            },
+        );
+        let direction = match m.state {
+            ItemState::ProtectedToAzure => Some(Direction::ToAzure),
+            ItemState::ProtectedToOnPrem | ItemState::FailingBack => Some(Direction::ToOnPrem),
+            _ => None,
+        };
+        if let Some(direction) = direction {
+            let (ps, mt) = match (&m.protection, direction) {
+                (Some((ps, mt)), Direction::ToOnPrem) => (Some(ps.clone()), Some(mt.clone())),
+                _ => (None, None),
+            };
+            if let Some(mt) = &mt {
+                let n = m.disks.len() as u32;
+                self.machines.get_mut(&m.item).expect("just added").attached =
+                    Some((mt.clone(), n));
+            }
+            let all: Vec<usize> = (0..m.disks.len()).collect();
+            self.start_replication(
+                &m.item,
+                direction,
+                ps,
+                mt,
+                RecoveryMode::Original,
+                &all,
+                None,
+            );
+        }
+        Ok(())
+    }
+
+    /// Takes an action from the engine; its result comes back as an observation when it is done.
+    pub fn submit(&mut self, req: ActionRequest) {
+        let duration = self.action_duration(&req.kind);
+        let id = req.id;
+        self.in_flight.insert(id, req);
+        self.schedule(self.now() + duration, Event::ActionDone(id));
+    }
+
+    /// Schedules a harness event (a user step, an engine timer); it comes back as
+    /// [`Happening::External`] at `at` (or now, if `at` has passed).
+    pub fn schedule_external(&mut self, at: Millis, token: u64) -> EventKey {
+        self.schedule(at.max(self.now()), Event::External(token))
+    }
+
+    /// Cancels a harness event.
+    pub fn cancel_external(&mut self, key: EventKey) -> bool {
+        self.kernel.cancel(key)
+    }
+
+    /// The next happening, or None when nothing is left to happen.
+    pub fn next_happening(&mut self) -> Option<(Millis, Happening)> {
+        loop {
+            if let Some(obs) = self.flush() {
+                return Some((self.now(), Happening::Observations(obs)));
+            }
+            let (t, ev) = self.kernel.pop()?;
+            self.events_handled += 1;
+            match ev {
+                Event::External(token) => return Some((t, Happening::External(token))),
+                other => self.handle(other),
+            }
+        }
+    }
+
+    /// Like [`World::next_happening`], but never beyond `limit`: returns None once the next event is later, with the
+    /// clock moved to `limit` (so a caller stepping through time always makes progress).
+    pub fn next_until(&mut self, limit: Millis) -> Option<(Millis, Happening)> {
+        loop {
+            if let Some(obs) = self.flush() {
+                return Some((self.now(), Happening::Observations(obs)));
+            }
+            let Some((t, ev)) = self.kernel.pop_until(limit) else {
+                if limit > self.kernel.now() {
+                    let _ = self.kernel.advance_to(limit);
+                }
+                return None;
+            };
+            self.events_handled += 1;
+            match ev {
+                Event::External(token) => return Some((t, Happening::External(token))),
+                other => self.handle(other),
+            }
+        }
+    }
+
+    /// Now.
+    pub fn now(&self) -> Millis {
+        self.kernel.now()
+    }
+
+    /// The estate (the truth).
+    pub fn estate(&self) -> &Estate {
+        &self.estate
+    }
+
+    /// The machines.
+    pub fn machines(&self) -> &BTreeMap<ItemId, Machine> {
+        &self.machines
+    }
+
+    /// The network (rates, loads).
+    pub fn network(&self) -> &Network {
+        &self.net
+    }
+
+    /// The faults and which are active.
+    pub fn faults(&self) -> (&[FaultSpec], &BTreeSet<usize>) {
+        (&self.faults, &self.active_faults)
+    }
+
+    /// Brings every disk's accounting and stream up to now (for checks and reports between events).
+    pub fn catch_up(&mut self) {
+        let now = self.now();
+        let items: Vec<ItemId> = self.machines.keys().cloned().collect();
+        for item in items {
+            for d in 0..self.machines[&item].disks.len() {
+                self.account(&item, d, now);
+            }
+        }
+    }
+
+    pub(crate) fn schedule(&mut self, at: Millis, ev: Event) -> EventKey {
+        let at = at.max(self.kernel.now());
+        self.kernel
+            .schedule_at(at, ev)
+            .expect("never in the past: clamped to now")
+    }
+
+    fn handle(&mut self, ev: Event) {
+        match ev {
+            Event::ActionDone(id) => self.action_done(id),
+            Event::Discovery => {
+                let delta = self.discovery.run(&mut self.estate);
+                if !delta.upserts.is_empty() || !delta.removals.is_empty() {
+                    self.pending.push(Observation::Inventory(delta));
+                }
+                let next = self.now() + self.discovery.interval_ms;
+                self.schedule(next, Event::Discovery);
+            }
+            Event::Report => {
+                self.report();
+                let next = self.now() + self.report_interval_ms;
+                self.schedule(next, Event::Report);
+            }
+            Event::DiskWake(item, disk) => self.disk_wake(&item, disk),
+            Event::AgentRegistered { vm, azure } => {
+                let running = if azure {
+                    self.estate
+                        .azure_vms
+                        .get(&vm)
+                        .is_some_and(|v| v.power == PowerState::On)
+                } else {
+                    self.estate
+                        .onprem_vms
+                        .get(&vm)
+                        .is_some_and(|v| v.power == PowerState::On)
+                };
+                if running {
+                    if azure {
+                        if let Some(v) = self.estate.azure_mut(&vm, Visibility::Known) {
+                            v.agent_registered = true;
+                        }
+                    } else if let Some(v) = self.estate.onprem_mut(&vm, Visibility::Known) {
+                        v.agent_registered = true;
+                    }
+                }
+            }
+            Event::FaultStart(i) => self.fault_start(i),
+            Event::FaultHeal(i) => self.fault_heal(i),
+            Event::External(_) => unreachable!("returned by next_happening()"),
+        }
+    }
+
+    /// Collects what the vault learns now: known estate changes first, then the rest.
+    fn flush(&mut self) -> Option<Vec<Observation>> {
+        self.settle_network();
+        let delta = self.discovery.known_delta(&mut self.estate);
+        let mut out = Vec::new();
+        if !delta.upserts.is_empty() || !delta.removals.is_empty() {
+            out.push(Observation::Inventory(delta));
+        }
+        out.append(&mut self.pending);
+        (!out.is_empty()).then_some(out)
+    }
+}
+
+fn unknown(what: &'static str, name: &str, target: &'static str, missing: &str) -> WorldError {
+    WorldError::Unknown {
+        what,
+        name: name.to_owned(),
+        target,
+        missing: missing.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,669 @@
+//! The data plane: per-disk replication streams (a fluid disk and a network flow each) along the path
+//! Azure VM agent → PS → link → MT (RJ-08), or on-prem → link → Azure for forward protection. Costs follow
+//! the streams whose rates change: a disk is touched only at its own wake-up (resync done, backlog drained,
+//! demand changed), when the network re-allocates its flow, and at report ticks.
+
+use super::{Event, Machine, Replication, Stream, VmPoint, World};
+use crate::fluid::{FluidDisk, ResyncReason, ResyncSize, SendDemand, TagPolicy};
+use crate::network::{FlowId, FlowSpec, UNLIMITED_BYTES_PER_S};
+use drsim_engine::Millis;
+use drsim_engine::ids::*;
+use drsim_engine::inventory::{Health, PowerState};
+use drsim_engine::protocol::{Direction, Observation, RecoveryMode, ReplicationReport};
+use drsim_engine::recovery_point::{PointKind, RecoveryPoint};
+use std::collections::VecDeque;
+
+/// At most this many disks of one VM resync at a time (DOMAIN.md §4: up to 3 during initial replication).
+pub const DISKS_AT_A_TIME: usize = 3;
+
+/// VM-level points kept per machine (a week of 5-minute points).
+const POINTS_KEPT: usize = 7 * 24 * 12;
+
+/// How big each disk's resync is when replication starts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ResyncPlan {
+    /// Already in sync (a machine that starts Protected).
+    None,
+    /// The used bytes of every disk (ALR, RJ-04; initial replication to Azure, RA-02).
+    Full(ResyncReason),
+    /// Only what changed since the copies last agreed (OLR, RJ-03), except full for disks RJ-06 cannot find.
+    Differential { full_copy: bool },
+}
+
+impl World {
+    /// Whether the source copy of a direction runs (writes) now.
+    pub(crate) fn source_running(&self, m: &Machine, direction: Direction) -> bool {
+        match direction {
+            Direction::ToOnPrem => self
+                .estate
+                .azure_vms
+                .get(&m.azure_vm)
+                .is_some_and(|v| v.power == PowerState::On),
+            Direction::ToAzure => self
+                .estate
+                .onprem_vms
+                .get(&m.onprem_vm)
+                .is_some_and(|v| v.power == PowerState::On),
+        }
+    }
+
+    /// Brings one disk's generations (and its stream) up to `now`.
+    pub(crate) fn account(&mut self, item: &ItemId, d: usize, now: Millis) {
+        let azure_on = self.machines.get(item).is_some_and(|m| {
+            self.estate
+                .azure_vms
+                .get(&m.azure_vm)
+                .is_some_and(|v| v.power == PowerState::On)
+        });
+        let onprem_on = self.machines.get(item).is_some_and(|m| {
+            self.estate
+                .onprem_vms
+                .get(&m.onprem_vm)
+                .is_some_and(|v| v.power == PowerState::On)
+        });
+        let Some(m) = self.machines.get_mut(item) else {
+            return;
+        };
+        let direction = m.replication.as_ref().map(|r| r.direction);
+        let Some(disk) = m.disks.get_mut(d) else {
+            return;
+        };
+        if now <= disk.accounted_ms {
+            return;
+        }
+        let written = disk.churn.bytes_written(disk.accounted_ms, now);
+        match (&mut disk.stream, direction) {
+            (Some(s), Some(dir)) => {
+                s.fluid.advance(now);
+                let source = s.base_generation + s.fluid.written_bytes();
+                match dir {
+                    Direction::ToOnPrem => {
+                        disk.azure_generation = source;
+                        if onprem_on {
+                            disk.onprem_generation += written; // a split copy diverges
+                        }
+                    }
+                    Direction::ToAzure => {
+                        disk.onprem_generation = source;
+                        if azure_on {
+                            disk.azure_generation += written;
+                        }
+                    }
+                }
+            }
+            _ => {
+                if azure_on {
+                    disk.azure_generation += written;
+                }
+                if onprem_on {
+                    disk.onprem_generation += written;
+                }
+            }
+        }
+        disk.accounted_ms = now;
+    }
+
+    /// Accounts every disk of a machine up to now (before any power change).
+    pub(crate) fn account_machine(&mut self, item: &ItemId) {
+        let now = self.now();
+        let n = self.machines.get(item).map_or(0, |m| m.disks.len());
+        for d in 0..n {
+            self.account(item, d, now);
+        }
+    }
+
+    /// Tells a machine's streams whether their source runs (after a power change).
+    pub(crate) fn sources_changed(&mut self, item: &ItemId) {
+        let now = self.now();
+        let Some(m) = self.machines.get(item) else {
+            return;
+        };
+        let Some(dir) = m.replication.as_ref().map(|r| r.direction) else {
+            return;
+        };
+        let running = self.source_running(m, dir);
+        let n = m.disks.len();
+        for d in 0..n {
+            if let Some(s) = self
+                .machines
+                .get_mut(item)
+                .and_then(|m| m.disks[d].stream.as_mut())
+            {
+                s.fluid.set_source_running(now, running);
+            }
+            self.update_demand(item, d);
+            self.reschedule_wake(item, d);
+        }
+    }
+
+    /// Starts replication of `disks` in `direction`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn start_replication(
+        &mut self,
+        item: &ItemId,
+        direction: Direction,
+        process_server: Option<ProcessServerName>,
+        master_target: Option<MasterTargetName>,
+        mode: RecoveryMode,
+        disks: &[usize],
+        resync: Option<ResyncPlan>,
+    ) {
+        self.stop_replication(item);
+        let now = self.now();
+        self.account_machine(item);
+        let Some(m) = self.machines.get(item) else {
+            return;
+        };
+        let running = self.source_running(m, direction);
+        let route = match direction {
+            Direction::ToOnPrem => {
+                let ps = process_server
+                    .as_ref()
+                    .and_then(|p| self.paths.ps.get(p))
+                    .copied();
+                let mt = master_target
+                    .as_ref()
+                    .and_then(|p| self.paths.mt.get(p))
+                    .copied();
+                match (ps, mt) {
+                    (Some(ps), Some(mt)) => self.net.topology().route_from_nodes(&[
+                        self.paths.azure_site,
+                        ps,
+                        self.paths.azure_gw,
+                        self.paths.onprem_gw,
+                        mt,
+                    ]),
+                    _ => return,
+                }
+            }
+            Direction::ToAzure => self.net.topology().route_from_nodes(&[
+                self.paths.onprem_site,
+                self.paths.onprem_gw,
+                self.paths.azure_gw,
+                self.paths.azure_site,
+            ]),
+        };
+        let Ok(route) = route else { return };
+        // RP-20: an MT newer than the PS or CS: the reprotect succeeds, then replication fails.
+        let broken = direction == Direction::ToOnPrem
+            && master_target
+                .as_ref()
+                .and_then(|mt| self.estate.master_targets.get(mt))
+                .is_some_and(|mt| {
+                    let ps_v = process_server
+                        .as_ref()
+                        .and_then(|p| self.estate.process_servers.get(p))
+                        .map(|p| p.version);
+                    let cs_v = self.estate.config_server.as_ref().map(|c| c.version);
+                    ps_v.is_some_and(|v| mt.version > v) || cs_v.is_some_and(|v| mt.version > v)
+                });
+        let cap = (self
+            .per_thread_bytes_per_s
+            .saturating_mul(self.download_threads as u64)
+            / disks.len().max(1) as u64)
+            .max(1);
+        let full_copy_disks: Vec<bool> = disks
+            .iter()
+            .map(|_| match (direction, mode) {
+                (Direction::ToOnPrem, RecoveryMode::Original) => self
+                    .estate
+                    .onprem_vms
+                    .get(&m.onprem_vm)
+                    .is_none_or(|v| !v.enable_uuid),
+                _ => true,
+            })
+            .collect();
+        let mut started = Vec::new();
+        for (k, &d) in disks.iter().enumerate() {
+            let flow = FlowId(self.next_flow);
+            self.next_flow += 1;
+            let m = self.machines.get_mut(item).expect("exists");
+            let Some(disk) = m.disks.get_mut(d) else {
+                continue;
+            };
+            let (source, target) = match direction {
+                Direction::ToOnPrem => (disk.azure_generation, disk.onprem_generation),
+                Direction::ToAzure => (disk.onprem_generation, disk.azure_generation),
+            };
+            let mut fluid =
+                FluidDisk::new(now, disk.size_bytes, disk.used_bytes, disk.churn.clone());
+            fluid.set_source_running(now, running);
+            let _ = fluid.set_tag_policy(now, Some(TagPolicy::default()));
+            fluid.enable_point_log(4096);
+            let resync_bytes = match resync.unwrap_or(ResyncPlan::None) {
+                ResyncPlan::None => 0,
+                ResyncPlan::Full(reason) => fluid.start_resync(now, reason, ResyncSize::UsedBytes),
+                ResyncPlan::Differential { full_copy } => {
+                    if full_copy || full_copy_disks[k] {
+                        fluid.start_resync(now, ResyncReason::Reprotect, ResyncSize::UsedBytes)
+                    } else {
+                        let written_bytes = source.saturating_sub(target);
+                        fluid.start_resync(
+                            now,
+                            ResyncReason::Reprotect,
+                            ResyncSize::Differential {
+                                written_bytes,
+                                hot_region_bytes: disk.hot_region_bytes,
+                            },
+                        )
+                    }
+                }
+            };
+            if matches!(resync, None | Some(ResyncPlan::None)) {
+                // Starts in sync: the target holds the source's data.
+                match direction {
+                    Direction::ToOnPrem => disk.onprem_generation = disk.azure_generation,
+                    Direction::ToAzure => disk.azure_generation = disk.onprem_generation,
+                }
+            }
+            disk.stream = Some(Stream {
+                fluid,
+                flow,
+                base_generation: source,
+                wake: None,
+                resync_bytes,
+            });
+            self.flows.insert(flow, (item.clone(), d));
+            started.push((d, flow));
+        }
+        let in_sync = matches!(resync, None | Some(ResyncPlan::None));
+        if direction == Direction::ToOnPrem {
+            self.last_paths.insert(
+                item.clone(),
+                (process_server.clone(), master_target.clone()),
+            );
+        }
+        let m = self.machines.get_mut(item).expect("exists");
+        m.last_resync_bytes = m
+            .disks
+            .iter()
+            .filter_map(|d| d.stream.as_ref())
+            .map(|s| s.resync_bytes)
+            .sum();
+        m.replication = Some(Replication {
+            direction,
+            process_server,
+            master_target,
+            mode,
+            disks: disks.to_vec(),
+            initial_sync_done: in_sync,
+            broken: broken && in_sync,
+            points: VecDeque::new(),
+            partial: Default::default(),
+            unreported: Vec::new(),
+        });
+        for (d, flow) in started {
+            let spec = FlowSpec {
+                route: route.clone(),
+                demand_bytes_per_s: 0,
+                cap_bytes_per_s: Some(cap),
+            };
+            let _ = self.net.add_flow(flow, spec);
+            self.update_demand(item, d);
+            self.reschedule_wake(item, d);
+        }
+        if broken && in_sync {
+            self.break_replication(item);
+        }
+    }
+
+    /// Stops a machine's replication: its flows leave the network, its streams end.
+    pub(crate) fn stop_replication(&mut self, item: &ItemId) {
+        self.account_machine(item);
+        let Some(m) = self.machines.get_mut(item) else {
+            return;
+        };
+        m.replication = None;
+        m.final_sync = None;
+        let mut flows = Vec::new();
+        for (d, disk) in m.disks.iter_mut().enumerate() {
+            if let Some(s) = disk.stream.take() {
+                flows.push((d, s.flow));
+            }
+        }
+        for (d, flow) in flows {
+            let _ = self.net.remove_flow(flow);
+            self.flows.remove(&flow);
+            if let Some(k) = self.wakes.remove(&(item.clone(), d)) {
+                self.kernel.cancel(k);
+            }
+        }
+    }
+
+    /// RP-20: replication stops sending once the resync is done; health critical.
+    fn break_replication(&mut self, item: &ItemId) {
+        let Some(m) = self.machines.get_mut(item) else {
+            return;
+        };
+        let flows: Vec<FlowId> = m
+            .disks
+            .iter()
+            .filter_map(|d| d.stream.as_ref().map(|s| s.flow))
+            .collect();
+        if let Some(r) = m.replication.as_mut() {
+            r.broken = true;
+        }
+        for f in flows {
+            let _ = self.net.set_flow_cap(f, Some(0));
+        }
+    }
+
+    /// The network demand of a disk's stream: its backlog or churn, except that only the first three
+    /// resyncing disks of a VM are sent at a time (DOMAIN.md §4).
+    pub(crate) fn update_demand(&mut self, item: &ItemId, d: usize) {
+        let Some(m) = self.machines.get(item) else {
+            return;
+        };
+        let Some(s) = m.disks.get(d).and_then(|x| x.stream.as_ref()) else {
+            return;
+        };
+        let resyncing_before = m.disks[..d]
+            .iter()
+            .filter(|x| {
+                x.stream
+                    .as_ref()
+                    .is_some_and(|s| s.fluid.resync_progress().is_some())
+            })
+            .count();
+        let demand = match s.fluid.demand() {
+            SendDemand::Idle => 0,
+            SendDemand::Bounded { bps } => bps,
+            SendDemand::Elastic => UNLIMITED_BYTES_PER_S,
+        };
+        let demand = if s.fluid.resync_progress().is_some() && resyncing_before >= DISKS_AT_A_TIME {
+            0
+        } else {
+            demand
+        };
+        let _ = self.net.set_demand(s.flow, demand);
+    }
+
+    /// Schedules the disk's next wake-up (cancelling the previous one).
+    pub(crate) fn reschedule_wake(&mut self, item: &ItemId, d: usize) {
+        if let Some(k) = self.wakes.remove(&(item.clone(), d)) {
+            self.kernel.cancel(k);
+        }
+        let Some(t) = self
+            .machines
+            .get(item)
+            .and_then(|m| m.disks.get(d))
+            .and_then(|x| x.stream.as_ref())
+            .and_then(|s| s.fluid.next_event_time())
+        else {
+            return;
+        };
+        let k = self.schedule(t, Event::DiskWake(item.clone(), d));
+        self.wakes.insert((item.clone(), d), k);
+    }
+
+    /// Applies the network's new rates to the streams whose rate changed.
+    pub(crate) fn settle_network(&mut self) {
+        if !self.net.has_pending_changes() {
+            return;
+        }
+        let now = self.now();
+        for (flow, rate) in self.net.reallocate() {
+            let Some((item, d)) = self.flows.get(&flow).cloned() else {
+                continue;
+            };
+            self.account(&item, d, now);
+            if let Some(s) = self
+                .machines
+                .get_mut(&item)
+                .and_then(|m| m.disks[d].stream.as_mut())
+            {
+                s.fluid.set_send_rate(now, rate);
+            }
+            self.reschedule_wake(&item, d);
+        }
+    }
+
+    /// A disk's stream reached a qualitative change.
+    pub(crate) fn disk_wake(&mut self, item: &ItemId, d: usize) {
+        self.wakes.remove(&(item.clone(), d));
+        let now = self.now();
+        self.account(item, d, now);
+        let n = self.machines.get(item).map_or(0, |m| m.disks.len());
+        for k in 0..n {
+            self.update_demand(item, k);
+        }
+        self.reschedule_wake(item, d);
+        self.check_sync_done(item);
+        self.try_finish_final_sync(item);
+    }
+
+    /// Marks the initial sync done once every stream's resync has finished, and reports it (RJ-07).
+    pub(crate) fn check_sync_done(&mut self, item: &ItemId) {
+        let Some(m) = self.machines.get(item) else {
+            return;
+        };
+        let Some(r) = &m.replication else { return };
+        if r.initial_sync_done {
+            return;
+        }
+        let done =
+            m.disks.iter().filter_map(|d| d.stream.as_ref()).all(|s| {
+                s.fluid.resync_progress().is_none() && s.fluid.resync_required().is_none()
+            });
+        if !done {
+            return;
+        }
+        let broken = self.replication_broken_by_versions(item);
+        let m = self.machines.get_mut(item).expect("exists");
+        if let Some(r) = m.replication.as_mut() {
+            r.initial_sync_done = true;
+        }
+        if broken {
+            self.break_replication(item);
+        }
+        let report = self.replication_report(item);
+        if let Some(report) = report {
+            self.pending.push(Observation::Replication {
+                item: item.clone(),
+                report,
+            });
+        }
+    }
+
+    fn replication_broken_by_versions(&self, item: &ItemId) -> bool {
+        let Some(r) = self.machines.get(item).and_then(|m| m.replication.as_ref()) else {
+            return false;
+        };
+        let Some(mt) = r
+            .master_target
+            .as_ref()
+            .and_then(|m| self.estate.master_targets.get(m))
+        else {
+            return false;
+        };
+        let ps = r
+            .process_server
+            .as_ref()
+            .and_then(|p| self.estate.process_servers.get(p))
+            .map(|p| p.version);
+        let cs = self.estate.config_server.as_ref().map(|c| c.version);
+        ps.is_some_and(|v| mt.version > v) || cs.is_some_and(|v| mt.version > v)
+    }
+
+    /// The replication report of a machine now.
+    pub(crate) fn replication_report(&self, item: &ItemId) -> Option<ReplicationReport> {
+        let m = self.machines.get(item)?;
+        let r = m.replication.as_ref()?;
+        let (mut sent, mut total) = (0u64, 0u64);
+        for s in m.disks.iter().filter_map(|d| d.stream.as_ref()) {
+            total += s.resync_bytes;
+            sent += match s.fluid.resync_progress() {
+                Some(p) => p.sent_bytes,
+                None => s.resync_bytes,
+            };
+        }
+        let ps_down = r.process_server.as_ref().is_some_and(|p| {
+            self.estate
+                .process_servers
+                .get(p)
+                .is_none_or(|p| !p.running)
+        });
+        let mt_down = r
+            .master_target
+            .as_ref()
+            .is_some_and(|p| self.estate.master_targets.get(p).is_none_or(|m| !m.running));
+        let link_down = self.estate.network.is_some_and(|n| !n.up);
+        let health = if r.broken || ps_down || mt_down {
+            Health::Critical
+        } else if link_down {
+            Health::Warning
+        } else {
+            Health::Ok
+        };
+        Some(ReplicationReport {
+            direction: r.direction,
+            initial_sync_done: r.initial_sync_done,
+            sync_bytes_sent: sent,
+            sync_bytes_total: total,
+            health,
+        })
+    }
+
+    /// Gathers the points every disk of a machine has made usable into VM-level points (a VM point is
+    /// usable once usable on all its replicated disks).
+    pub(crate) fn collect_points(&mut self, item: &ItemId) {
+        let now = self.now();
+        self.account_machine(item);
+        let Some(m) = self.machines.get_mut(item) else {
+            return;
+        };
+        let Some(r) = m.replication.as_mut() else {
+            return;
+        };
+        let n = r.disks.len();
+        for (k, &d) in r.disks.iter().enumerate() {
+            let Some(s) = m.disks[d].stream.as_mut() else {
+                continue;
+            };
+            for p in s.fluid.take_usable_points() {
+                let kind = match p.kind {
+                    crate::fluid::RecoveryPointKind::AppConsistent => PointKind::App,
+                    _ => PointKind::Crash,
+                };
+                let e = r.partial.entry(p.tag_ms).or_insert((kind, vec![None; n]));
+                e.0 = e.0.min(kind);
+                e.1[k] = Some(s.base_generation + p.generation_bytes);
+            }
+        }
+        let complete: Vec<Millis> = r
+            .partial
+            .iter()
+            .filter(|(_, (_, g))| g.iter().all(Option::is_some))
+            .map(|(t, _)| *t)
+            .collect();
+        for t in complete {
+            let (kind, gens) = r.partial.remove(&t).expect("listed");
+            let p = VmPoint {
+                tag_ms: t,
+                kind,
+                generations: gens.into_iter().map(|g| g.unwrap_or(0)).collect(),
+            };
+            r.points.push_back(p.clone());
+            r.unreported.push(p);
+            while r.points.len() > POINTS_KEPT {
+                r.points.pop_front();
+            }
+        }
+        // Partial points older than the newest complete one can no longer complete in order; drop them.
+        if let Some(last) = r.points.back().map(|p| p.tag_ms) {
+            r.partial.retain(|t, _| *t > last || now < *t);
+        }
+    }
+
+    /// The periodic report: progress and new points of every replicating machine.
+    pub(crate) fn report(&mut self) {
+        let items: Vec<ItemId> = self
+            .machines
+            .iter()
+            .filter(|(_, m)| m.replication.is_some())
+            .map(|(i, _)| i.clone())
+            .collect();
+        for item in items {
+            self.collect_points(&item);
+            let m = self.machines.get_mut(&item).expect("exists");
+            let multi_vm = m.replication_group.is_some();
+            let points: Vec<RecoveryPoint> = m
+                .replication
+                .as_mut()
+                .map(|r| std::mem::take(&mut r.unreported))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| RecoveryPoint {
+                    tag_ms: p.tag_ms,
+                    kind: p.kind,
+                    multi_vm,
+                })
+                .collect();
+            if !points.is_empty() {
+                self.pending.push(Observation::RecoveryPoints {
+                    item: item.clone(),
+                    points,
+                });
+            }
+            if let Some(report) = self.replication_report(&item) {
+                self.pending.push(Observation::Replication {
+                    item: item.clone(),
+                    report,
+                });
+            }
+        }
+    }
+
+    /// Completes a waiting final sync once the machine's streams have drained (FB-03 "latest").
+    pub(crate) fn try_finish_final_sync(&mut self, item: &ItemId) {
+        let Some((id, tag)) = self.machines.get(item).and_then(|m| m.final_sync) else {
+            return;
+        };
+        let now = self.now();
+        self.account_machine(item);
+        let m = self.machines.get(item).expect("exists");
+        let drained = m
+            .disks
+            .iter()
+            .filter_map(|d| d.stream.as_ref())
+            .all(|s| s.fluid.backlog_bytes() == 0 && s.fluid.resync_progress().is_none());
+        if !drained {
+            return;
+        }
+        let m = self.machines.get_mut(item).expect("exists");
+        m.final_sync = None;
+        let mut gens = Vec::new();
+        if let Some(r) = m.replication.as_ref() {
+            for &d in &r.disks {
+                let g = match m.disks[d].stream.as_mut() {
+                    Some(s) => {
+                        s.base_generation
+                            + s.fluid
+                                .tag_now(now, crate::fluid::RecoveryPointKind::CrashConsistent)
+                    }
+                    None => m.disks[d].azure_generation,
+                };
+                gens.push(g);
+            }
+        }
+        let point = VmPoint {
+            tag_ms: tag,
+            kind: PointKind::Crash,
+            generations: gens,
+        };
+        if let Some(r) = m.replication.as_mut() {
+            r.points.push_back(point);
+        }
+        let multi_vm = m.replication_group.is_some();
+        self.pending.push(Observation::ActionResult {
+            id,
+            outcome: drsim_engine::protocol::ActionOutcome::Ok {
+                point: Some(RecoveryPoint {
+                    tag_ms: tag,
+                    kind: PointKind::Crash,
+                    multi_vm,
+                }),
+            },
+        });
+    }
+}

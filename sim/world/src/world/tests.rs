@@ -1,0 +1,559 @@
+//! The world driven by the real engine: a whole cycle with exact data accounting (INV-LOSS, INV-BYTES),
+//! analytic checks of the data plane, failure modes, faults, and determinism.
+
+use super::*;
+use crate::churn::ChurnModel;
+use crate::faults::{Fault, FaultSpec};
+use crate::rng::StableHasher;
+use drsim_engine::item::ItemSpec;
+use drsim_engine::protocol::*;
+use drsim_engine::recovery_point::PointChoice;
+use drsim_engine::time::{HOUR_MS, MINUTE_MS, SECOND_MS};
+use drsim_engine::{Engine, EngineConfig};
+
+const GB: u64 = 1_000_000_000;
+const ENGINE_TIMER: u64 = u64::MAX;
+
+/// The engine and the world wired together, as the harness's runner will do.
+struct Rig {
+    world: World,
+    engine: Engine,
+    timer: Option<(Millis, EventKey)>,
+    log: Vec<(Millis, Observation)>,
+    outputs: Vec<(Millis, Output)>,
+}
+
+impl Rig {
+    fn new(spec: WorldSpec, items: Vec<ItemSpec>) -> Rig {
+        let world = World::new(spec).expect("valid world");
+        let engine = Engine::new(EngineConfig::default(), items).expect("valid items");
+        Rig {
+            world,
+            engine,
+            timer: None,
+            log: Vec::new(),
+            outputs: Vec::new(),
+        }
+    }
+
+    fn drain(&mut self) {
+        let now = self.world.now();
+        while let Some(o) = self.engine.poll_output() {
+            match &o {
+                Output::Action(a) => self.world.submit(a.clone()),
+                Output::Timer { at } if self.timer.is_none_or(|(t, _)| *at < t || t < now) => {
+                    if let Some((_, k)) = self.timer.take() {
+                        self.world.cancel_external(k);
+                    }
+                    let k = self.world.schedule_external(*at, ENGINE_TIMER);
+                    self.timer = Some((*at, k));
+                }
+                _ => {}
+            }
+            self.outputs.push((now, o));
+        }
+    }
+
+    fn run_until(&mut self, limit: Millis) {
+        let mut same = (0, 0u32);
+        while let Some((t, h)) = self.world.next_until(limit) {
+            same = if same.0 == t { (t, same.1 + 1) } else { (t, 0) };
+            assert!(
+                same.1 < 100_000,
+                "stuck at {t}: {h:?} {:?}",
+                self.world.kernel.peek()
+            );
+            match h {
+                Happening::Observations(obs) => {
+                    for o in obs {
+                        self.log.push((t, o.clone()));
+                        self.engine.handle(t, Input::Observation(o));
+                        self.drain();
+                    }
+                }
+                Happening::External(ENGINE_TIMER) => {
+                    self.timer = None;
+                    self.engine.handle_timeout(t);
+                    if let Some(at) = self.engine.poll_timeout() {
+                        let k = self.world.schedule_external(at, ENGINE_TIMER);
+                        self.timer = Some((at, k));
+                    }
+                    self.drain();
+                }
+                Happening::External(_) => {}
+            }
+        }
+    }
+
+    fn command(&mut self, c: Command) -> Result<Option<JobId>, Refusal> {
+        let r = self.engine.command(self.world.now(), c);
+        self.drain();
+        r
+    }
+
+    /// Runs a command's job to its end (or `limit` later).
+    fn job(&mut self, c: Command, limit: Millis) -> JobOutcome {
+        let job = self.command(c).expect("accepted").expect("a job");
+        let end = self.world.now() + limit;
+        while self.engine.job(job).is_some_and(|j| !j.ended()) && self.world.now() < end {
+            let step = (self.world.now() + MINUTE_MS).min(end);
+            self.run_until(step);
+        }
+        self.engine
+            .job(job)
+            .and_then(|j| j.outcome.clone())
+            .unwrap_or_else(|| panic!("{job} did not end"))
+    }
+
+    fn machine(&self, i: usize) -> &Machine {
+        &self.world.machines()[&ItemId(format!("item-{i}"))]
+    }
+}
+
+struct Lab {
+    vms: usize,
+    disks: usize,
+    disk_size: u64,
+    used: u64,
+    churn_bps: u64,
+    link_bps: u64,
+    state: drsim_engine::lifecycle::ItemState,
+    onprem_exists: bool,
+    faults: Vec<FaultSpec>,
+    seed: u64,
+}
+
+impl Default for Lab {
+    fn default() -> Self {
+        Lab {
+            vms: 1,
+            disks: 2,
+            disk_size: 100 * GB,
+            used: 40 * GB,
+            churn_bps: 100_000,
+            link_bps: 100_000_000,
+            state: drsim_engine::lifecycle::ItemState::InAzure,
+            onprem_exists: true,
+            faults: Vec::new(),
+            seed: 7,
+        }
+    }
+}
+
+fn item(i: usize) -> ItemId {
+    ItemId(format!("item-{i}"))
+}
+
+impl Lab {
+    fn build(&self) -> (WorldSpec, Vec<ItemSpec>) {
+        let cs = ConfigServerView {
+            running: true,
+            connected_to_azure: true,
+            vcenters: vec!["vc1".into()],
+            version: 9,
+            registrations: vec![],
+        };
+        let link = SiteLinkSpec {
+            kind: SiteLink::Vpn,
+            bandwidth_bytes_per_s: self.link_bps,
+            latency_ms: 20,
+        };
+        let mut spec = WorldSpec::new(self.seed, cs, link);
+        spec.faults = self.faults.clone();
+        spec.vcenters.push(VCenterView {
+            name: "vc1".into(),
+            connected: true,
+            account: DiscoveryAccount::Full,
+        });
+        let mut mounts = std::collections::BTreeMap::new();
+        mounts.insert(DatastoreName::from("ds1"), MountAccess::ReadWrite);
+        spec.hosts.push(HostView {
+            name: "esx1".into(),
+            vcenter: "vc1".into(),
+            kind: HostKind::Esxi,
+            version: "7.0".into(),
+            edition: HostEdition::Licensed,
+            up: true,
+            memory_free_mib: 512 * 1024,
+            mounts,
+        });
+        spec.datastores.push(DatastoreView {
+            name: "ds1".into(),
+            vcenter: "vc1".into(),
+            kind: DatastoreKind::Vmfs,
+            capacity_bytes: 100_000 * GB,
+            free_bytes: 50_000 * GB,
+            folders: vec![],
+        });
+        spec.process_servers.push(ProcessServerSpec {
+            view: ProcessServerView {
+                name: "ps1".into(),
+                running: true,
+                health: Health::Ok,
+                vnet: "vnet1".into(),
+                nat_configured: false,
+                version: 9,
+            },
+            throughput_bytes_per_s: None,
+        });
+        spec.master_targets.push(MasterTargetSpec {
+            view: MasterTargetView {
+                name: "mt1".into(),
+                os: OsType::Windows,
+                is_vmware_vm: true,
+                host: "esx1".into(),
+                running: true,
+                snapshots: 0,
+                controller: Controller::LsiLogic,
+                enable_uuid: true,
+                lvm_root_or_retention: false,
+                own_disks: 3,
+                disk_uuids: vec!["mt-disk".into()],
+                retention_drives: vec![RetentionDriveView {
+                    name: "R:".into(),
+                    fs: FileSystem::Ntfs,
+                    capacity_bytes: 1000 * GB,
+                    is_cache_volume: false,
+                    is_replication_target: false,
+                }],
+                version: 9,
+            },
+            throughput_bytes_per_s: None,
+        });
+        // per-thread cap far above the link, so the link is the lone bottleneck
+        spec.per_thread_bytes_per_s = 10 * self.link_bps;
+        let mut items = Vec::new();
+        for i in 0..self.vms {
+            let vm = VmName(format!("vm-{i}"));
+            let disks: Vec<DiskSpec> = (0..self.disks)
+                .map(|d| DiskSpec {
+                    name: format!("vm-{i}-d{d}"),
+                    size_bytes: self.disk_size,
+                    used_bytes: self.used,
+                    hot_region_bytes: self.disk_size / 10,
+                    churn: ChurnModel::constant(self.churn_bps),
+                })
+                .collect();
+            spec.cs_register(&vm, &format!("hid-{i}"));
+            spec.machines.push(MachineSpec {
+                item: item(i),
+                onprem: self.onprem_exists.then(|| OnPremVmView {
+                    name: vm.clone(),
+                    host: "esx1".into(),
+                    power: PowerState::Off,
+                    disks: disks
+                        .iter()
+                        .map(|d| OnPremDiskView {
+                            uuid: d.name.clone(),
+                            size_bytes: d.size_bytes,
+                            rdm: false,
+                        })
+                        .collect(),
+                    enable_uuid: true,
+                    snapshots: 0,
+                    agent_registered: false,
+                }),
+                memory_mib: 8192,
+                azure: AzureVmView {
+                    name: VmName(format!("vm-{i}-azure")),
+                    power: PowerState::On,
+                    resource_group: "rg1".into(),
+                    vnet: "vnet1".into(),
+                    agent_host_id: Some(format!("hid-{i}")),
+                    agent_registered: true,
+                    memory_mib: 8192,
+                    cpus: 2,
+                    nic_ips: vec![],
+                    disks: disks
+                        .iter()
+                        .map(|d| AzureDiskView {
+                            name: d.name.clone(),
+                            size_bytes: d.size_bytes,
+                            temporary: false,
+                            added_after_failover: false,
+                        })
+                        .collect(),
+                },
+                state: self.state,
+                replication_group: None,
+                disks,
+                protection: None,
+            });
+            items.push(ItemSpec {
+                id: item(i),
+                onprem_vm: vm,
+                azure_vm: VmName(format!("vm-{i}-azure")),
+                os: OsType::Windows,
+                firmware: Firmware::Bios,
+                source: Default::default(),
+                origin: Default::default(),
+                migrated: false,
+                original_vcenter: "vc1".into(),
+                original_resource_group: "rg1".into(),
+                replication_group: None,
+                state: self.state,
+                protection: None,
+            });
+        }
+        (spec, items)
+    }
+
+    fn rig(&self) -> Rig {
+        let (spec, items) = self.build();
+        let mut rig = Rig::new(spec, items);
+        rig.run_until(0);
+        rig
+    }
+}
+
+fn reprotect(i: usize) -> Command {
+    Command::Reprotect {
+        target: Target::Item(item(i)),
+        machines: vec![ReprotectMachine {
+            item: item(i),
+            master_target: "mt1".into(),
+            process_server: "ps1".into(),
+            datastore: "ds1".into(),
+            retention_drive: "R:".into(),
+            location: LocationChoice::Auto,
+        }],
+    }
+}
+
+#[test]
+fn olr_cycle_sends_differences_and_fails_back_without_loss() {
+    // RJ-03, FB-03 latest, INV-LOSS, INV-BYTES
+    let lab = Lab::default();
+    let mut rig = lab.rig();
+    rig.run_until(2 * HOUR_MS); // two hours of writes in Azure since the failover
+    assert_eq!(rig.job(reprotect(0), 2 * HOUR_MS), JobOutcome::Succeeded);
+    let m = rig.machine(0);
+    let sent = m.last_resync_bytes;
+    let total: u64 = m.disks.iter().map(|d| d.size_bytes).sum();
+    assert!(
+        sent > 0 && sent < 2 * lab.used,
+        "OLR sends differences only: {sent}"
+    );
+    assert!(sent <= total, "INV-BYTES");
+    rig.run_until(rig.world.now() + HOUR_MS);
+    assert_eq!(
+        rig.job(
+            Command::Failback {
+                target: Target::Item(item(0)),
+                point: PointChoice::Latest
+            },
+            HOUR_MS
+        ),
+        JobOutcome::Succeeded
+    );
+    let m = rig.machine(0);
+    let shutdown = m.azure_generation_at_shutdown.clone().expect("shut down");
+    let onprem: Vec<u64> = m.disks.iter().map(|d| d.onprem_generation).collect();
+    assert_eq!(
+        onprem, shutdown,
+        "INV-LOSS: every acknowledged write is on-prem"
+    );
+    assert!(shutdown.iter().all(|g| *g > 0));
+    assert_eq!(
+        rig.world.estate().onprem_vms[&VmName::from("vm-0")].power,
+        PowerState::On
+    );
+    assert_eq!(
+        rig.world.estate().azure_vms[&VmName::from("vm-0-azure")].power,
+        PowerState::Off
+    );
+    assert_eq!(
+        rig.job(
+            Command::CommitFailback {
+                target: Target::Item(item(0))
+            },
+            HOUR_MS
+        ),
+        JobOutcome::Succeeded
+    );
+    assert!(
+        !rig.world
+            .estate()
+            .azure_vms
+            .contains_key(&VmName::from("vm-0-azure")),
+        "FB-06"
+    );
+}
+
+#[test]
+fn alr_sends_the_used_size_of_every_disk() {
+    // RJ-04, INV-BYTES: "ALR sends the used size of every disk"
+    let lab = Lab {
+        onprem_exists: false,
+        ..Lab::default()
+    };
+    let mut rig = lab.rig();
+    assert_eq!(rig.job(reprotect(0), 12 * HOUR_MS), JobOutcome::Succeeded);
+    assert_eq!(rig.machine(0).last_resync_bytes, 2 * lab.used);
+    assert!(rig.machine(0).alr_vm.is_some());
+    let failback_now = rig.command(Command::Failback {
+        target: Target::Item(item(0)),
+        point: PointChoice::Latest,
+    });
+    let job = failback_now.unwrap().unwrap();
+    assert!(
+        matches!(
+            rig.engine.job(job).unwrap().outcome,
+            Some(JobOutcome::Failed(Failure {
+                rule: Some(drsim_engine::rules::RuleId::Fb01),
+                ..
+            }))
+        ),
+        "FB-01: no recovery point reported yet"
+    );
+    rig.run_until(rig.world.now() + 30 * MINUTE_MS);
+    assert_eq!(
+        rig.job(
+            Command::Failback {
+                target: Target::Item(item(0)),
+                point: PointChoice::Latest
+            },
+            HOUR_MS
+        ),
+        JobOutcome::Succeeded
+    );
+    assert!(
+        rig.world
+            .estate()
+            .onprem_vms
+            .contains_key(&VmName::from("vm-0")),
+        "the ALR VM is the on-prem VM now"
+    );
+}
+
+#[test]
+fn a_resync_over_a_lone_bottleneck_takes_bytes_over_rate() {
+    // Analytic: B bytes over R bytes/s take B/R (within 1 %), no churn.
+    let lab = Lab {
+        onprem_exists: false,
+        churn_bps: 0,
+        disks: 1,
+        used: 36 * GB,
+        link_bps: 10_000_000,
+        ..Lab::default()
+    };
+    let mut rig = lab.rig();
+    assert_eq!(rig.job(reprotect(0), 24 * HOUR_MS), JobOutcome::Succeeded);
+    let start = rig
+        .log
+        .iter()
+        .find_map(|(t, o)| match o {
+            Observation::ActionResult { id, .. }
+                if rig.outputs.iter().any(|(_, x)| matches!(x, Output::Action(a) if a.id == *id && a.kind.name() == "start-replication")) =>
+            {
+                Some(*t)
+            }
+            _ => None,
+        })
+        .expect("replication started");
+    let done = rig
+        .log
+        .iter()
+        .find_map(|(t, o)| match o {
+            Observation::Replication { report, .. } if report.initial_sync_done => Some(*t),
+            _ => None,
+        })
+        .expect("sync done");
+    let expected = lab.used * 1000 / lab.link_bps;
+    let took = done - start;
+    assert!(
+        took.abs_diff(expected) * 100 <= expected,
+        "took {took} ms, expected {expected} ms"
+    );
+}
+
+#[test]
+fn churn_below_capacity_keeps_the_rpo_within_the_tag_cadence() {
+    let lab = Lab {
+        state: drsim_engine::lifecycle::ItemState::InAzure,
+        ..Lab::default()
+    };
+    let mut rig = lab.rig();
+    assert_eq!(rig.job(reprotect(0), 4 * HOUR_MS), JobOutcome::Succeeded);
+    let from = rig.world.now() + HOUR_MS;
+    rig.run_until(from + 6 * HOUR_MS);
+    let rec = rig.engine.item(&item(0)).unwrap();
+    let rpo = rec.points.rpo_ms(rig.world.now()).expect("points");
+    // 5-min tags, reported every 5 min, transfer lag of seconds: the RPO stays under 10 minutes + lag.
+    assert!(rpo <= 10 * MINUTE_MS + 10 * SECOND_MS, "RPO {rpo} ms");
+    assert!(!rig.outputs.iter().any(|(t, o)| *t > from
+        && matches!(
+            o,
+            Output::Alert(Alert {
+                kind: AlertKind::RpoThresholdExceeded { .. },
+                ..
+            })
+        )));
+}
+
+#[test]
+fn churn_above_capacity_grows_the_backlog_at_the_difference() {
+    // Two disks writing 6 MB/s each over a 10 MB/s link: the backlog grows at exactly 2 MB/s.
+    let lab = Lab {
+        churn_bps: 6_000_000,
+        link_bps: 10_000_000,
+        state: drsim_engine::lifecycle::ItemState::ProtectedToOnPrem,
+        ..Lab::default()
+    };
+    let (mut spec, items) = lab.build();
+    spec.machines[0].protection = Some(("ps1".into(), "mt1".into()));
+    let mut rig = Rig::new(spec, items);
+    let backlog = |rig: &mut Rig| {
+        rig.world.catch_up();
+        rig.machine(0)
+            .disks
+            .iter()
+            .map(|d| d.stream.as_ref().unwrap().fluid.backlog_bytes())
+            .sum::<u64>()
+    };
+    rig.run_until(HOUR_MS);
+    let b1 = backlog(&mut rig);
+    rig.run_until(3 * HOUR_MS);
+    let b2 = backlog(&mut rig);
+    assert_eq!(
+        b2 - b1,
+        2_000_000 * 2 * 3600,
+        "backlog growth over two hours"
+    );
+    let load = rig
+        .world
+        .network()
+        .load(crate::network::Resource::Link(rig.world.paths.to_onprem))
+        .unwrap();
+    assert_eq!(
+        load.allocated_bytes_per_s, lab.link_bps,
+        "the link is saturated, never over"
+    );
+}
+
+#[test]
+fn determinism_same_seed_same_log() {
+    let run = |seed| {
+        let lab = Lab {
+            seed,
+            faults: vec![FaultSpec {
+                fault: Fault::LinkDown,
+                at_ms: 3 * HOUR_MS,
+                heal_at_ms: Some(4 * HOUR_MS),
+            }],
+            ..Lab::default()
+        };
+        let mut rig = lab.rig();
+        rig.run_until(HOUR_MS);
+        rig.command(reprotect(0)).unwrap();
+        rig.run_until(10 * HOUR_MS);
+        let mut h = StableHasher::new();
+        for (t, o) in &rig.log {
+            h.write_u64_le(*t);
+            h.write_str_framed(&format!("{o:?}"));
+        }
+        h.digest()
+    };
+    assert_eq!(run(7), run(7));
+    assert_ne!(run(7), run(8), "the seed reaches the action timings");
+}
