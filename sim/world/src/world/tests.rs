@@ -557,3 +557,286 @@ fn determinism_same_seed_same_log() {
     assert_eq!(run(7), run(7));
     assert_ne!(run(7), run(8), "the seed reaches the action timings");
 }
+
+fn failed(o: JobOutcome) -> Failure {
+    match o {
+        JobOutcome::Failed(f) => f,
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+fn sync_reports(rig: &Rig) -> Vec<(Millis, u64, bool)> {
+    rig.log
+        .iter()
+        .filter_map(|(t, o)| match o {
+            Observation::Replication { report, .. } => {
+                Some((*t, report.sync_bytes_sent, report.initial_sync_done))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_vpn_drop_during_resync_stalls_it_and_it_resumes_after_heal() {
+    let lab = Lab {
+        onprem_exists: false,
+        link_bps: 10_000_000,
+        faults: vec![FaultSpec {
+            fault: Fault::LinkDown,
+            at_ms: HOUR_MS,
+            heal_at_ms: Some(3 * HOUR_MS),
+        }],
+        ..Lab::default()
+    };
+    let mut rig = lab.rig();
+    assert_eq!(rig.job(reprotect(0), 24 * HOUR_MS), JobOutcome::Succeeded);
+    let during: Vec<u64> = sync_reports(&rig)
+        .iter()
+        .filter(|(t, _, _)| *t > HOUR_MS + 10 * MINUTE_MS && *t < 3 * HOUR_MS)
+        .map(|(_, b, _)| *b)
+        .collect();
+    assert!(
+        during.len() > 3 && during.windows(2).all(|w| w[0] == w[1]),
+        "no progress while the VPN is down: {during:?}"
+    );
+    let done = sync_reports(&rig).iter().find(|(_, _, d)| *d).unwrap().0;
+    assert!(done > 3 * HOUR_MS, "finished only after the heal");
+    let warned = rig.log.iter().any(|(t, o)| *t >= HOUR_MS && matches!(o, Observation::Inventory(d) if d.upserts.iter().any(|e| matches!(e, Entity::Network(n) if !n.up))));
+    assert!(warned, "the vault sees the link down at once");
+}
+
+#[test]
+fn a_process_server_crash_mid_reprotect_is_critical_until_it_restarts() {
+    let lab = Lab {
+        onprem_exists: false,
+        link_bps: 10_000_000,
+        faults: vec![FaultSpec {
+            fault: Fault::ProcessServerCrash {
+                process_server: "ps1".into(),
+            },
+            at_ms: HOUR_MS,
+            heal_at_ms: Some(2 * HOUR_MS),
+        }],
+        ..Lab::default()
+    };
+    let mut rig = lab.rig();
+    assert_eq!(rig.job(reprotect(0), 24 * HOUR_MS), JobOutcome::Succeeded);
+    assert!(rig.outputs.iter().any(|(t, o)| *t >= HOUR_MS
+        && *t < 2 * HOUR_MS
+        && matches!(
+            o,
+            Output::Alert(Alert {
+                kind: AlertKind::ReplicationHealth {
+                    health: Health::Critical
+                },
+                ..
+            })
+        )));
+}
+
+#[test]
+fn a_vcenter_disconnect_during_failback_rolls_it_back() {
+    // FB-04, FB-07
+    let lab = Lab::default();
+    let mut rig = lab.rig();
+    assert_eq!(rig.job(reprotect(0), 4 * HOUR_MS), JobOutcome::Succeeded);
+    rig.run_until(rig.world.now() + 30 * MINUTE_MS);
+    let at = rig.world.now() + 60 * SECOND_MS; // after the shutdown started, before the disks move
+    rig.world.faults.push(FaultSpec {
+        fault: Fault::VCenterDisconnect {
+            vcenter: "vc1".into(),
+        },
+        at_ms: at,
+        heal_at_ms: None,
+    });
+    let i = rig.world.faults.len() - 1;
+    rig.world.schedule(at, Event::FaultStart(i));
+    let f = failed(rig.job(
+        Command::Failback {
+            target: Target::Item(item(0)),
+            point: PointChoice::Latest,
+        },
+        2 * HOUR_MS,
+    ));
+    assert_eq!(f.rule, Some(drsim_engine::rules::RuleId::Fb04));
+    assert_eq!(
+        rig.engine.item(&item(0)).unwrap().state,
+        drsim_engine::lifecycle::ItemState::ProtectedToOnPrem
+    );
+    assert_eq!(
+        rig.world.estate().azure_vms[&VmName::from("vm-0-azure")].power,
+        PowerState::On,
+        "FB-07: Azure VM on again"
+    );
+    assert_eq!(
+        rig.world.estate().onprem_vms[&VmName::from("vm-0")].power,
+        PowerState::Off
+    );
+}
+
+#[test]
+fn an_onprem_vm_powered_on_by_hand_is_seen_within_one_discovery_interval() {
+    // INV-SPLIT: detection within one discovery interval
+    let at = 3 * HOUR_MS + 7 * MINUTE_MS;
+    let lab = Lab {
+        faults: vec![FaultSpec {
+            fault: Fault::OnPremPoweredOnByHand { vm: "vm-0".into() },
+            at_ms: at,
+            heal_at_ms: Some(at + HOUR_MS),
+        }],
+        ..Lab::default()
+    };
+    let mut rig = lab.rig();
+    assert_eq!(rig.job(reprotect(0), 3 * HOUR_MS), JobOutcome::Succeeded);
+    rig.run_until(at + 2 * HOUR_MS);
+    let seen = rig
+        .outputs
+        .iter()
+        .find(|(_, o)| {
+            matches!(
+                o,
+                Output::Alert(Alert {
+                    kind: AlertKind::SplitBrainRisk {
+                        running: Copy::OnPrem
+                    },
+                    ..
+                })
+            )
+        })
+        .map(|(t, _)| *t)
+        .expect("detected");
+    assert!(
+        seen >= at && seen <= at + 15 * MINUTE_MS,
+        "seen at {seen}, fault at {at}"
+    );
+    assert!(rig.outputs.iter().any(|(_, o)| matches!(
+        o,
+        Output::Alert(Alert {
+            kind: AlertKind::SplitBrainResolved { .. },
+            ..
+        })
+    )));
+}
+
+#[test]
+fn a_master_target_newer_than_the_process_server_breaks_replication_after_reprotect() {
+    // RP-20: the reprotect succeeds (with a warning), then replication fails.
+    let lab = Lab::default();
+    let (mut spec, items) = lab.build();
+    spec.master_targets[0].view.version = 10;
+    let mut rig = Rig::new(spec, items);
+    rig.run_until(0);
+    assert_eq!(rig.job(reprotect(0), 4 * HOUR_MS), JobOutcome::Succeeded);
+    assert!(rig.outputs.iter().any(|(_, o)| matches!(
+        o,
+        Output::Job(JobEvent::Check {
+            rule: drsim_engine::rules::RuleId::Rp20,
+            verdict: Verdict::Warn { .. },
+            ..
+        })
+    )));
+    rig.run_until(rig.world.now() + 2 * HOUR_MS);
+    assert_eq!(rig.engine.item(&item(0)).unwrap().health, Health::Critical);
+    assert!(
+        rig.engine.item(&item(0)).unwrap().points.is_empty(),
+        "no recovery point ever becomes usable"
+    );
+}
+
+#[test]
+fn a_resized_disk_resyncs() {
+    let lab = Lab {
+        state: drsim_engine::lifecycle::ItemState::ProtectedToOnPrem,
+        faults: vec![FaultSpec {
+            fault: Fault::DiskResized {
+                item: item(0),
+                disk: 1,
+                new_size_bytes: 200 * GB,
+            },
+            at_ms: HOUR_MS,
+            heal_at_ms: None,
+        }],
+        ..Lab::default()
+    };
+    let (mut spec, items) = lab.build();
+    spec.machines[0].protection = Some(("ps1".into(), "mt1".into()));
+    let mut rig = Rig::new(spec, items);
+    rig.run_until(4 * HOUR_MS);
+    let d = &rig.machine(0).disks[1];
+    assert_eq!(d.size_bytes, 200 * GB);
+    let last = d
+        .stream
+        .as_ref()
+        .unwrap()
+        .fluid
+        .last_resync()
+        .expect("a resync ran");
+    assert_eq!(last.reason, crate::fluid::ResyncReason::DiskResized);
+    assert!(last.bytes <= 200 * GB);
+}
+
+#[test]
+fn reprotect_to_azure_waits_for_the_agent_and_replicates_fully() {
+    // RA-02, RA-03: after failback commit, the on-prem VM's agent registers up to 15 min after boot.
+    let lab = Lab::default();
+    let mut rig = lab.rig();
+    assert_eq!(rig.job(reprotect(0), 4 * HOUR_MS), JobOutcome::Succeeded);
+    rig.run_until(rig.world.now() + 30 * MINUTE_MS);
+    let fb = Command::Failback {
+        target: Target::Item(item(0)),
+        point: PointChoice::Latest,
+    };
+    assert_eq!(rig.job(fb, HOUR_MS), JobOutcome::Succeeded);
+    assert_eq!(
+        rig.job(
+            Command::CommitFailback {
+                target: Target::Item(item(0))
+            },
+            HOUR_MS
+        ),
+        JobOutcome::Succeeded
+    );
+    assert_eq!(
+        rig.job(
+            Command::ReprotectToAzure {
+                target: Target::Item(item(0))
+            },
+            24 * HOUR_MS
+        ),
+        JobOutcome::Succeeded
+    );
+    assert_eq!(
+        rig.machine(0).last_resync_bytes,
+        2 * lab.used,
+        "initial replication sends the used bytes"
+    );
+    assert_eq!(
+        rig.engine.item(&item(0)).unwrap().state,
+        drsim_engine::lifecycle::ItemState::ProtectedToAzure
+    );
+}
+
+#[test]
+fn the_host_short_of_memory_fails_the_power_on_with_8038() {
+    let lab = Lab::default();
+    let (mut spec, items) = lab.build();
+    spec.machines[0].memory_mib = 1024 * 1024; // more than the host has
+    let mut rig = Rig::new(spec, items);
+    rig.run_until(0);
+    assert_eq!(rig.job(reprotect(0), 4 * HOUR_MS), JobOutcome::Succeeded);
+    rig.run_until(rig.world.now() + 30 * MINUTE_MS);
+    let f = failed(rig.job(
+        Command::Failback {
+            target: Target::Item(item(0)),
+            point: PointChoice::Latest,
+        },
+        HOUR_MS,
+    ));
+    assert_eq!(f.code, drsim_engine::ErrorCode::HOST_MEMORY);
+    assert_eq!(
+        rig.world.estate().azure_vms[&VmName::from("vm-0-azure")].power,
+        PowerState::On,
+        "rolled back"
+    );
+}
