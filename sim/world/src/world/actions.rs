@@ -545,6 +545,12 @@ impl World {
         disks: &[String],
     ) -> Outcome {
         self.cs_up()?;
+        if direction == Direction::ToOnPrem && self.estate.network.is_none_or(|n| !n.up) {
+            return Err(rule_fail(
+                RuleId::Rp03,
+                format!("no network path from Azure to the configuration server for `{item}`"),
+            ));
+        }
         if let Some(p) = &ps
             && !self
                 .estate

@@ -139,6 +139,8 @@ pub struct World {
     pub(crate) enforce_mt_disk_limit: bool,
     pub(crate) pending: Vec<Observation>,
     pub(crate) wakes: BTreeMap<(ItemId, usize), EventKey>,
+    /// Cache size of each PS (DOMAIN.md §5 health).
+    pub(crate) ps_cache: BTreeMap<ProcessServerName, u64>,
     /// The PS and MT of each machine's last Azure → on-prem replication (FB-07 resumes it).
     pub(crate) last_paths: BTreeMap<ItemId, (Option<ProcessServerName>, Option<MasterTargetName>)>,
     /// Events handled, for statistics.
@@ -304,6 +306,11 @@ impl World {
             pending: Vec::new(),
             wakes: BTreeMap::new(),
             last_paths: BTreeMap::new(),
+            ps_cache: spec
+                .process_servers
+                .iter()
+                .filter_map(|p| p.cache_bytes.map(|c| (p.view.name.clone(), c)))
+                .collect(),
             events_handled: 0,
         };
         for m in &spec.machines {

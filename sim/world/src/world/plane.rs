@@ -508,12 +508,17 @@ impl World {
             .as_ref()
             .is_some_and(|p| self.estate.master_targets.get(p).is_none_or(|m| !m.running));
         let link_down = self.estate.network.is_some_and(|n| !n.up);
+        let ps_health = r
+            .process_server
+            .as_ref()
+            .and_then(|p| self.estate.process_servers.get(p))
+            .map_or(Health::Ok, |p| p.health);
         let health = if r.broken || ps_down || mt_down {
             Health::Critical
         } else if link_down {
             Health::Warning
         } else {
-            Health::Ok
+            ps_health
         };
         Some(ReplicationReport {
             direction: r.direction,
@@ -575,6 +580,53 @@ impl World {
         }
     }
 
+    /// PS health from DOMAIN.md §5: critical when down, cache free < 25 % or upload backlog > 45 min;
+    /// warning when cache free < 30 % or backlog > 30 min. The backlog of the streams through a PS is what
+    /// its cache holds; the upload backlog is the oldest stream's backlog over its current rate.
+    pub(crate) fn update_ps_health(&mut self) {
+        let mut load: std::collections::BTreeMap<ProcessServerName, (u64, u64)> =
+            Default::default();
+        for m in self.machines.values() {
+            let Some(ps) = m
+                .replication
+                .as_ref()
+                .and_then(|r| r.process_server.clone())
+            else {
+                continue;
+            };
+            let e = load.entry(ps).or_default();
+            for s in m.disks.iter().filter_map(|d| d.stream.as_ref()) {
+                let backlog = s.fluid.backlog_bytes();
+                e.0 += backlog;
+                let rate = s.fluid.effective_send_rate_bps().max(1);
+                e.1 = e.1.max(backlog / rate);
+            }
+        }
+        let names: Vec<ProcessServerName> = self.estate.process_servers.keys().cloned().collect();
+        for ps in names {
+            let (cached, backlog_s) = load.get(&ps).copied().unwrap_or((0, 0));
+            let running = self.estate.process_servers[&ps].running;
+            let free_pct = self
+                .ps_cache
+                .get(&ps)
+                .map(|c| 100u64.saturating_sub(cached.saturating_mul(100) / (*c).max(1)));
+            let health = if !running || free_pct.is_some_and(|f| f < 25) || backlog_s > 45 * 60 {
+                Health::Critical
+            } else if free_pct.is_some_and(|f| f < 30) || backlog_s > 30 * 60 {
+                Health::Warning
+            } else {
+                Health::Ok
+            };
+            if self.estate.process_servers[&ps].health != health
+                && let Some(p) = self
+                    .estate
+                    .process_server_mut(&ps, crate::estate::Visibility::Known)
+            {
+                p.health = health;
+            }
+        }
+    }
+
     /// The periodic report: progress and new points of every replicating machine.
     pub(crate) fn report(&mut self) {
         let items: Vec<ItemId> = self
@@ -583,6 +635,10 @@ impl World {
             .filter(|(_, m)| m.replication.is_some())
             .map(|(i, _)| i.clone())
             .collect();
+        for item in &items {
+            self.account_machine(item);
+        }
+        self.update_ps_health();
         for item in items {
             self.collect_points(&item);
             let m = self.machines.get_mut(&item).expect("exists");

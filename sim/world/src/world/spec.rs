@@ -52,6 +52,8 @@ pub struct ProcessServerSpec {
     pub view: ProcessServerView,
     /// Throughput cap in bytes per second (None: uncapped).
     pub throughput_bytes_per_s: Option<u64>,
+    /// Cache disk size in bytes (DOMAIN.md §5: 300 GB … 1 TB); None: not modelled.
+    pub cache_bytes: Option<u64>,
 }
 
 /// A master target with its throughput.

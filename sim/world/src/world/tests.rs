@@ -195,6 +195,7 @@ impl Lab {
                 version: 9,
             },
             throughput_bytes_per_s: None,
+            cache_bytes: Some(300 * GB),
         });
         spec.master_targets.push(MasterTargetSpec {
             view: MasterTargetView {
@@ -839,4 +840,49 @@ fn the_host_short_of_memory_fails_the_power_on_with_8038() {
         PowerState::On,
         "rolled back"
     );
+}
+
+#[test]
+fn a_long_upload_backlog_turns_the_process_server_unhealthy() {
+    // DOMAIN.md §5: upload backlog > 30 min ⇒ warning, > 45 min ⇒ critical.
+    let lab = Lab {
+        churn_bps: 6_000_000,
+        link_bps: 10_000_000,
+        state: drsim_engine::lifecycle::ItemState::ProtectedToOnPrem,
+        ..Lab::default()
+    };
+    let (mut spec, items) = lab.build();
+    spec.machines[0].protection = Some(("ps1".into(), "mt1".into()));
+    let mut rig = Rig::new(spec, items);
+    rig.run_until(12 * HOUR_MS);
+    assert_eq!(
+        rig.world.estate().process_servers[&ProcessServerName::from("ps1")].health,
+        Health::Critical
+    );
+    assert_eq!(
+        rig.engine.inventory().process_servers[&ProcessServerName::from("ps1")].health,
+        Health::Critical
+    );
+    assert_eq!(
+        rig.engine.item(&item(0)).unwrap().health,
+        Health::Critical,
+        "FB-01 would refuse a failback now"
+    );
+}
+
+#[test]
+fn start_replication_without_a_path_to_the_cs_fails_with_95226() {
+    let lab = Lab {
+        onprem_exists: false,
+        faults: vec![FaultSpec {
+            fault: Fault::LinkDown,
+            at_ms: 5 * MINUTE_MS,
+            heal_at_ms: None,
+        }],
+        ..Lab::default()
+    };
+    let mut rig = lab.rig();
+    // The reprotect starts before the link drops; the link is down by the time replication is enabled.
+    let f = failed(rig.job(reprotect(0), 4 * HOUR_MS));
+    assert_eq!(f.code.0, 95226, "{f:?}");
 }
