@@ -545,6 +545,19 @@ impl World {
         disks: &[String],
     ) -> Outcome {
         self.cs_up()?;
+        if direction == Direction::ToOnPrem
+            && let Some(m) = self.machines.get(item)
+            && self
+                .estate
+                .azure_vms
+                .get(&m.azure_vm)
+                .is_none_or(|v| v.power != PowerState::On)
+        {
+            return Err(rule_fail(
+                RuleId::Rp05,
+                format!("Azure VM `{}` is not running", m.azure_vm),
+            ));
+        }
         if direction == Direction::ToOnPrem && self.estate.network.is_none_or(|n| !n.up) {
             return Err(rule_fail(
                 RuleId::Rp03,

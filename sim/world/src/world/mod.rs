@@ -141,6 +141,8 @@ pub struct World {
     pub(crate) wakes: BTreeMap<(ItemId, usize), EventKey>,
     /// Cache size of each PS (DOMAIN.md §5 health).
     pub(crate) ps_cache: BTreeMap<ProcessServerName, u64>,
+    /// Process servers throttling their agents (cache below 20 % free, until 30 % again).
+    pub(crate) ps_throttled: BTreeSet<ProcessServerName>,
     /// The PS and MT of each machine's last Azure → on-prem replication (FB-07 resumes it).
     pub(crate) last_paths: BTreeMap<ItemId, (Option<ProcessServerName>, Option<MasterTargetName>)>,
     /// Events handled, for statistics.
@@ -306,6 +308,7 @@ impl World {
             pending: Vec::new(),
             wakes: BTreeMap::new(),
             last_paths: BTreeMap::new(),
+            ps_throttled: BTreeSet::new(),
             ps_cache: spec
                 .process_servers
                 .iter()
@@ -514,6 +517,11 @@ impl World {
     /// The network (rates, loads).
     pub fn network(&self) -> &Network {
         &self.net
+    }
+
+    /// Process servers that throttle their agents now (cache below 20 % free; DOMAIN.md §1).
+    pub fn throttled_process_servers(&self) -> &BTreeSet<ProcessServerName> {
+        &self.ps_throttled
     }
 
     /// The faults and which are active.

@@ -604,12 +604,20 @@ impl World {
         }
         let names: Vec<ProcessServerName> = self.estate.process_servers.keys().cloned().collect();
         for ps in names {
-            let (cached, backlog_s) = load.get(&ps).copied().unwrap_or((0, 0));
+            let (backlog, backlog_s) = load.get(&ps).copied().unwrap_or((0, 0));
             let running = self.estate.process_servers[&ps].running;
-            let free_pct = self
-                .ps_cache
-                .get(&ps)
-                .map(|c| 100u64.saturating_sub(cached.saturating_mul(100) / (*c).max(1)));
+            // The cache holds what the agents uploaded and the MT has not yet received, up to its size;
+            // the rest waits at the sources. Below 20 % free the PS throttles the agents: in a fluid
+            // model the bottleneck's rate is unchanged, only where the queue waits moves (DOMAIN.md §1).
+            let free_pct = self.ps_cache.get(&ps).map(|c| {
+                let cached = backlog.min(*c);
+                100u64.saturating_sub(cached.saturating_mul(100) / (*c).max(1))
+            });
+            if free_pct.is_some_and(|f| f < 20) {
+                self.ps_throttled.insert(ps.clone());
+            } else if free_pct.is_some_and(|f| f >= 30) || free_pct.is_none() {
+                self.ps_throttled.remove(&ps);
+            }
             let health = if !running || free_pct.is_some_and(|f| f < 25) || backlog_s > 45 * 60 {
                 Health::Critical
             } else if free_pct.is_some_and(|f| f < 30) || backlog_s > 30 * 60 {

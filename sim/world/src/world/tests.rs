@@ -887,6 +887,24 @@ fn start_replication_without_a_path_to_the_cs_fails_with_95226() {
     assert_eq!(f.code.0, 95226, "{f:?}");
 }
 
+#[test]
+fn start_replication_from_a_hung_azure_vm_fails_with_78093() {
+    let lab = Lab {
+        onprem_exists: false,
+        faults: vec![FaultSpec {
+            fault: Fault::AzureVmHung {
+                vm: "vm-0-azure".into(),
+            },
+            at_ms: 5 * MINUTE_MS,
+            heal_at_ms: None,
+        }],
+        ..Lab::default()
+    };
+    let mut rig = lab.rig();
+    let f = failed(rig.job(reprotect(0), 4 * HOUR_MS));
+    assert_eq!(f.code.0, 78093, "{f:?}");
+}
+
 mod properties {
     use super::*;
     use crate::network::Resource;
