@@ -1010,7 +1010,7 @@ mod properties {
                     let l = rig.world.network().load(res).unwrap();
                     prop_assert!(l.allocated_bytes_per_s <= l.capacity_bytes_per_s, "link over capacity: {:?}", l);
                 }
-                for i in 0..3 {
+                for (i, last) in last_azure.iter_mut().enumerate() {
                     let m = rig.machine(i);
                     for (d, disk) in m.disks.iter().enumerate() {
                         if let Some(s) = &disk.stream {
@@ -1019,8 +1019,8 @@ mod properties {
                                 prop_assert!(p.total_bytes <= disk.size_bytes, "resync within the disk");
                             }
                         }
-                        prop_assert!(disk.azure_generation >= last_azure[i][d], "the Azure copy's generation only grows");
-                        last_azure[i][d] = disk.azure_generation;
+                        prop_assert!(disk.azure_generation >= last[d], "the Azure copy's generation only grows");
+                        last[d] = disk.azure_generation;
                     }
                 }
             }
