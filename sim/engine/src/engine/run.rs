@@ -942,12 +942,6 @@ impl Engine {
     }
 
     pub(super) fn sync_stalled(&mut self, job: JobId, item: ItemId) {
-        let Some(t) = self.jobs.get(&job).and_then(|j| j.tasks.get(&item)) else {
-            return;
-        };
-        if !matches!(t.wait, Wait::Sync { .. }) {
-            return;
-        }
         let f = Failure::other(
             ErrorCode::REPLICATION_STALLED,
             format!(
@@ -956,26 +950,33 @@ impl Engine {
             ),
             "restore the path Azure → process server → master target and retry",
         );
-        self.record_step_end(job, &item, Step::WaitSync.name(), false);
-        self.task_mut(job, &item).wait = Wait::Idle;
-        self.step_failed(job, &item, Step::WaitSync, f);
+        self.wait_expired(job, &item, Step::WaitSync, f);
     }
 
     pub(super) fn agent_wait_expired(&mut self, job: JobId, item: ItemId) {
-        let Some(t) = self.jobs.get(&job).and_then(|j| j.tasks.get(&item)) else {
-            return;
-        };
-        if !matches!(t.wait, Wait::Agent { .. }) {
-            return;
-        }
         let vm = self.items[&item].spec.onprem_vm.clone();
         let f = Failure::rule(
             RuleId::Ra03,
             format!("the agent of on-premises VM `{vm}` did not register in time"),
         );
-        self.record_step_end(job, &item, Step::WaitAgent.name(), false);
-        self.task_mut(job, &item).wait = Wait::Idle;
-        self.step_failed(job, &item, Step::WaitAgent, f);
+        self.wait_expired(job, &item, Step::WaitAgent, f);
+    }
+
+    /// A bounded wait (sync stall, agent registration) ran out: the step fails, if the task still waits.
+    fn wait_expired(&mut self, job: JobId, item: &ItemId, step: Step, f: Failure) {
+        let Some(t) = self.jobs.get(&job).and_then(|j| j.tasks.get(item)) else {
+            return;
+        };
+        let waiting = match step {
+            Step::WaitSync => matches!(t.wait, Wait::Sync { .. }),
+            _ => matches!(t.wait, Wait::Agent { .. }),
+        };
+        if !waiting {
+            return;
+        }
+        self.record_step_end(job, item, step.name(), false);
+        self.task_mut(job, item).wait = Wait::Idle;
+        self.step_failed(job, item, step, f);
     }
 
     /// A waiting step (sync, agent) is complete.

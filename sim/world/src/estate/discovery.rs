@@ -7,7 +7,7 @@
 
 use super::{Estate, Key};
 use drsim_engine::Millis;
-use drsim_engine::inventory::{EntityKey, InventoryDelta};
+use drsim_engine::inventory::InventoryDelta;
 use drsim_engine::time::MINUTE_MS;
 
 /// Discovery settings and state.
@@ -83,19 +83,7 @@ fn delta(estate: &Estate, keys: std::collections::BTreeSet<Key>) -> InventoryDel
     for k in keys {
         match estate.entity(&k) {
             Some(e) => d.upserts.push(e),
-            None => {
-                let removal = match k {
-                    Key::VCenter(n) => EntityKey::VCenter(n),
-                    Key::Host(n) => EntityKey::Host(n),
-                    Key::Datastore(n) => EntityKey::Datastore(n),
-                    Key::OnPremVm(n) => EntityKey::OnPremVm(n),
-                    Key::MasterTarget(n) => EntityKey::MasterTarget(n),
-                    Key::ProcessServer(n) => EntityKey::ProcessServer(n),
-                    Key::AzureVm(n) => EntityKey::AzureVm(n),
-                    Key::ConfigServer | Key::Network => continue,
-                };
-                d.removals.push(removal);
-            }
+            None => d.removals.extend(k.removal()),
         }
     }
     d

@@ -47,27 +47,12 @@ pub enum Visibility {
     Discovered,
 }
 
-/// The truth.
+/// The truth. Stored as the engine's own [`Inventory`] shape (read it through `Deref`); every change goes
+/// through the `*_mut` accessors, [`Estate::put`] or [`Estate::remove`], which record how the vault learns
+/// of it.
 #[derive(Clone, Debug, Default)]
 pub struct Estate {
-    /// vCenters.
-    pub vcenters: BTreeMap<VCenterName, VCenterView>,
-    /// Hosts.
-    pub hosts: BTreeMap<HostName, HostView>,
-    /// Datastores.
-    pub datastores: BTreeMap<DatastoreName, DatastoreView>,
-    /// On-prem VMs.
-    pub onprem_vms: BTreeMap<VmName, OnPremVmView>,
-    /// Master targets.
-    pub master_targets: BTreeMap<MasterTargetName, MasterTargetView>,
-    /// Process servers.
-    pub process_servers: BTreeMap<ProcessServerName, ProcessServerView>,
-    /// Azure VMs.
-    pub azure_vms: BTreeMap<VmName, AzureVmView>,
-    /// The configuration server.
-    pub config_server: Option<ConfigServerView>,
-    /// The Azure ↔ on-prem network.
-    pub network: Option<NetworkView>,
+    inv: Inventory,
     /// Memory of each on-prem VM in MiB (FB-05; not part of the CS's view).
     pub vm_memory_mib: BTreeMap<VmName, u64>,
     /// Changes the vault knows at once.
@@ -76,11 +61,49 @@ pub struct Estate {
     undiscovered: BTreeSet<Key>,
 }
 
+impl std::ops::Deref for Estate {
+    type Target = Inventory;
+    fn deref(&self) -> &Inventory {
+        &self.inv
+    }
+}
+
+impl Key {
+    /// The key of an entity.
+    pub fn of(e: &Entity) -> Key {
+        match e {
+            Entity::VCenter(x) => Key::VCenter(x.name.clone()),
+            Entity::Host(x) => Key::Host(x.name.clone()),
+            Entity::Datastore(x) => Key::Datastore(x.name.clone()),
+            Entity::OnPremVm(x) => Key::OnPremVm(x.name.clone()),
+            Entity::MasterTarget(x) => Key::MasterTarget(x.name.clone()),
+            Entity::ProcessServer(x) => Key::ProcessServer(x.name.clone()),
+            Entity::AzureVm(x) => Key::AzureVm(x.name.clone()),
+            Entity::ConfigServer(_) => Key::ConfigServer,
+            Entity::Network(_) => Key::Network,
+        }
+    }
+
+    /// The engine's removal key (None for the CS and the network, which are never removed from the view).
+    pub fn removal(&self) -> Option<EntityKey> {
+        Some(match self.clone() {
+            Key::VCenter(n) => EntityKey::VCenter(n),
+            Key::Host(n) => EntityKey::Host(n),
+            Key::Datastore(n) => EntityKey::Datastore(n),
+            Key::OnPremVm(n) => EntityKey::OnPremVm(n),
+            Key::MasterTarget(n) => EntityKey::MasterTarget(n),
+            Key::ProcessServer(n) => EntityKey::ProcessServer(n),
+            Key::AzureVm(n) => EntityKey::AzureVm(n),
+            Key::ConfigServer | Key::Network => return None,
+        })
+    }
+}
+
 macro_rules! entity_access {
     ($get:ident, $map:ident, $name:ty, $view:ty, $key:ident) => {
         /// Changes an entity, marking how the vault learns of it. None if it does not exist.
         pub fn $get(&mut self, name: &$name, v: Visibility) -> Option<&mut $view> {
-            let e = self.$map.get_mut(name)?;
+            let e = self.inv.$map.get_mut(name)?;
             let key = Key::$key(name.clone());
             match v {
                 Visibility::Known => self.known.insert(key),
@@ -121,91 +144,40 @@ impl Estate {
     /// Changes the configuration server (its state is always known to the vault: heartbeat).
     pub fn config_server_mut(&mut self) -> Option<&mut ConfigServerView> {
         self.known.insert(Key::ConfigServer);
-        self.config_server.as_mut()
+        self.inv.config_server.as_mut()
     }
 
     /// Changes the network (the vault sees the connection state at once).
     pub fn network_mut(&mut self) -> Option<&mut NetworkView> {
         self.known.insert(Key::Network);
-        self.network.as_mut()
+        self.inv.network.as_mut()
     }
 
     /// Adds or replaces an entity; the vault learns of it as `v` says.
     pub fn put(&mut self, e: Entity, v: Visibility) {
-        let key = match e {
-            Entity::VCenter(x) => {
-                let k = Key::VCenter(x.name.clone());
-                self.vcenters.insert(x.name.clone(), x);
-                k
-            }
-            Entity::Host(x) => {
-                let k = Key::Host(x.name.clone());
-                self.hosts.insert(x.name.clone(), x);
-                k
-            }
-            Entity::Datastore(x) => {
-                let k = Key::Datastore(x.name.clone());
-                self.datastores.insert(x.name.clone(), x);
-                k
-            }
-            Entity::OnPremVm(x) => {
-                let k = Key::OnPremVm(x.name.clone());
-                self.onprem_vms.insert(x.name.clone(), x);
-                k
-            }
-            Entity::MasterTarget(x) => {
-                let k = Key::MasterTarget(x.name.clone());
-                self.master_targets.insert(x.name.clone(), x);
-                k
-            }
-            Entity::ProcessServer(x) => {
-                let k = Key::ProcessServer(x.name.clone());
-                self.process_servers.insert(x.name.clone(), x);
-                k
-            }
-            Entity::AzureVm(x) => {
-                let k = Key::AzureVm(x.name.clone());
-                self.azure_vms.insert(x.name.clone(), x);
-                k
-            }
-            Entity::ConfigServer(x) => {
-                self.config_server = Some(x);
-                Key::ConfigServer
-            }
-            Entity::Network(x) => {
-                self.network = Some(x);
-                Key::Network
-            }
-        };
+        let key = Key::of(&e);
+        self.inv.apply(
+            0,
+            &InventoryDelta {
+                upserts: vec![e],
+                removals: Vec::new(),
+            },
+        );
         self.mark(key, v);
     }
 
-    /// Removes an on-prem VM (deleted) or an Azure VM (NS-06).
+    /// Removes an entity (a deleted on-prem VM, a deleted Azure VM: NS-06).
     pub fn remove(&mut self, key: Key, v: Visibility) {
-        match &key {
-            Key::OnPremVm(n) => {
-                self.onprem_vms.remove(n);
-            }
-            Key::AzureVm(n) => {
-                self.azure_vms.remove(n);
-            }
-            Key::VCenter(n) => {
-                self.vcenters.remove(n);
-            }
-            Key::Host(n) => {
-                self.hosts.remove(n);
-            }
-            Key::Datastore(n) => {
-                self.datastores.remove(n);
-            }
-            Key::MasterTarget(n) => {
-                self.master_targets.remove(n);
-            }
-            Key::ProcessServer(n) => {
-                self.process_servers.remove(n);
-            }
-            Key::ConfigServer => self.config_server = None,
-            Key::Network => self.network = None,
+        match key.removal() {
+            Some(r) => self.inv.apply(
+                0,
+                &InventoryDelta {
+                    upserts: Vec::new(),
+                    removals: vec![r],
+                },
+            ),
+            None if key == Key::ConfigServer => self.inv.config_server = None,
+            None => self.inv.network = None,
         }
         self.mark(key, v);
     }
@@ -238,8 +210,7 @@ impl Estate {
 
     /// The vCenter that manages an on-prem VM's host.
     pub fn vcenter_of_vm(&self, vm: &VmName) -> Option<&VCenterView> {
-        let host = &self.onprem_vms.get(vm)?.host;
-        self.vcenters.get(&self.hosts.get(host)?.vcenter)
+        self.vcenter_of_host(&self.onprem_vms.get(vm)?.host)
     }
 
     /// Whether the CS can reach this vCenter now (CS running, vCenter connected).

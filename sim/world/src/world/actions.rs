@@ -69,6 +69,17 @@ impl World {
         }
     }
 
+    fn machine(&self, item: &ItemId) -> Result<&super::Machine, ActionError> {
+        self.machines.get(item).ok_or_else(|| {
+            fail(
+                None,
+                ErrorCode::INFRASTRUCTURE,
+                format!("item `{item}` is unknown"),
+                false,
+            )
+        })
+    }
+
     fn cs_up(&self) -> Result<(), ActionError> {
         if self
             .estate
@@ -462,14 +473,7 @@ impl World {
                 ),
             ));
         }
-        let Some(machine) = self.machines.get(item) else {
-            return Err(fail(
-                None,
-                ErrorCode::INFRASTRUCTURE,
-                format!("item `{item}` is unknown"),
-                false,
-            ));
-        };
+        let machine = self.machine(item)?;
         let onprem = machine.onprem_vm.clone();
         if mode == RecoveryMode::Alternate
             && self
@@ -588,14 +592,7 @@ impl World {
                 true,
             ));
         }
-        let Some(machine) = self.machines.get(item) else {
-            return Err(fail(
-                None,
-                ErrorCode::INFRASTRUCTURE,
-                format!("item `{item}` is unknown"),
-                false,
-            ));
-        };
+        let machine = self.machine(item)?;
         let idx: Vec<usize> = match direction {
             Direction::ToOnPrem => machine
                 .disks
@@ -621,14 +618,7 @@ impl World {
     }
 
     fn recover_onprem(&mut self, item: &ItemId, vm: &VmName, tag: Millis) -> Outcome {
-        let Some(m) = self.machines.get(item) else {
-            return Err(fail(
-                None,
-                ErrorCode::INFRASTRUCTURE,
-                format!("item `{item}` is unknown"),
-                false,
-            ));
-        };
+        let m = self.machine(item)?;
         let host = match (&m.alr_vm, self.estate.onprem_vms.get(vm)) {
             (_, Some(v)) => v.host.clone(),
             (Some((h, _, _)), None) => h.clone(),
@@ -700,14 +690,7 @@ impl World {
     }
 
     fn revert_failback(&mut self, item: &ItemId) -> Outcome {
-        let Some(m) = self.machines.get(item) else {
-            return Err(fail(
-                None,
-                ErrorCode::INFRASTRUCTURE,
-                format!("item `{item}` is unknown"),
-                false,
-            ));
-        };
+        let m = self.machine(item)?;
         let host = self
             .estate
             .onprem_vms
