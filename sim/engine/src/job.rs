@@ -163,6 +163,10 @@ pub struct Task {
     pub azure_shutdown_sent: bool,
     /// A power-on of the on-prem VM was asked for (rollback must power it off first).
     pub onprem_power_on_sent: bool,
+    /// This job powered the on-prem VM off (a failed failover or change of point powers it on again).
+    pub onprem_power_off_sent: bool,
+    /// This job prepared the target on the MT (a failed reprotect releases it, RP-14).
+    pub target_prepared: bool,
     /// Disks were moved to the on-prem VM (rollback reverts them).
     pub recover_sent: bool,
     /// Replication was started by this job (rollback stops it).

@@ -202,6 +202,9 @@ impl Engine {
                     .plans
                     .get(p)
                     .ok_or_else(|| unknown(name, "recovery plan", p))?;
+                // Groups may have changed since the plan was set: a replication group must still sit in
+                // one plan group (RG-03).
+                self.validate_plan(name, plan)?;
                 let stages: Vec<Vec<ItemId>> = plan
                     .groups
                     .iter()
@@ -300,6 +303,8 @@ impl Engine {
                     azure_confirmed_off: false,
                     azure_shutdown_sent: false,
                     onprem_power_on_sent: false,
+                    onprem_power_off_sent: false,
+                    target_prepared: false,
                     recover_sent: false,
                     replication_started: false,
                     chosen_point_ms: None,

@@ -140,7 +140,8 @@ impl Watch {
                 Output::Action(a) => {
                     let item = a.item.clone().unwrap_or_else(|| ItemId::from(""));
                     match &a.kind {
-                        ActionKind::ShutdownAzureVm { .. } => {
+                        // A successful shutdown or delete confirms the Azure VM off (absent is off).
+                        ActionKind::ShutdownAzureVm { .. } | ActionKind::DeleteAzureVm { .. } => {
                             self.shutdowns.insert(a.id, item);
                         }
                         ActionKind::StartAzureVm { .. } | ActionKind::FailoverToAzure { .. } => {

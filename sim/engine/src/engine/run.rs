@@ -85,7 +85,7 @@ impl Engine {
         let own_prepared = rec
             .protection
             .as_ref()
-            .filter(|p| p.target_prepared)
+            .filter(|p| p.target_prepared && Some(&p.machine.master_target) == mt.as_ref())
             .map(|p| p.disks.len() as u32)
             .unwrap_or(0);
         let in_use = mt
@@ -661,7 +661,7 @@ impl Engine {
                 },
             },
             Step::StopReplication => {
-                if rec.replicating.is_none() && !t.replication_started {
+                if rec.replicating.is_none() && !t.replication_started && !t.target_prepared {
                     return Started::Skipped;
                 }
                 ActionKind::StopReplication { item: item.clone() }
@@ -674,6 +674,7 @@ impl Engine {
         match step {
             Step::ShutdownAzure => t.azure_shutdown_sent = true,
             Step::PowerOnOnPrem => t.onprem_power_on_sent = true,
+            Step::PowerOffOnPrem if !rolling_back => t.onprem_power_off_sent = true,
             Step::RecoverOnPrem => t.recover_sent = true,
             Step::StartReplication => t.replication_started = true,
             _ => {}
@@ -727,6 +728,15 @@ impl Engine {
         match outcome {
             ActionOutcome::Ok { point } => {
                 self.step_ok(job, &item, step, point);
+                self.record_step_end(job, &item, step.name(), true);
+                self.next_step(job, &item);
+                self.advance(job, &item);
+            }
+            // Azure answering that the VM does not exist confirms it off as well as a shutdown does.
+            ActionOutcome::Failed(err)
+                if step == Step::ShutdownAzure && err.rule == Some(RuleId::Ns06) =>
+            {
+                self.step_ok(job, &item, step, None);
                 self.record_step_end(job, &item, step.name(), true);
                 self.next_step(job, &item);
                 self.advance(job, &item);
@@ -820,6 +830,7 @@ impl Engine {
                         target_prepared: true,
                     });
                 }
+                self.task_mut(job, item).target_prepared = true;
             }
             Step::StartReplication => {
                 rec.replicating = Some(if op == Operation::Reprotect {
@@ -864,14 +875,18 @@ impl Engine {
         let op = j.operation;
         let t = j.tasks.get_mut(item).expect("task exists");
         if let TaskStatus::RollingBack(orig) = t.status.clone() {
+            // Any undo step that fails leaves the machine needing an operator.
+            self.outputs.push_back(Output::Alert(Alert {
+                severity: Severity::Critical,
+                item: item.clone(),
+                rule: Some(RuleId::Fb07),
+                kind: AlertKind::RollbackIncomplete,
+            }));
             if step == Step::PowerOffOnPrem {
-                t.rollback_incomplete = true;
-                self.outputs.push_back(Output::Alert(Alert {
-                    severity: Severity::Critical,
-                    item: item.clone(),
-                    rule: Some(RuleId::Fb07),
-                    kind: AlertKind::RollbackIncomplete,
-                }));
+                // The on-prem VM may run: the Azure VM must not be started (INV-SPLIT).
+                if let Some(t) = self.jobs.get_mut(&job).and_then(|j| j.tasks.get_mut(item)) {
+                    t.rollback_incomplete = true;
+                }
                 self.end_task(job, item, TaskStatus::Failed(orig));
             } else {
                 self.next_step(job, item);
@@ -1029,7 +1044,11 @@ impl Engine {
             }
             TaskStatus::Failed(f) => {
                 rec.last_error = Some(f.clone());
+                if op == Operation::Reprotect {
+                    rec.protection = None; // the MT's disks were released by the rollback (RP-14)
+                }
                 if rollback_incomplete {
+                    rec.replicating = None;
                     ItemState::FailedBack
                 } else {
                     if op == Operation::Failback {

@@ -54,23 +54,47 @@ pub fn steps_for(op: Operation, state: ItemState) -> Vec<Step> {
     }
 }
 
-/// What undoing a task needs, given what it did (FB-07 for failback: the on-prem VM off again, the disks
-/// back to the MT, the Azure VM on again — in that order, so the two copies never run together).
+/// What undoing a task needs, given what it did, so that the copy that ran before the job runs again and
+/// the two copies never run together:
+/// - failback (FB-07): on-prem VM off → disks back to the MT → Azure VM on;
+/// - change of recovery point after failback: the on-prem VM on again (the Azure VM was confirmed off
+///   first); after failover: the Azure VM on again;
+/// - failover: the Azure VM confirmed off (or absent), then the on-prem VM on again;
+/// - reprotect / re-protect to Azure: replication stopped and the MT's disks released (RP-14).
 pub fn rollback_steps(op: Operation, task: &Task) -> Vec<Step> {
     let mut steps = Vec::new();
     match op {
-        Operation::Failback | Operation::ChangeRecoveryPoint => {
+        Operation::Failback => {
             if task.onprem_power_on_sent {
                 steps.push(Step::PowerOffOnPrem);
             }
-            if task.recover_sent && op == Operation::Failback {
+            if task.recover_sent {
                 steps.push(Step::RevertFailback);
             }
-            if task.azure_shutdown_sent && op == Operation::Failback {
+            if task.azure_shutdown_sent {
                 steps.push(Step::StartAzure);
             }
         }
-        Operation::Reprotect | Operation::ReprotectToAzure if task.replication_started => {
+        Operation::ChangeRecoveryPoint if task.start_state == ItemState::FailedBack => {
+            if task.onprem_power_off_sent || task.onprem_power_on_sent {
+                steps.push(Step::PowerOnOnPrem);
+            }
+        }
+        Operation::ChangeRecoveryPoint => {
+            if task.onprem_power_on_sent {
+                steps.push(Step::PowerOffOnPrem);
+            }
+            if task.azure_shutdown_sent {
+                steps.push(Step::StartAzure);
+            }
+        }
+        Operation::Failover if task.onprem_power_off_sent => {
+            steps.push(Step::ShutdownAzure);
+            steps.push(Step::PowerOnOnPrem);
+        }
+        Operation::Reprotect | Operation::ReprotectToAzure
+            if task.replication_started || task.target_prepared =>
+        {
             steps.push(Step::StopReplication);
         }
         _ => {}

@@ -1163,3 +1163,135 @@ fn job_progress_counts_steps() {
     );
     assert!(history.iter().any(|s| s.name == "Synchronise data"));
 }
+
+// ---- regressions from review ------------------------------------------------------------------------
+
+#[test]
+fn a_failed_failover_powers_the_onprem_vm_on_again() {
+    let mut lab = Lab::new(vec![spec(0, ItemState::ProtectedToAzure)]);
+    lab.points(&item_id(0), 0, 0);
+    lab.fail.insert(
+        "failover-to-azure",
+        error(None, ErrorCode::INFRASTRUCTURE.0, "quota exceeded"),
+    );
+    let job = lab
+        .cmd(Command::Failover {
+            target: item(0),
+            point: PointChoice::LatestProcessed,
+        })
+        .unwrap()
+        .unwrap();
+    failed_with(lab.outcome(job));
+    assert_eq!(lab.state(0), ItemState::ProtectedToAzure);
+    assert_eq!(
+        lab.onprem[&VmName::from("vm-0")].power,
+        PowerState::On,
+        "the source runs again"
+    );
+    let names = lab.action_names();
+    let off = names
+        .iter()
+        .position(|n| *n == "shutdown-azure-vm")
+        .unwrap();
+    let on = names
+        .iter()
+        .rposition(|n| *n == "power-on-onprem-vm")
+        .unwrap();
+    assert!(
+        off < on,
+        "Azure confirmed off before the on-prem VM starts: {names:?}"
+    );
+}
+
+#[test]
+fn a_failed_change_of_recovery_point_leaves_the_onprem_vm_running() {
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    reprotect(&mut lab, 0);
+    let t0 = lab.now;
+    lab.now = t0 + HOUR_MS;
+    lab.points(&item_id(0), t0 + 5 * MINUTE_MS, t0 + HOUR_MS);
+    let job = lab
+        .cmd(Command::Failback {
+            target: item(0),
+            point: PointChoice::LatestProcessed,
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(lab.outcome(job), Some(JobOutcome::Succeeded));
+    lab.fail.insert(
+        "recover-onprem",
+        error(None, ErrorCode::INFRASTRUCTURE.0, "disk busy"),
+    );
+    let older = PointChoice::At {
+        tag_ms: t0 + 30 * MINUTE_MS,
+    };
+    let job = lab
+        .cmd(Command::ChangeRecoveryPoint {
+            target: item(0),
+            point: older,
+        })
+        .unwrap()
+        .unwrap();
+    failed_with(lab.outcome(job));
+    assert_eq!(lab.state(0), ItemState::FailedBack);
+    assert_eq!(
+        lab.onprem[&VmName::from("vm-0")].power,
+        PowerState::On,
+        "no outage"
+    );
+    assert_eq!(
+        lab.azure[&VmName::from("vm-0-azure")].power,
+        PowerState::Off
+    );
+}
+
+#[test]
+fn a_replication_group_split_over_plan_groups_by_a_later_change_is_refused() {
+    // RG-03: groups set after the plan must still sit in one plan group.
+    let mut lab = Lab::new((0..2).map(|i| spec(i, ItemState::InAzure)).collect());
+    let groups = vec![
+        PlanGroup {
+            items: vec![item_id(0)],
+            actions: vec![],
+        },
+        PlanGroup {
+            items: vec![item_id(1)],
+            actions: vec![],
+        },
+    ];
+    lab.cmd(Command::SetPlan {
+        plan: PlanSpec {
+            id: "plan".into(),
+            groups,
+        },
+    })
+    .unwrap();
+    for i in 0..2 {
+        lab.cmd(Command::SetReplicationGroup {
+            item: item_id(i),
+            group: Some("g".into()),
+        })
+        .unwrap();
+    }
+    let r = lab
+        .cmd(Command::Reprotect {
+            target: Target::Plan("plan".into()),
+            machines: (0..2).map(machine).collect(),
+        })
+        .unwrap_err();
+    assert_eq!(r.failure.rule, Some(RuleId::Rg03));
+}
+
+#[test]
+fn a_failed_reprotect_releases_the_master_target() {
+    // RP-14: the disks of a reprotect that failed after preparing the target no longer count.
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    lab.fail.insert(
+        "start-replication",
+        error(None, ErrorCode::INFRASTRUCTURE.0, "PS unreachable"),
+    );
+    let job = reprotect(&mut lab, 0);
+    failed_with(lab.outcome(job));
+    assert_eq!(lab.action_names().last(), Some(&"stop-replication"));
+    assert_eq!(lab.engine.item(&item_id(0)).unwrap().protection, None);
+}
