@@ -75,11 +75,13 @@ pub fn rollback_steps(op: Operation, task: &Task) -> Vec<Step> {
                 steps.push(Step::StartAzure);
             }
         }
-        Operation::ChangeRecoveryPoint if task.start_state == ItemState::FailedBack => {
-            if task.onprem_power_off_sent || task.onprem_power_on_sent {
-                steps.push(Step::PowerOnOnPrem);
-            }
+        Operation::ChangeRecoveryPoint
+            if task.start_state == ItemState::FailedBack
+                && (task.onprem_power_off_sent || task.onprem_power_on_sent) =>
+        {
+            steps.push(Step::PowerOnOnPrem);
         }
+        Operation::ChangeRecoveryPoint if task.start_state == ItemState::FailedBack => {}
         Operation::ChangeRecoveryPoint => {
             if task.onprem_power_on_sent {
                 steps.push(Step::PowerOffOnPrem);

@@ -55,18 +55,26 @@ impl World {
         let Some(req) = self.in_flight.remove(&id) else {
             return;
         };
-        let outcome = self.execute(id, &req.kind);
-        match outcome {
-            None => {} // the result comes later (a final sync waits for the backlog to drain)
-            Some(Ok(point)) => self.pending.push(Observation::ActionResult {
-                id,
-                outcome: ActionOutcome::Ok { point },
-            }),
-            Some(Err(e)) => self.pending.push(Observation::ActionResult {
-                id,
-                outcome: ActionOutcome::Failed(e),
-            }),
+        if self.now() > req.deadline_ms {
+            // The engine has given up on it (and may have sent a retry): the operation is cancelled, so
+            // it cannot take effect after the engine started undoing things.
+            return;
         }
+        // The result goes before anything the action caused (e.g. a sync report), as the engine expects.
+        let mark = self.pending.len();
+        let outcome = self.execute(id, req.deadline_ms, &req.kind);
+        let result = match outcome {
+            None => return, // the result comes later (a final sync waits for the backlog to drain)
+            Some(Ok(point)) => ActionOutcome::Ok { point },
+            Some(Err(e)) => ActionOutcome::Failed(e),
+        };
+        self.pending.insert(
+            mark,
+            Observation::ActionResult {
+                id,
+                outcome: result,
+            },
+        );
     }
 
     fn machine(&self, item: &ItemId) -> Result<&super::Machine, ActionError> {
@@ -145,7 +153,7 @@ impl World {
     }
 
     /// Applies the action; `None` when its result is deferred.
-    fn execute(&mut self, id: ActionId, kind: &ActionKind) -> Option<Outcome> {
+    fn execute(&mut self, id: ActionId, deadline_ms: Millis, kind: &ActionKind) -> Option<Outcome> {
         Some(match kind {
             ActionKind::PowerOffOnPremVm { vm } => self.power_onprem(vm, false),
             ActionKind::PowerOnOnPremVm { vm } => self.power_onprem(vm, true),
@@ -211,7 +219,9 @@ impl World {
                     )));
                 }
                 match self.machines.get_mut(item) {
-                    Some(m) if m.replication.is_some() => m.final_sync = Some((id, *tag_ms)),
+                    Some(m) if m.replication.is_some() => {
+                        m.final_sync = Some((id, *tag_ms, deadline_ms))
+                    }
                     _ => {
                         return Some(Err(fail(
                             None,
@@ -232,12 +242,12 @@ impl World {
             } => self.recover_onprem(item, vm, *point_tag_ms),
             ActionKind::RevertFailback { item } => self.revert_failback(item),
             ActionKind::CommitRecovery { item, .. } => {
-                if let Some(r) = self
-                    .machines
-                    .get_mut(item)
-                    .and_then(|m| m.replication.as_mut())
-                {
-                    r.points.clear();
+                // Commit deletes the other points: nothing is kept on the MT any more.
+                if let Some(m) = self.machines.get_mut(item) {
+                    m.kept = None;
+                    if let Some(r) = m.replication.as_mut() {
+                        r.points.clear();
+                    }
                 }
                 Ok(None)
             }
@@ -291,12 +301,34 @@ impl World {
                 ));
             }
         }
+        let state = if on { PowerState::On } else { PowerState::Off };
+        self.apply_onprem_power(vm, state, Visibility::Known);
+        *self.power_epoch.entry(vm.clone()).or_insert(0) += 1;
+        Ok(None)
+    }
+
+    /// Every power change of an on-prem VM, by the engine or by a fault: the generations are accounted up
+    /// to now, the host's free memory follows (FB-05), the agent deregisters at power-off and registers
+    /// again up to 15 minutes after a boot (RP-04, RA-03), and the machine's streams learn whether their
+    /// source runs.
+    pub(crate) fn apply_onprem_power(&mut self, vm: &VmName, state: PowerState, v: Visibility) {
+        let Some(before) = self
+            .estate
+            .onprem_vms
+            .get(vm)
+            .map(|x| (x.power, x.host.clone()))
+        else {
+            return;
+        };
+        let (was, host) = before;
         let item = self.item_of_onprem(vm);
         if let Some(i) = &item {
             self.account_machine(i);
         }
-        if on != was_on
-            && let Some(h) = self.estate.host_mut(&host, Visibility::Known)
+        let memory = self.estate.vm_memory_mib.get(vm).copied().unwrap_or(0);
+        let (was_on, on) = (was != PowerState::Off, state != PowerState::Off);
+        if was_on != on
+            && let Some(h) = self.estate.host_mut(&host, v)
         {
             h.memory_free_mib = if on {
                 h.memory_free_mib.saturating_sub(memory)
@@ -304,10 +336,10 @@ impl World {
                 h.memory_free_mib + memory
             };
         }
-        if let Some(v) = self.estate.onprem_mut(vm, Visibility::Known) {
-            v.power = if on { PowerState::On } else { PowerState::Off };
+        if let Some(x) = self.estate.onprem_mut(vm, v) {
+            x.power = state;
             if !on {
-                v.agent_registered = false;
+                x.agent_registered = false;
             }
         }
         if on && !was_on {
@@ -325,7 +357,6 @@ impl World {
         if let Some(i) = &item {
             self.sources_changed(i);
         }
-        Ok(None)
     }
 
     fn power_azure(&mut self, vm: &VmName, on: bool) -> Outcome {
@@ -361,7 +392,14 @@ impl World {
         if let Some(v) = self.estate.azure_mut(vm, Visibility::Known) {
             v.power = if on { PowerState::On } else { PowerState::Off };
         }
+        *self.power_epoch.entry(vm.clone()).or_insert(0) += 1;
         if let Some(i) = &item {
+            if on {
+                // A started source makes a pending final sync meaningless (the engine gave up on it).
+                if let Some(m) = self.machines.get_mut(i) {
+                    m.final_sync = None;
+                }
+            }
             self.sources_changed(i);
         }
         Ok(None)
@@ -399,19 +437,12 @@ impl World {
         for (d, g) in m.disks.iter_mut().zip(gens) {
             d.azure_generation = g;
         }
-        let exists = self.estate.azure_vms.contains_key(&azure);
-        if !exists {
-            return Err(fail(
-                None,
-                ErrorCode::INFRASTRUCTURE,
-                format!("no Azure VM template for `{azure}`"),
-                false,
-            ));
-        }
-        if let Some(v) = self.estate.azure_mut(&azure, Visibility::Known) {
-            v.power = PowerState::On;
-            v.agent_registered = false;
-        }
+        // Failover creates the Azure VM (or starts the one a test failover left).
+        let mut vm = self.machines[item].azure_template.clone();
+        vm.power = PowerState::On;
+        vm.agent_registered = false;
+        self.estate.put(Entity::AzureVm(vm), Visibility::Known);
+        *self.power_epoch.entry(azure.clone()).or_insert(0) += 1;
         let lag = self
             .agent_rng
             .random_range(60_000..=self.timing.agent_lag_max_ms.max(60_000));
@@ -634,22 +665,28 @@ impl World {
         self.vcenter_of_host_up(&host, RuleId::Fb04)?;
         self.collect_points(item);
         let m = self.machines.get(item).expect("exists");
-        let Some(r) = m.replication.as_ref() else {
-            return Err(fail(
-                None,
-                ErrorCode::INFRASTRUCTURE,
-                format!("item `{item}` does not replicate"),
-                false,
-            ));
+        // The MT's points: those of the running replication, or those kept since the disks moved to the
+        // on-prem VM (a change of recovery point before commit).
+        let (disks, points) = match (&m.replication, &m.kept) {
+            (Some(r), _) => (r.disks.clone(), r.points.clone()),
+            (None, Some((d, p))) => (d.clone(), p.clone()),
+            (None, None) => {
+                return Err(fail(
+                    None,
+                    ErrorCode::INFRASTRUCTURE,
+                    format!("item `{item}` has no recovery points on a master target"),
+                    false,
+                ));
+            }
         };
-        let Some(point) = r.points.iter().rev().find(|p| p.tag_ms == tag).cloned() else {
+        let Some(point) = points.iter().rev().find(|p| p.tag_ms == tag).cloned() else {
             return Err(rule_fail(
                 RuleId::Fb03,
                 format!("recovery point {tag} of `{item}` is not on the master target"),
             ));
         };
-        let disks = r.disks.clone();
         self.stop_replication(item);
+        self.machines.get_mut(item).expect("exists").kept = Some((disks.clone(), points));
         let m = self.machines.get_mut(item).expect("exists");
         for (k, &d) in disks.iter().enumerate() {
             m.disks[d].onprem_generation = point.generations[k];
@@ -704,12 +741,18 @@ impl World {
         if m.replication.is_some() {
             return Ok(None); // nothing moved yet
         }
-        let n = m.disks.len();
-        self.machines.get_mut(item).expect("exists").recovered_point = None;
-        let all: Vec<usize> = (0..n).collect();
+        // The disks that replicated before (RP-19 / RJ-09 exclusions kept) and the MT's points.
+        let (disks, points) = m
+            .kept
+            .clone()
+            .unwrap_or_else(|| ((0..m.disks.len()).collect(), Default::default()));
+        let mm = self.machines.get_mut(item).expect("exists");
+        mm.recovered_point = None;
+        mm.kept = None;
         let (ps, mt) = self.last_protection(item);
         if let Some(mt) = &mt {
-            self.machines.get_mut(item).expect("exists").attached = Some((mt.clone(), n as u32));
+            self.machines.get_mut(item).expect("exists").attached =
+                Some((mt.clone(), disks.len() as u32));
         }
         self.start_replication(
             item,
@@ -717,9 +760,16 @@ impl World {
             ps,
             mt,
             RecoveryMode::Original,
-            &all,
+            &disks,
             Some(ResyncPlan::Differential { full_copy: false }),
         );
+        if let Some(r) = self
+            .machines
+            .get_mut(item)
+            .and_then(|m| m.replication.as_mut())
+        {
+            r.points = points;
+        }
         self.check_sync_done(item);
         Ok(None)
     }

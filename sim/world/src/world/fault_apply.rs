@@ -97,7 +97,10 @@ impl World {
                     self.set_mt(&mt, false);
                 }
             }
-            Fault::AzureVmHung { vm } => self.set_azure_power_by_fault(&vm, PowerState::Hung),
+            Fault::AzureVmHung { vm } => {
+                self.save_power(i, self.estate.azure_vms.get(&vm).map(|v| v.power), &vm);
+                self.set_azure_power_by_fault(&vm, PowerState::Hung)
+            }
             Fault::AzureVmDeleted { vm } => {
                 self.set_azure_power_by_fault(&vm, PowerState::Off);
                 self.estate.remove(Key::AzureVm(vm), Visibility::Known);
@@ -108,6 +111,7 @@ impl World {
                 }
             }
             Fault::OnPremPoweredOnByHand { vm } => {
+                self.save_power(i, self.estate.onprem_vms.get(&vm).map(|v| v.power), &vm);
                 self.set_onprem_power_by_fault(&vm, PowerState::On)
             }
             Fault::DiskResized {
@@ -228,7 +232,11 @@ impl World {
                     self.set_mt(&mt, true);
                 }
             }
-            Fault::AzureVmHung { vm } => self.set_azure_power_by_fault(&vm, PowerState::On),
+            Fault::AzureVmHung { vm } => {
+                if let Some(prior) = self.unchanged_power(i, &vm) {
+                    self.set_azure_power_by_fault(&vm, prior);
+                }
+            }
             Fault::AgentDeregistered { vm } => {
                 let on = self
                     .estate
@@ -240,10 +248,27 @@ impl World {
                 }
             }
             Fault::OnPremPoweredOnByHand { vm } => {
-                self.set_onprem_power_by_fault(&vm, PowerState::Off)
+                if let Some(prior) = self.unchanged_power(i, &vm) {
+                    self.set_onprem_power_by_fault(&vm, prior);
+                }
             }
             Fault::AzureVmDeleted { .. } | Fault::DiskResized { .. } => {}
         }
+    }
+
+    /// Remembers a VM's power before a power fault, with how often the engine had changed it.
+    fn save_power(&mut self, i: usize, prior: Option<PowerState>, vm: &VmName) {
+        if let Some(p) = prior {
+            let epoch = self.power_epoch.get(vm).copied().unwrap_or(0);
+            self.fault_power.insert(i, (p, epoch));
+        }
+    }
+
+    /// The power to restore at heal: the prior state, unless the engine changed the VM's power since
+    /// (then the engine's state stands: healing must not undo a failback or a rollback).
+    fn unchanged_power(&mut self, i: usize, vm: &VmName) -> Option<PowerState> {
+        let (prior, epoch) = self.fault_power.remove(&i)?;
+        (self.power_epoch.get(vm).copied().unwrap_or(0) == epoch).then_some(prior)
     }
 
     fn set_links(&mut self, state: LinkState) {
@@ -275,16 +300,7 @@ impl World {
     }
 
     fn set_onprem_power_by_fault(&mut self, vm: &VmName, p: PowerState) {
-        let item = self.by_onprem_vm.get(vm).cloned();
-        if let Some(i) = &item {
-            self.account_machine(i);
-        }
-        if let Some(v) = self.estate.onprem_mut(vm, Visibility::Discovered) {
-            v.power = p;
-        }
-        if let Some(i) = &item {
-            self.sources_changed(i);
-        }
+        self.apply_onprem_power(vm, p, Visibility::Discovered);
     }
 
     fn set_azure_power_by_fault(&mut self, vm: &VmName, p: PowerState) {

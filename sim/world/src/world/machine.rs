@@ -106,8 +106,13 @@ pub struct Machine {
     pub attached: Option<(MasterTargetName, u32)>,
     /// An ALR target VM created on the MT's host (RJ-04), named like the original.
     pub alr_vm: Option<(HostName, DatastoreName, String)>,
-    /// Final syncs waiting for the backlog to drain: (action, tag).
-    pub final_sync: Option<(ActionId, Millis)>,
+    /// A final sync waiting for the backlog to drain: (action, tag, the engine's deadline).
+    pub final_sync: Option<(ActionId, Millis, Millis)>,
+    /// The MT's recovery points and replicated disks, kept after the disks moved to the on-prem VM, until
+    /// commit: a change of recovery point or a rollback (FB-07) still needs them.
+    pub kept: Option<(Vec<usize>, VecDeque<VmPoint>)>,
+    /// The Azure VM as failover creates it.
+    pub azure_template: drsim_engine::inventory::AzureVmView,
     /// The Azure copy's generations when its VM was last shut down (INV-LOSS "acknowledged before shutdown").
     pub azure_generation_at_shutdown: Option<Vec<u64>>,
     /// The point the on-prem copy was last recovered to.

@@ -139,6 +139,10 @@ pub struct World {
     pub(crate) enforce_mt_disk_limit: bool,
     pub(crate) pending: Vec<Observation>,
     pub(crate) wakes: BTreeMap<(ItemId, usize), EventKey>,
+    /// How many power changes the engine has made to each VM; a fault heals only what nobody changed since.
+    pub(crate) power_epoch: BTreeMap<VmName, u64>,
+    /// A power fault's prior state and the VM's power epoch at its start.
+    pub(crate) fault_power: BTreeMap<usize, (PowerState, u64)>,
     /// Cache size of each PS (DOMAIN.md §5 health).
     pub(crate) ps_cache: BTreeMap<ProcessServerName, u64>,
     /// Process servers throttling their agents (cache below 20 % free, until 30 % again).
@@ -308,6 +312,8 @@ impl World {
             pending: Vec::new(),
             wakes: BTreeMap::new(),
             last_paths: BTreeMap::new(),
+            power_epoch: BTreeMap::new(),
+            fault_power: BTreeMap::new(),
             ps_throttled: BTreeSet::new(),
             ps_cache: spec
                 .process_servers
@@ -410,6 +416,8 @@ impl World {
                 attached: None,
                 alr_vm: None,
                 final_sync: None,
+                kept: None,
+                azure_template: m.azure.clone(),
                 azure_generation_at_shutdown: None,
                 recovered_point: None,
                 last_resync_bytes: 0,

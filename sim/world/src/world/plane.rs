@@ -680,9 +680,14 @@ impl World {
 
     /// Completes a waiting final sync once the machine's streams have drained (FB-03 "latest").
     pub(crate) fn try_finish_final_sync(&mut self, item: &ItemId) {
-        let Some((id, tag)) = self.machines.get(item).and_then(|m| m.final_sync) else {
+        let Some((id, tag, deadline)) = self.machines.get(item).and_then(|m| m.final_sync) else {
             return;
         };
+        if self.now() > deadline {
+            // The engine gave up on this final sync; it is cancelled.
+            self.machines.get_mut(item).expect("exists").final_sync = None;
+            return;
+        }
         let now = self.now();
         self.account_machine(item);
         let m = self.machines.get(item).expect("exists");

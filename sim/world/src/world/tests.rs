@@ -905,6 +905,213 @@ fn start_replication_from_a_hung_azure_vm_fails_with_78093() {
     assert_eq!(f.code.0, 78093, "{f:?}");
 }
 
+// ---- regressions from review ------------------------------------------------------------------------
+
+fn onprem_power(rig: &Rig) -> PowerState {
+    rig.world.estate().onprem_vms[&VmName::from("vm-0")].power
+}
+
+fn azure_power(rig: &Rig) -> Option<PowerState> {
+    rig.world
+        .estate()
+        .azure_vms
+        .get(&VmName::from("vm-0-azure"))
+        .map(|v| v.power)
+}
+
+#[test]
+fn healing_a_hang_after_failback_does_not_start_the_azure_vm() {
+    // INV-SPLIT: a heal restores what the fault changed, never what the engine changed since.
+    let lab = Lab::default();
+    let mut rig = lab.rig();
+    assert_eq!(rig.job(reprotect(0), 4 * HOUR_MS), JobOutcome::Succeeded);
+    rig.run_until(rig.world.now() + 30 * MINUTE_MS);
+    let fb = Command::Failback {
+        target: Target::Item(item(0)),
+        point: PointChoice::Latest,
+    };
+    assert_eq!(rig.job(fb, HOUR_MS), JobOutcome::Succeeded);
+    let at = rig.world.now() + MINUTE_MS;
+    rig.world.faults.push(FaultSpec {
+        fault: Fault::AzureVmHung {
+            vm: "vm-0-azure".into(),
+        },
+        at_ms: at,
+        heal_at_ms: None,
+    });
+    let i = rig.world.faults.len() - 1;
+    rig.world.schedule(at, Event::FaultStart(i));
+    rig.world.schedule(at + MINUTE_MS, Event::FaultHeal(i));
+    rig.run_until(at + 10 * MINUTE_MS);
+    assert_eq!(
+        (onprem_power(&rig), azure_power(&rig)),
+        (PowerState::On, Some(PowerState::Off))
+    );
+}
+
+#[test]
+fn a_vm_powered_on_by_hand_and_then_failed_back_stays_on_after_the_heal() {
+    let at = 5 * HOUR_MS;
+    let lab = Lab {
+        faults: vec![FaultSpec {
+            fault: Fault::OnPremPoweredOnByHand { vm: "vm-0".into() },
+            at_ms: at,
+            heal_at_ms: Some(at + 3 * HOUR_MS),
+        }],
+        ..Lab::default()
+    };
+    let mut rig = lab.rig();
+    assert_eq!(rig.job(reprotect(0), 4 * HOUR_MS), JobOutcome::Succeeded);
+    rig.run_until(at + 30 * MINUTE_MS); // seen, alerted; an operator powers it off through vCenter:
+    let off = ActionKind::PowerOffOnPremVm { vm: "vm-0".into() };
+    rig.world.submit(ActionRequest {
+        id: ActionId(10_000),
+        job: None,
+        item: None,
+        attempt: 1,
+        deadline_ms: u64::MAX,
+        kind: off,
+    });
+    rig.run_until(at + HOUR_MS);
+    let fb = Command::Failback {
+        target: Target::Item(item(0)),
+        point: PointChoice::Latest,
+    };
+    assert_eq!(rig.job(fb, HOUR_MS), JobOutcome::Succeeded);
+    rig.run_until(at + 4 * HOUR_MS); // the fault's heal comes after the failback
+    assert_eq!(
+        onprem_power(&rig),
+        PowerState::On,
+        "the heal must not power the failed-back VM off"
+    );
+}
+
+#[test]
+fn changing_the_recovery_point_after_failback_uses_the_points_kept_on_the_master_target() {
+    let lab = Lab::default();
+    let mut rig = lab.rig();
+    assert_eq!(rig.job(reprotect(0), 4 * HOUR_MS), JobOutcome::Succeeded);
+    rig.run_until(rig.world.now() + 2 * HOUR_MS);
+    let older = rig
+        .engine
+        .item(&item(0))
+        .unwrap()
+        .points
+        .iter()
+        .nth(3)
+        .unwrap()
+        .tag_ms;
+    let fb = Command::Failback {
+        target: Target::Item(item(0)),
+        point: PointChoice::Latest,
+    };
+    assert_eq!(rig.job(fb, HOUR_MS), JobOutcome::Succeeded);
+    let change = Command::ChangeRecoveryPoint {
+        target: Target::Item(item(0)),
+        point: PointChoice::At { tag_ms: older },
+    };
+    assert_eq!(rig.job(change, HOUR_MS), JobOutcome::Succeeded);
+    let m = rig.machine(0);
+    let point = m.recovered_point.clone().unwrap();
+    assert_eq!(point.tag_ms, older);
+    assert_eq!(
+        m.disks
+            .iter()
+            .map(|d| d.onprem_generation)
+            .collect::<Vec<_>>(),
+        point.generations
+    );
+    let lost: u64 = m
+        .azure_generation_at_shutdown
+        .as_ref()
+        .unwrap()
+        .iter()
+        .zip(&point.generations)
+        .map(|(a, b)| a - b)
+        .sum();
+    assert!(
+        lost > 0,
+        "INV-LOSS: recovering to an older point loses the writes after it"
+    );
+    assert_eq!(
+        (onprem_power(&rig), azure_power(&rig)),
+        (PowerState::On, Some(PowerState::Off))
+    );
+}
+
+#[test]
+fn failover_creates_the_azure_vm_from_the_protected_data() {
+    let lab = Lab {
+        state: drsim_engine::lifecycle::ItemState::ProtectedToAzure,
+        ..Lab::default()
+    };
+    let mut rig = lab.rig();
+    assert_eq!(azure_power(&rig), None, "no Azure VM before failover");
+    rig.run_until(2 * HOUR_MS);
+    let fo = Command::Failover {
+        target: Target::Item(item(0)),
+        point: PointChoice::LatestProcessed,
+    };
+    assert_eq!(rig.job(fo, HOUR_MS), JobOutcome::Succeeded);
+    assert_eq!(azure_power(&rig), Some(PowerState::On));
+    let m = rig.machine(0);
+    assert!(
+        m.disks.iter().all(|d| d.azure_generation > 0),
+        "the Azure disks hold the replicated data"
+    );
+}
+
+#[test]
+fn host_memory_follows_every_power_change_including_faults() {
+    // FB-05: a VM powered on by hand takes memory; the reprotect's power-off gives it back, once.
+    let at = 10 * MINUTE_MS;
+    let lab = Lab {
+        faults: vec![FaultSpec {
+            fault: Fault::OnPremPoweredOnByHand { vm: "vm-0".into() },
+            at_ms: at,
+            heal_at_ms: None,
+        }],
+        ..Lab::default()
+    };
+    let mut rig = lab.rig();
+    let free0 = rig.world.estate().hosts[&HostName::from("esx1")].memory_free_mib;
+    rig.run_until(at + MINUTE_MS);
+    assert_eq!(
+        rig.world.estate().hosts[&HostName::from("esx1")].memory_free_mib,
+        free0 - 8192
+    );
+    rig.run_until(at + 20 * MINUTE_MS);
+    assert_eq!(rig.job(reprotect(0), 4 * HOUR_MS), JobOutcome::Succeeded);
+    assert_eq!(
+        rig.world.estate().hosts[&HostName::from("esx1")].memory_free_mib,
+        free0
+    );
+}
+
+#[test]
+fn an_empty_resync_completes_the_reprotect_without_waiting_for_a_report() {
+    // The action result goes before the sync report it causes, so the engine takes the report.
+    let lab = Lab {
+        churn_bps: 0,
+        ..Lab::default()
+    };
+    let mut rig = lab.rig();
+    let started = rig.world.now();
+    assert_eq!(rig.job(reprotect(0), HOUR_MS), JobOutcome::Succeeded);
+    assert_eq!(
+        rig.machine(0).last_resync_bytes,
+        0,
+        "nothing changed since failover"
+    );
+    let job = rig.engine.job(JobId(1)).unwrap();
+    let took = job.ended_ms.unwrap() - started;
+    let t = Timing::default();
+    assert!(
+        took <= (t.power_ms + t.prepare_target_ms + t.control_ms) * 12 / 10,
+        "took {took} ms"
+    );
+}
+
 mod properties {
     use super::*;
     use crate::network::Resource;
