@@ -117,6 +117,25 @@ impl Fx {
         check(rule, &ctx).expect("the rule has a check")
     }
 
+    /// A context without group, plan or MT load: the healthy baseline of a phase.
+    fn plain_ctx<'a>(&'a self, phase: Phase, group: &'a [GroupPeer<'a>]) -> CheckCtx<'a> {
+        CheckCtx {
+            now: 0,
+            phase,
+            item: &self.item,
+            inv: &self.inv,
+            config: &self.config,
+            machine: self.machine.as_ref(),
+            mode: self.mode,
+            disks: &self.disks,
+            group,
+            plan: None,
+            mt_disks_in_use: 0,
+            azure_confirmed_off: true,
+            chosen_point_ms: Some(0),
+        }
+    }
+
     fn mt(&mut self, name: &str) -> &mut MasterTargetView {
         self.inv
             .master_targets
@@ -383,21 +402,7 @@ fn every_rule_with_a_check_has_a_case_and_behaviour_rules_have_none() {
         );
         let phase = phase_of(def.id);
         let group: Vec<GroupPeer<'_>> = Vec::new();
-        let ctx = CheckCtx {
-            now: 0,
-            phase,
-            item: &f.item,
-            inv: &f.inv,
-            config: &f.config,
-            machine: f.machine.as_ref(),
-            mode: f.mode,
-            disks: &f.disks,
-            group: &group,
-            plan: None,
-            mt_disks_in_use: 0,
-            azure_confirmed_off: true,
-            chosen_point_ms: Some(0),
-        };
+        let ctx = f.plain_ctx(phase, &group);
         assert_eq!(
             check(def.id, &ctx).is_some(),
             has_check,
@@ -433,21 +438,7 @@ fn a_healthy_estate_passes_every_phase() {
             f.azure().power = PowerState::Off; // the job has shut it down by then
         }
         let group: Vec<GroupPeer<'_>> = Vec::new();
-        let ctx = CheckCtx {
-            now: 0,
-            phase,
-            item: &f.item,
-            inv: &f.inv,
-            config: &f.config,
-            machine: f.machine.as_ref(),
-            mode: f.mode,
-            disks: &f.disks,
-            group: &group,
-            plan: None,
-            mt_disks_in_use: 0,
-            azure_confirmed_off: true,
-            chosen_point_ms: Some(0),
-        };
+        let ctx = f.plain_ctx(phase, &group);
         let results = run_phase(&ctx);
         assert!(!results.is_empty());
         assert_eq!(first_failure(&results), None, "{phase:?}: {results:?}");

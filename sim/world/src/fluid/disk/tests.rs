@@ -687,7 +687,7 @@ proptest! {
 #[test]
 #[ignore]
 fn steady_disks_cost() {
-    use std::time::Instant;
+    use std::time::Instant; // ok: times an #[ignore] cost test, never reaches simulated output
     let make = |churn: ChurnModel| {
         (0..30_000u64)
             .map(|i| {
