@@ -443,8 +443,7 @@ pub struct ActionRequest {
     pub attempt: u32,
     /// When the engine gives up waiting for the result.
     pub deadline_ms: Millis,
-    /// What to do.
-    #[serde(flatten)]
+    /// What to do (nested, not flattened: its fields, such as `item`, would collide with the request's).
     pub kind: ActionKind,
 }
 
@@ -672,4 +671,67 @@ pub enum Output {
         /// After.
         to: ItemState,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{item_id, machine};
+
+    #[test]
+    fn inputs_and_outputs_round_trip_through_json() {
+        let inputs = vec![
+            Input::Command(Command::Reprotect {
+                target: Target::Item(item_id(0)),
+                machines: vec![machine(0)],
+            }),
+            Input::Command(Command::Failback {
+                target: Target::Plan("p".into()),
+                point: PointChoice::At { tag_ms: 5 },
+            }),
+            Input::Observation(Observation::ActionResult {
+                id: ActionId(3),
+                outcome: ActionOutcome::Failed(ActionError {
+                    rule: Some(RuleId::Rp12),
+                    code: ErrorCode(8061),
+                    message: "x".into(),
+                    transient: false,
+                }),
+            }),
+        ];
+        for i in inputs {
+            let json = serde_json::to_string(&i).unwrap();
+            assert_eq!(serde_json::from_str::<Input>(&json).unwrap(), i, "{json}");
+        }
+        let outputs = vec![
+            Output::Action(ActionRequest {
+                id: ActionId(1),
+                job: Some(JobId(2)),
+                item: Some(item_id(0)),
+                attempt: 1,
+                deadline_ms: 9,
+                kind: ActionKind::FinalSync {
+                    item: item_id(0),
+                    tag_ms: 7,
+                },
+            }),
+            Output::Alert(Alert {
+                severity: Severity::Critical,
+                item: item_id(0),
+                rule: Some(RuleId::Rj02),
+                kind: AlertKind::SplitBrainRisk {
+                    running: Copy::OnPrem,
+                },
+            }),
+            Output::Job(JobEvent::Ended {
+                job: JobId(2),
+                outcome: JobOutcome::Failed(Failure::rule(RuleId::Fb05, "m")),
+            }),
+            Output::Timer { at: 4 },
+        ];
+        for o in outputs {
+            let json = serde_json::to_string(&o).unwrap();
+            assert_eq!(serde_json::from_str::<Output>(&json).unwrap(), o, "{json}");
+        }
+    }
 }

@@ -1112,6 +1112,34 @@ fn an_empty_resync_completes_the_reprotect_without_waiting_for_a_report() {
     );
 }
 
+#[test]
+fn a_datastore_unmounted_behind_the_cs_s_back_fails_prepare_target_with_8061() {
+    // The engine's picture is stale (discovery has not run since), so its RP-12 check passes; the
+    // world's prepare-target fails the way vCenter does.
+    let lab = Lab {
+        faults: vec![FaultSpec {
+            fault: Fault::DatastoreUnmounted {
+                datastore: "ds1".into(),
+                host: "esx1".into(),
+            },
+            at_ms: 0,
+            heal_at_ms: None,
+        }],
+        ..Lab::default()
+    };
+    let mut rig = lab.rig();
+    let f = failed(rig.job(reprotect(0), HOUR_MS));
+    assert_eq!(
+        (f.rule, f.code.0),
+        (Some(drsim_engine::rules::RuleId::Rp12), 8061)
+    );
+    assert!(
+        rig.outputs
+            .iter()
+            .any(|(_, o)| matches!(o, Output::Action(a) if a.kind.name() == "prepare-target"))
+    );
+}
+
 mod properties {
     use super::*;
     use crate::network::Resource;
