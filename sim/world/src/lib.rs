@@ -7,6 +7,7 @@ pub mod fluid;
 pub mod kernel;
 pub mod network;
 pub mod rng;
+pub mod sample;
 pub mod world;
 
 pub use world::{Happening, World, WorldError, WorldSpec};

@@ -2,7 +2,6 @@
 //! analytic checks of the data plane, failure modes, faults, and determinism.
 
 use super::*;
-use crate::churn::ChurnModel;
 use crate::faults::{Fault, FaultSpec};
 use crate::rng::StableHasher;
 use drsim_engine::item::ItemSpec;
@@ -11,7 +10,6 @@ use drsim_engine::recovery_point::PointChoice;
 use drsim_engine::time::{HOUR_MS, MINUTE_MS, SECOND_MS};
 use drsim_engine::{Engine, EngineConfig};
 
-const GB: u64 = 1_000_000_000;
 const ENGINE_TIMER: u64 = u64::MAX;
 
 /// The engine and the world wired together, as the harness's runner will do.
@@ -110,195 +108,9 @@ impl Rig {
     }
 }
 
-struct Lab {
-    vms: usize,
-    disks: usize,
-    disk_size: u64,
-    used: u64,
-    churn_bps: u64,
-    link_bps: u64,
-    state: drsim_engine::lifecycle::ItemState,
-    onprem_exists: bool,
-    faults: Vec<FaultSpec>,
-    seed: u64,
-}
-
-impl Default for Lab {
-    fn default() -> Self {
-        Lab {
-            vms: 1,
-            disks: 2,
-            disk_size: 100 * GB,
-            used: 40 * GB,
-            churn_bps: 100_000,
-            link_bps: 100_000_000,
-            state: drsim_engine::lifecycle::ItemState::InAzure,
-            onprem_exists: true,
-            faults: Vec::new(),
-            seed: 7,
-        }
-    }
-}
-
-fn item(i: usize) -> ItemId {
-    ItemId(format!("item-{i}"))
-}
+use crate::sample::{GB, SampleEstate as Lab, item};
 
 impl Lab {
-    fn build(&self) -> (WorldSpec, Vec<ItemSpec>) {
-        let cs = ConfigServerView {
-            running: true,
-            connected_to_azure: true,
-            vcenters: vec!["vc1".into()],
-            version: 9,
-            registrations: vec![],
-        };
-        let link = SiteLinkSpec {
-            kind: SiteLink::Vpn,
-            bandwidth_bytes_per_s: self.link_bps,
-            latency_ms: 20,
-        };
-        let mut spec = WorldSpec::new(self.seed, cs, link);
-        spec.faults = self.faults.clone();
-        spec.vcenters.push(VCenterView {
-            name: "vc1".into(),
-            connected: true,
-            account: DiscoveryAccount::Full,
-        });
-        let mut mounts = std::collections::BTreeMap::new();
-        mounts.insert(DatastoreName::from("ds1"), MountAccess::ReadWrite);
-        spec.hosts.push(HostView {
-            name: "esx1".into(),
-            vcenter: "vc1".into(),
-            kind: HostKind::Esxi,
-            version: "7.0".into(),
-            edition: HostEdition::Licensed,
-            up: true,
-            memory_free_mib: 512 * 1024,
-            mounts,
-        });
-        spec.datastores.push(DatastoreView {
-            name: "ds1".into(),
-            vcenter: "vc1".into(),
-            kind: DatastoreKind::Vmfs,
-            capacity_bytes: 100_000 * GB,
-            free_bytes: 50_000 * GB,
-            folders: vec![],
-        });
-        spec.process_servers.push(ProcessServerSpec {
-            view: ProcessServerView {
-                name: "ps1".into(),
-                running: true,
-                health: Health::Ok,
-                vnet: "vnet1".into(),
-                nat_configured: false,
-                version: 9,
-            },
-            throughput_bytes_per_s: None,
-            cache_bytes: Some(300 * GB),
-        });
-        spec.master_targets.push(MasterTargetSpec {
-            view: MasterTargetView {
-                name: "mt1".into(),
-                os: OsType::Windows,
-                is_vmware_vm: true,
-                host: "esx1".into(),
-                running: true,
-                snapshots: 0,
-                controller: Controller::LsiLogic,
-                enable_uuid: true,
-                lvm_root_or_retention: false,
-                own_disks: 3,
-                disk_uuids: vec!["mt-disk".into()],
-                retention_drives: vec![RetentionDriveView {
-                    name: "R:".into(),
-                    fs: FileSystem::Ntfs,
-                    capacity_bytes: 1000 * GB,
-                    is_cache_volume: false,
-                    is_replication_target: false,
-                }],
-                version: 9,
-            },
-            throughput_bytes_per_s: None,
-        });
-        // per-thread cap far above the link, so the link is the lone bottleneck
-        spec.per_thread_bytes_per_s = 10 * self.link_bps;
-        let mut items = Vec::new();
-        for i in 0..self.vms {
-            let vm = VmName(format!("vm-{i}"));
-            let disks: Vec<DiskSpec> = (0..self.disks)
-                .map(|d| DiskSpec {
-                    name: format!("vm-{i}-d{d}"),
-                    size_bytes: self.disk_size,
-                    used_bytes: self.used,
-                    hot_region_bytes: self.disk_size / 10,
-                    churn: ChurnModel::constant(self.churn_bps),
-                })
-                .collect();
-            spec.cs_register(&vm, &format!("hid-{i}"));
-            spec.machines.push(MachineSpec {
-                item: item(i),
-                onprem: self.onprem_exists.then(|| OnPremVmView {
-                    name: vm.clone(),
-                    host: "esx1".into(),
-                    power: PowerState::Off,
-                    disks: disks
-                        .iter()
-                        .map(|d| OnPremDiskView {
-                            uuid: d.name.clone(),
-                            size_bytes: d.size_bytes,
-                            rdm: false,
-                        })
-                        .collect(),
-                    enable_uuid: true,
-                    snapshots: 0,
-                    agent_registered: false,
-                }),
-                memory_mib: 8192,
-                azure: AzureVmView {
-                    name: VmName(format!("vm-{i}-azure")),
-                    power: PowerState::On,
-                    resource_group: "rg1".into(),
-                    vnet: "vnet1".into(),
-                    agent_host_id: Some(format!("hid-{i}")),
-                    agent_registered: true,
-                    memory_mib: 8192,
-                    cpus: 2,
-                    nic_ips: vec![],
-                    disks: disks
-                        .iter()
-                        .map(|d| AzureDiskView {
-                            name: d.name.clone(),
-                            size_bytes: d.size_bytes,
-                            temporary: false,
-                            added_after_failover: false,
-                        })
-                        .collect(),
-                },
-                state: self.state,
-                replication_group: None,
-                disks,
-                protection: None,
-            });
-            items.push(ItemSpec {
-                id: item(i),
-                onprem_vm: vm,
-                azure_vm: VmName(format!("vm-{i}-azure")),
-                os: OsType::Windows,
-                firmware: Firmware::Bios,
-                source: Default::default(),
-                origin: Default::default(),
-                migrated: false,
-                original_vcenter: "vc1".into(),
-                original_resource_group: "rg1".into(),
-                replication_group: None,
-                state: self.state,
-                protection: None,
-            });
-        }
-        (spec, items)
-    }
-
     fn rig(&self) -> Rig {
         let (spec, items) = self.build();
         let mut rig = Rig::new(spec, items);

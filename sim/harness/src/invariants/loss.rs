@@ -1,0 +1,103 @@
+//! INV-LOSS: after a failback to "latest", the on-prem disks hold every write the Azure VM acknowledged
+//! before shutdown; to an older point, the loss equals the writes after that point and is reported, not
+//! flagged (DOMAIN.md §6, FB-03).
+
+use super::{Checker, StepView, Violation};
+use drsim_engine::ids::ItemId;
+use drsim_engine::lifecycle::Operation;
+use drsim_engine::protocol::{JobEvent, JobOutcome, Output};
+use drsim_engine::recovery_point::PointChoice;
+use drsim_world::world::Machine;
+
+/// The INV-LOSS checker; it also keeps the data lost by failbacks to older points.
+#[derive(Default)]
+pub struct LossChecker {
+    /// Bytes lost per failed-back item (writes acknowledged after the chosen point).
+    pub losses: Vec<(ItemId, u64)>,
+}
+
+/// Bytes a failed-back machine lost: what its Azure copy had acknowledged at shutdown minus what the
+/// recovered point holds, over its disks (the machine's disks are the replicated ones). None before a
+/// shutdown and a recovery.
+pub fn bytes_lost(m: &Machine) -> Option<u64> {
+    let at_shutdown = m.azure_generation_at_shutdown.as_ref()?;
+    let point = m.recovered_point.as_ref()?;
+    Some(
+        point
+            .generations
+            .iter()
+            .zip(at_shutdown)
+            .map(|(p, s)| s.saturating_sub(*p))
+            .sum(),
+    )
+}
+
+/// Why a failback to "latest" lost data, if it did: a disk whose recovered generation differs from what
+/// the Azure copy had acknowledged at shutdown.
+pub fn latest_violation(m: &Machine) -> Option<String> {
+    let (Some(at_shutdown), Some(point)) = (&m.azure_generation_at_shutdown, &m.recovered_point)
+    else {
+        return Some(format!(
+            "`{}` failed back without a shutdown and a recovered point",
+            m.item
+        ));
+    };
+    let disks = m
+        .disks
+        .iter()
+        .zip(point.generations.iter().zip(at_shutdown));
+    disks.into_iter().find(|(_, (p, s))| p != s).map(|(d, (p, s))| {
+        format!(
+            "disk `{}` of `{}` was recovered to generation {p}; the Azure VM had acknowledged {s} before shutdown",
+            d.name, m.item
+        )
+    })
+}
+
+impl Checker for LossChecker {
+    fn id(&self) -> &'static str {
+        "INV-LOSS"
+    }
+
+    fn after_step(&mut self, view: &StepView<'_>, found: &mut Vec<Violation>) {
+        for o in view.outputs {
+            let Output::Job(JobEvent::Ended {
+                job,
+                outcome: JobOutcome::Succeeded,
+            }) = o
+            else {
+                continue;
+            };
+            let Some(j) = view.engine.job(*job) else {
+                continue;
+            };
+            if !matches!(
+                j.operation,
+                Operation::Failback | Operation::ChangeRecoveryPoint
+            ) || j
+                .tasks
+                .values()
+                .any(|t| t.start_state == drsim_engine::lifecycle::ItemState::FailedOver)
+            {
+                continue;
+            }
+            for item in j.items() {
+                let Some(m) = view.world.machines().get(item) else {
+                    continue;
+                };
+                if j.point == Some(PointChoice::Latest) {
+                    if let Some(message) = latest_violation(m) {
+                        found.push(Violation {
+                            invariant: "INV-LOSS",
+                            at_ms: view.now,
+                            item: Some(item.clone()),
+                            message,
+                        });
+                    }
+                } else if let Some(lost) = bytes_lost(m) {
+                    self.losses.push((item.clone(), lost));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The invariants of DOMAIN.md §6, one checker per module, each run after every step of a run. A checker
+//! reads the world (the truth) and the engine's outputs of the step; it never changes either. Violations
+//! are kept (at most [`MAX_PER_INVARIANT`] per invariant, so a broken run stays readable) for the verdict.
+
+pub mod loss;
+mod split;
+mod state;
+
+pub use loss::LossChecker;
+pub use split::SplitChecker;
+pub use state::StateChecker;
+
+use drsim_engine::ids::ItemId;
+use drsim_engine::protocol::Output;
+use drsim_engine::{Engine, Millis};
+use drsim_world::World;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// At most this many violations are kept per invariant.
+pub const MAX_PER_INVARIANT: usize = 100;
+
+/// What a checker sees after a step.
+pub struct StepView<'a> {
+    /// Now.
+    pub now: Millis,
+    /// The world.
+    pub world: &'a World,
+    /// The engine.
+    pub engine: &'a Engine,
+    /// What the engine said in this step.
+    pub outputs: &'a [Output],
+}
+
+/// A broken invariant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// The invariant's ID, e.g. `INV-SPLIT`.
+    pub invariant: &'static str,
+    /// When.
+    pub at_ms: Millis,
+    /// The item, if one.
+    pub item: Option<ItemId>,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// One invariant.
+pub trait Checker {
+    /// Its ID (DOMAIN.md §6).
+    fn id(&self) -> &'static str;
+    /// Looks at a step; pushes what it finds broken.
+    fn after_step(&mut self, view: &StepView<'_>, found: &mut Vec<Violation>);
+    /// Looks at the end of the run.
+    fn at_end(&mut self, _view: &StepView<'_>, _found: &mut Vec<Violation>) {}
+}
+
+/// The checkers of a run and what they found.
+pub struct Checkers {
+    checkers: Vec<Box<dyn Checker>>,
+    found: BTreeMap<&'static str, Vec<Violation>>,
+}
+
+impl Checkers {
+    /// Every checker.
+    pub fn all() -> Checkers {
+        Checkers::with(vec![
+            Box::new(SplitChecker::default()),
+            Box::new(StateChecker::default()),
+            Box::new(LossChecker::default()),
+        ])
+    }
+
+    /// Just these checkers.
+    pub fn with(checkers: Vec<Box<dyn Checker>>) -> Checkers {
+        Checkers {
+            checkers,
+            found: BTreeMap::new(),
+        }
+    }
+
+    /// The IDs of the checkers, in order.
+    pub fn ids(&self) -> Vec<&'static str> {
+        self.checkers.iter().map(|c| c.id()).collect()
+    }
+
+    /// Runs every checker on a step.
+    pub fn after_step(&mut self, view: &StepView<'_>) {
+        let mut found = Vec::new();
+        for c in &mut self.checkers {
+            c.after_step(view, &mut found);
+        }
+        self.keep(found);
+    }
+
+    /// Runs every end-of-run check.
+    pub fn at_end(&mut self, view: &StepView<'_>) {
+        let mut found = Vec::new();
+        for c in &mut self.checkers {
+            c.at_end(view, &mut found);
+        }
+        self.keep(found);
+    }
+
+    fn keep(&mut self, found: Vec<Violation>) {
+        for v in found {
+            let list = self.found.entry(v.invariant).or_default();
+            if list.len() < MAX_PER_INVARIANT {
+                list.push(v);
+            }
+        }
+    }
+
+    /// Everything found, by invariant, then in time order.
+    pub fn violations(&self) -> Vec<Violation> {
+        self.found.values().flatten().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,130 @@
+//! INV-SPLIT: never both copies of a machine powered on and writable (DOMAIN.md §6), made precise
+//! (issue 4): the engine never asks to power one copy on while the other is on; when a fault powers the
+//! second copy on by hand, the engine must raise a critical alert within one discovery interval (plus a
+//! minute of slack) and must not power anything on for that machine until it is resolved.
+
+use super::{Checker, StepView, Violation};
+use drsim_engine::Millis;
+use drsim_engine::ids::{ItemId, VmName};
+use drsim_engine::inventory::PowerState;
+use drsim_engine::protocol::{ActionKind, AlertKind, Output};
+use drsim_engine::time::MINUTE_MS;
+use drsim_world::faults::Fault;
+use std::collections::BTreeMap;
+
+/// How long the engine may take to notice a copy powered on by hand: one discovery interval and slack.
+pub const DETECTION_MS: Millis = 15 * MINUTE_MS + MINUTE_MS;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Overlap {
+    since: Option<Millis>,
+    alerted: bool,
+    reported: bool,
+}
+
+/// The INV-SPLIT checker.
+#[derive(Default)]
+pub struct SplitChecker {
+    overlap: BTreeMap<ItemId, Overlap>,
+}
+
+fn running(p: Option<PowerState>) -> bool {
+    matches!(p, Some(PowerState::On | PowerState::Hung))
+}
+
+impl Checker for SplitChecker {
+    fn id(&self) -> &'static str {
+        "INV-SPLIT"
+    }
+
+    fn after_step(&mut self, view: &StepView<'_>, found: &mut Vec<Violation>) {
+        let estate = view.world.estate();
+        let (faults, active) = view.world.faults();
+        // When a fault started a copy behind the engine's back (None: no such fault is active).
+        let by_hand_since = |vm: &VmName| {
+            active
+                .iter()
+                .filter(|i| match &faults[**i].fault {
+                    Fault::OnPremPoweredOnByHand { vm: v } | Fault::AzureVmHung { vm: v } => {
+                        v == vm
+                    }
+                    _ => false,
+                })
+                .map(|i| faults[*i].at_ms)
+                .max()
+        };
+        let by_hand = |vm: &VmName| by_hand_since(vm).is_some();
+        // The engine never asks for a copy to start while the other runs (unless a fault started it
+        // behind the engine's back and discovery has not told it yet: that is the detection rule below).
+        for o in view.outputs {
+            let Output::Action(a) = o else { continue };
+            let Some(item) = &a.item else { continue };
+            let Some(m) = view.world.machines().get(item) else {
+                continue;
+            };
+            let onprem_on = running(estate.onprem_vms.get(&m.onprem_vm).map(|v| v.power));
+            let azure_on = running(estate.azure_vms.get(&m.azure_vm).map(|v| v.power));
+            let bad = match &a.kind {
+                ActionKind::PowerOnOnPremVm { .. } => azure_on && !by_hand(&m.azure_vm),
+                ActionKind::StartAzureVm { .. } | ActionKind::FailoverToAzure { .. } => {
+                    onprem_on && !by_hand(&m.onprem_vm)
+                }
+                _ => false,
+            };
+            if bad {
+                found.push(Violation {
+                    invariant: "INV-SPLIT",
+                    at_ms: view.now,
+                    item: Some(item.clone()),
+                    message: format!(
+                        "the engine asked for {} while the other copy of `{item}` runs",
+                        a.kind.name()
+                    ),
+                });
+            }
+        }
+        for o in view.outputs {
+            if let Output::Alert(a) = o
+                && matches!(a.kind, AlertKind::SplitBrainRisk { .. })
+            {
+                self.overlap.entry(a.item.clone()).or_default().alerted = true;
+            }
+        }
+        for (item, m) in view.world.machines() {
+            let onprem_on = running(estate.onprem_vms.get(&m.onprem_vm).map(|v| v.power));
+            let azure_on = running(estate.azure_vms.get(&m.azure_vm).map(|v| v.power));
+            let o = self.overlap.entry(item.clone()).or_default();
+            if !(onprem_on && azure_on) {
+                *o = Overlap::default();
+                continue;
+            }
+            // An overlap a fault caused dates from the fault, however sparse the steps are.
+            let fault_at = by_hand_since(&m.onprem_vm).max(by_hand_since(&m.azure_vm));
+            let since = *o.since.get_or_insert(fault_at.unwrap_or(view.now));
+            let behind_the_back = fault_at.is_some();
+            if !behind_the_back && !o.reported {
+                o.reported = true;
+                found.push(Violation {
+                    invariant: "INV-SPLIT",
+                    at_ms: view.now,
+                    item: Some(item.clone()),
+                    message: format!("both copies of `{item}` are powered on"),
+                });
+            } else if behind_the_back
+                && !o.alerted
+                && !o.reported
+                && view.now > since + DETECTION_MS
+            {
+                o.reported = true;
+                found.push(Violation {
+                    invariant: "INV-SPLIT",
+                    at_ms: view.now,
+                    item: Some(item.clone()),
+                    message: format!(
+                        "both copies of `{item}` run since {since} ms and the engine raised no split-brain alert within {DETECTION_MS} ms"
+                    ),
+                });
+            }
+        }
+    }
+}
