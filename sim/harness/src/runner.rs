@@ -72,12 +72,13 @@ impl Runner {
         config: EngineConfig,
     ) -> Result<Runner, SetupError> {
         let world = World::new(spec)?;
+        let checkers = Checkers::all(&config);
         let engine = Engine::new(config, items)?;
         Ok(Runner {
             world,
             engine,
             trace: Vec::new(),
-            checkers: Checkers::all(),
+            checkers,
             commands: BTreeMap::new(),
             next_token: 0,
             timer: None,

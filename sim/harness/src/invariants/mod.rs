@@ -2,11 +2,21 @@
 //! reads the world (the truth) and the engine's outputs of the step; it never changes either. Violations
 //! are kept (at most [`MAX_PER_INVARIANT`] per invariant, so a broken run stays readable) for the verdict.
 
+pub mod bytes;
+pub mod cap;
+mod group;
+mod live;
 pub mod loss;
+mod off;
 mod split;
 mod state;
 
+pub use bytes::BytesChecker;
+pub use cap::CapChecker;
+pub use group::GroupChecker;
+pub use live::LiveChecker;
 pub use loss::LossChecker;
+pub use off::OffChecker;
 pub use split::SplitChecker;
 pub use state::StateChecker;
 
@@ -62,12 +72,17 @@ pub struct Checkers {
 }
 
 impl Checkers {
-    /// Every checker.
-    pub fn all() -> Checkers {
+    /// Every checker of DOMAIN.md §6 but INV-DET (which compares whole runs), in its order.
+    pub fn all(config: &drsim_engine::EngineConfig) -> Checkers {
         Checkers::with(vec![
             Box::new(SplitChecker::default()),
-            Box::new(StateChecker::default()),
+            Box::new(OffChecker::default()),
+            Box::new(GroupChecker::default()),
             Box::new(LossChecker::default()),
+            Box::new(BytesChecker),
+            Box::new(CapChecker::default()),
+            Box::new(LiveChecker::for_engine(config)),
+            Box::new(StateChecker::default()),
         ])
     }
 

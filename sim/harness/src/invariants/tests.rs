@@ -54,7 +54,19 @@ fn a_whole_cycle_holds_every_invariant() {
     r.run_until(8 * HOUR_MS);
     assert_eq!(r.engine.item(&item(0)).unwrap().state, ItemState::OnPrem);
     assert_eq!(r.finish(), vec![]);
-    assert_eq!(r.checkers.ids(), vec!["INV-SPLIT", "INV-STATE", "INV-LOSS"]);
+    assert_eq!(
+        r.checkers.ids(),
+        vec![
+            "INV-SPLIT",
+            "INV-OFF",
+            "INV-GROUP",
+            "INV-LOSS",
+            "INV-BYTES",
+            "INV-CAP",
+            "INV-LIVE",
+            "INV-STATE"
+        ]
+    );
 }
 
 #[test]
@@ -188,4 +200,155 @@ fn a_failback_to_an_older_point_reports_its_loss() {
     assert_eq!(r.finish(), vec![]);
     let lost = loss::bytes_lost(&r.world.machines()[&item(0)]).unwrap();
     assert!(lost > 0);
+}
+
+#[test]
+fn inv_off_fires_when_the_onprem_vm_runs_during_a_reprotect() {
+    // A broken engine that never powers the on-prem VM off at reprotect start (RJ-02).
+    let r = runner(SampleEstate {
+        state: ItemState::OnPrem,
+        ..SampleEstate::default()
+    });
+    let mut c = Checkers::with(vec![Box::new(OffChecker::default())]);
+    let start = [Output::ItemState {
+        item: item(0),
+        from: ItemState::InAzure,
+        to: ItemState::Reprotecting,
+    }];
+    c.after_step(&StepView {
+        now: 0,
+        world: &r.world,
+        engine: &r.engine,
+        outputs: &start,
+    });
+    c.after_step(&StepView {
+        now: 10 * MINUTE_MS,
+        world: &r.world,
+        engine: &r.engine,
+        outputs: &[],
+    });
+    assert_eq!(c.violations(), vec![], "within the power-off grace period");
+    c.after_step(&StepView {
+        now: 20 * MINUTE_MS,
+        world: &r.world,
+        engine: &r.engine,
+        outputs: &[],
+    });
+    assert_eq!(ids(&c.violations()), vec!["INV-OFF"]);
+}
+
+#[test]
+fn inv_group_fires_when_members_recover_to_different_points() {
+    let (spec, mut items) = SampleEstate {
+        vms: 2,
+        ..SampleEstate::default()
+    }
+    .build();
+    for i in &mut items {
+        i.replication_group = Some("g".into());
+    }
+    let r = Runner::new(spec, items, EngineConfig::default()).unwrap();
+    let mut c = Checkers::with(vec![Box::new(GroupChecker::default())]);
+    let recover = |i: usize, tag: u64| {
+        Output::Action(ActionRequest {
+            id: ActionId(i as u64),
+            job: Some(JobId(1)),
+            item: Some(item(i)),
+            attempt: 1,
+            deadline_ms: 0,
+            kind: ActionKind::RecoverOnPrem {
+                item: item(i),
+                vm: "vm".into(),
+                point_tag_ms: tag,
+                cpus: 1,
+                memory_mib: 1,
+                nic_ips: vec![],
+            },
+        })
+    };
+    let split = [recover(0, 600_000), recover(1, 300_000)];
+    c.after_step(&StepView {
+        now: 1,
+        world: &r.world,
+        engine: &r.engine,
+        outputs: &split,
+    });
+    assert_eq!(ids(&c.violations()), vec!["INV-GROUP"]);
+}
+
+#[test]
+fn inv_bytes_fires_when_alr_does_not_send_the_used_size() {
+    let mut r = runner(SampleEstate {
+        onprem_exists: false,
+        ..SampleEstate::default()
+    });
+    r.run_until(0); // the first discovery
+    r.command(reprotect(0)).unwrap();
+    r.run_until(12 * HOUR_MS);
+    assert_eq!(r.finish(), vec![]);
+    let mut m = r.world.machines()[&item(0)].clone();
+    assert_eq!(bytes::bytes_violation(&m, RecoveryMode::Alternate), None);
+    m.last_resync_bytes -= 1;
+    assert!(bytes::bytes_violation(&m, RecoveryMode::Alternate).is_some());
+    m.last_resync_bytes = m.disks.iter().map(|d| d.size_bytes).sum::<u64>() + 1;
+    assert!(
+        bytes::bytes_violation(&m, RecoveryMode::Original).is_some(),
+        "more than the disks hold"
+    );
+}
+
+#[test]
+fn inv_cap_fires_when_a_master_target_gets_more_than_60_disks() {
+    // A broken engine that ignores RP-14, against a world that does not refuse (as issue 5's sabotage).
+    let (mut spec, items) = SampleEstate {
+        vms: 31,
+        ..SampleEstate::default()
+    }
+    .build();
+    spec.enforce_mt_disk_limit = false;
+    let mut r = Runner::new(spec, items, EngineConfig::default()).unwrap();
+    for i in 0..31 {
+        r.world.submit(ActionRequest {
+            id: ActionId(1000 + i as u64),
+            job: None,
+            item: Some(item(i)),
+            attempt: 1,
+            deadline_ms: u64::MAX,
+            kind: ActionKind::PrepareTarget {
+                item: item(i),
+                master_target: "mt1".into(),
+                datastore: "ds1".into(),
+                mode: RecoveryMode::Original,
+                folder: format!("vm-{i}"),
+                disks: vec![format!("vm-{i}-d0"), format!("vm-{i}-d1")],
+            },
+        });
+    }
+    r.run_until(HOUR_MS);
+    assert_eq!(
+        cap::mt_disks(&r.world)[&MasterTargetName::from("mt1")],
+        3 + 62
+    );
+    assert_eq!(ids(&r.finish()), vec!["INV-CAP"]);
+}
+
+#[test]
+fn inv_live_fires_when_a_job_never_ends_after_faults_healed() {
+    // A broken engine without limits on its waits, in a world whose target preparation hangs.
+    let (mut spec, items) = SampleEstate::default().build();
+    spec.timing.prepare_target_ms = 1000 * HOUR_MS;
+    let config = EngineConfig {
+        data_action_timeout_ms: 10_000 * HOUR_MS,
+        ..EngineConfig::default()
+    };
+    let mut r = Runner::new(spec, items, config).unwrap();
+    r.checkers = Checkers::with(vec![Box::new(LiveChecker {
+        bound_ms: 24 * HOUR_MS,
+    })]);
+    r.run_until(0); // the first discovery
+    r.command(reprotect(0)).unwrap();
+    r.run_until(12 * HOUR_MS);
+    assert_eq!(r.finish(), vec![], "within the bound");
+    r.run_until(3 * 24 * HOUR_MS);
+    assert_eq!(ids(&r.finish()), vec!["INV-LIVE"]);
 }

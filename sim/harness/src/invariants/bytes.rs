@@ -1,0 +1,71 @@
+//! INV-BYTES: bytes sent by a reprotect lie in [0, sum of disk sizes]; alternate location recovery sends
+//! the used size of every disk (RJ-04, RJ-05).
+
+use super::{Checker, StepView, Violation};
+use drsim_engine::lifecycle::Operation;
+use drsim_engine::protocol::{JobEvent, JobOutcome, Output, RecoveryMode};
+use drsim_world::world::Machine;
+
+/// What is wrong with a machine's reprotect bytes, if anything.
+pub fn bytes_violation(m: &Machine, mode: RecoveryMode) -> Option<String> {
+    let size: u64 = m.disks.iter().map(|d| d.size_bytes).sum();
+    let used: u64 = m.disks.iter().map(|d| d.used_bytes).sum();
+    let sent = m.last_resync_bytes;
+    if sent > size {
+        return Some(format!(
+            "`{}`'s reprotect sent {sent} bytes, more than its {size} bytes of disks",
+            m.item
+        ));
+    }
+    if mode == RecoveryMode::Alternate && sent != used {
+        return Some(format!(
+            "`{}`'s alternate-location reprotect sent {sent} bytes, not the {used} bytes in use",
+            m.item
+        ));
+    }
+    None
+}
+
+/// The INV-BYTES checker.
+#[derive(Default)]
+pub struct BytesChecker;
+
+impl Checker for BytesChecker {
+    fn id(&self) -> &'static str {
+        "INV-BYTES"
+    }
+
+    fn after_step(&mut self, view: &StepView<'_>, found: &mut Vec<Violation>) {
+        for o in view.outputs {
+            let Output::Job(JobEvent::Ended {
+                job,
+                outcome: JobOutcome::Succeeded,
+            }) = o
+            else {
+                continue;
+            };
+            let Some(j) = view.engine.job(*job) else {
+                continue;
+            };
+            if j.operation != Operation::Reprotect {
+                continue;
+            }
+            for item in j.items() {
+                let (Some(m), Some(p)) = (
+                    view.world.machines().get(item),
+                    view.engine.item(item).and_then(|r| r.protection.as_ref()),
+                ) else {
+                    continue;
+                };
+                if let Some(message) = bytes_violation(m, p.mode) {
+                    found.push(Violation {
+                        invariant: "INV-BYTES",
+                        at_ms: view.now,
+                        item: Some(item.clone()),
+                        message,
+                    });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! INV-OFF: the on-prem VM stays off from reprotect start until failback powers it on (RJ-02). The
+//! reprotect's own power-off gets a grace period; once the VM has been seen off, any power-on that is not
+//! the failback's (nor a fault's, which INV-SPLIT's detection rule covers) breaks it.
+
+use super::{Checker, StepView, Violation};
+use drsim_engine::Millis;
+use drsim_engine::ids::ItemId;
+use drsim_engine::inventory::PowerState;
+use drsim_engine::lifecycle::ItemState;
+use drsim_engine::protocol::{ActionKind, Output};
+use drsim_engine::time::MINUTE_MS;
+use drsim_world::faults::Fault;
+use std::collections::BTreeMap;
+
+/// How long the reprotect may take to power the on-prem VM off.
+pub const GRACE_MS: Millis = 15 * MINUTE_MS;
+
+#[derive(Clone, Copy, Debug)]
+struct Watch {
+    since: Millis,
+    seen_off: bool,
+    reported: bool,
+}
+
+/// The INV-OFF checker.
+#[derive(Default)]
+pub struct OffChecker {
+    watching: BTreeMap<ItemId, Watch>,
+}
+
+impl Checker for OffChecker {
+    fn id(&self) -> &'static str {
+        "INV-OFF"
+    }
+
+    fn after_step(&mut self, view: &StepView<'_>, found: &mut Vec<Violation>) {
+        for o in view.outputs {
+            match o {
+                Output::ItemState {
+                    item,
+                    to: ItemState::Reprotecting,
+                    ..
+                } => {
+                    self.watching.insert(
+                        item.clone(),
+                        Watch {
+                            since: view.now,
+                            seen_off: false,
+                            reported: false,
+                        },
+                    );
+                }
+                Output::ItemState { item, to, .. }
+                    if !matches!(to, ItemState::ProtectedToOnPrem | ItemState::FailingBack) =>
+                {
+                    self.watching.remove(item);
+                }
+                Output::Action(a) if matches!(a.kind, ActionKind::PowerOnOnPremVm { .. }) => {
+                    if let Some(item) = &a.item {
+                        self.watching.remove(item); // the failback powers it on
+                    }
+                }
+                _ => {}
+            }
+        }
+        let (faults, active) = view.world.faults();
+        for (item, w) in &mut self.watching {
+            let Some(m) = view.world.machines().get(item) else {
+                continue;
+            };
+            let on = view
+                .world
+                .estate()
+                .onprem_vms
+                .get(&m.onprem_vm)
+                .is_some_and(|v| v.power != PowerState::Off);
+            let by_hand = active.iter().any(|i| matches!(&faults[*i].fault, Fault::OnPremPoweredOnByHand { vm } if *vm == m.onprem_vm));
+            if !on {
+                w.seen_off = true;
+                continue;
+            }
+            if by_hand || w.reported || (!w.seen_off && view.now <= w.since + GRACE_MS) {
+                continue;
+            }
+            w.reported = true;
+            found.push(Violation {
+                invariant: "INV-OFF",
+                at_ms: view.now,
+                item: Some(item.clone()),
+                message: format!("on-prem VM `{}` runs during the reprotect/protection of `{item}` (since {} ms)", m.onprem_vm, w.since),
+            });
+        }
+    }
+}
