@@ -203,3 +203,19 @@ impl SampleEstate {
         (spec, items)
     }
 }
+
+/// A reprotect of the `i`-th sample item to the sample estate's MT, PS, datastore and retention drive.
+pub fn reprotect(i: usize) -> drsim_engine::protocol::Command {
+    use drsim_engine::protocol::{Command, LocationChoice, ReprotectMachine, Target};
+    Command::Reprotect {
+        target: Target::Item(item(i)),
+        machines: vec![ReprotectMachine {
+            item: item(i),
+            master_target: "mt1".into(),
+            process_server: "ps1".into(),
+            datastore: "ds1".into(),
+            retention_drive: "R:".into(),
+            location: LocationChoice::Auto,
+        }],
+    }
+}

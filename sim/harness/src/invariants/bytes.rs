@@ -3,7 +3,7 @@
 
 use super::{Checker, StepView, Violation};
 use drsim_engine::lifecycle::Operation;
-use drsim_engine::protocol::{JobEvent, JobOutcome, Output, RecoveryMode};
+use drsim_engine::protocol::RecoveryMode;
 use drsim_world::world::Machine;
 
 /// What is wrong with a machine's reprotect bytes, if anything.
@@ -36,20 +36,7 @@ impl Checker for BytesChecker {
     }
 
     fn after_step(&mut self, view: &StepView<'_>, found: &mut Vec<Violation>) {
-        for o in view.outputs {
-            let Output::Job(JobEvent::Ended {
-                job,
-                outcome: JobOutcome::Succeeded,
-            }) = o
-            else {
-                continue;
-            };
-            let Some(j) = view.engine.job(*job) else {
-                continue;
-            };
-            if j.operation != Operation::Reprotect {
-                continue;
-            }
+        for j in view.succeeded_jobs(&[Operation::Reprotect]) {
             for item in j.items() {
                 let (Some(m), Some(p)) = (
                     view.world.machines().get(item),

@@ -4,8 +4,8 @@
 
 use super::{Checker, StepView, Violation};
 use drsim_engine::ids::ItemId;
+use drsim_engine::lifecycle::ItemState;
 use drsim_engine::lifecycle::Operation;
-use drsim_engine::protocol::{JobEvent, JobOutcome, Output};
 use drsim_engine::recovery_point::PointChoice;
 use drsim_world::world::Machine;
 
@@ -60,24 +60,11 @@ impl Checker for LossChecker {
     }
 
     fn after_step(&mut self, view: &StepView<'_>, found: &mut Vec<Violation>) {
-        for o in view.outputs {
-            let Output::Job(JobEvent::Ended {
-                job,
-                outcome: JobOutcome::Succeeded,
-            }) = o
-            else {
-                continue;
-            };
-            let Some(j) = view.engine.job(*job) else {
-                continue;
-            };
-            if !matches!(
-                j.operation,
-                Operation::Failback | Operation::ChangeRecoveryPoint
-            ) || j
-                .tasks
+        for j in view.succeeded_jobs(&[Operation::Failback, Operation::ChangeRecoveryPoint]) {
+            // A change of point after failover recovers in Azure: nothing to check on-prem.
+            if j.tasks
                 .values()
-                .any(|t| t.start_state == drsim_engine::lifecycle::ItemState::FailedOver)
+                .any(|t| t.start_state == ItemState::FailedOver)
             {
                 continue;
             }

@@ -42,6 +42,23 @@ pub struct StepView<'a> {
     pub outputs: &'a [Output],
 }
 
+impl<'a> StepView<'a> {
+    /// The jobs of `ops` that ended successfully in this step.
+    pub fn succeeded_jobs(
+        &self,
+        ops: &'a [drsim_engine::lifecycle::Operation],
+    ) -> impl Iterator<Item = &'a drsim_engine::job::Job> + 'a {
+        let engine = self.engine;
+        self.outputs.iter().filter_map(move |o| match o {
+            Output::Job(drsim_engine::protocol::JobEvent::Ended {
+                job,
+                outcome: drsim_engine::protocol::JobOutcome::Succeeded,
+            }) => engine.job(*job).filter(|j| ops.contains(&j.operation)),
+            _ => None,
+        })
+    }
+}
+
 /// A broken invariant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {

@@ -9,21 +9,7 @@ use drsim_engine::protocol::*;
 use drsim_engine::recovery_point::PointChoice;
 use drsim_engine::time::{HOUR_MS, MINUTE_MS};
 use drsim_world::faults::{Fault, FaultSpec};
-use drsim_world::sample::{SampleEstate, item};
-
-fn reprotect(i: usize) -> Command {
-    Command::Reprotect {
-        target: Target::Item(item(i)),
-        machines: vec![ReprotectMachine {
-            item: item(i),
-            master_target: "mt1".into(),
-            process_server: "ps1".into(),
-            datastore: "ds1".into(),
-            retention_drive: "R:".into(),
-            location: LocationChoice::Auto,
-        }],
-    }
-}
+use drsim_world::sample::{SampleEstate, item, reprotect};
 
 fn runner(estate: SampleEstate) -> Runner {
     let (spec, items) = estate.build();

@@ -108,7 +108,7 @@ impl Rig {
     }
 }
 
-use crate::sample::{GB, SampleEstate as Lab, item};
+use crate::sample::{GB, SampleEstate as Lab, item, reprotect};
 
 impl Lab {
     fn rig(&self) -> Rig {
@@ -116,20 +116,6 @@ impl Lab {
         let mut rig = Rig::new(spec, items);
         rig.run_until(0);
         rig
-    }
-}
-
-fn reprotect(i: usize) -> Command {
-    Command::Reprotect {
-        target: Target::Item(item(i)),
-        machines: vec![ReprotectMachine {
-            item: item(i),
-            master_target: "mt1".into(),
-            process_server: "ps1".into(),
-            datastore: "ds1".into(),
-            retention_drive: "R:".into(),
-            location: LocationChoice::Auto,
-        }],
     }
 }
 
