@@ -145,6 +145,16 @@ impl Runner {
         self.checkers.after_step(&view);
     }
 
+    /// A stable digest of the trace (INV-DET: the same scenario and seed give the same digest, on any run
+    /// and machine): FNV-1a over each event's JSON, framed.
+    pub fn trace_digest(&self) -> u64 {
+        let mut h = drsim_world::rng::StableHasher::new();
+        for e in &self.trace {
+            h.write_str_framed(&serde_json::to_string(e).unwrap_or_default());
+        }
+        h.digest()
+    }
+
     /// Ends the run: the end-of-run checks (liveness) and every violation found.
     pub fn finish(&mut self) -> Vec<Violation> {
         let view = StepView {

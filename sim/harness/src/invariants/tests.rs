@@ -338,3 +338,37 @@ fn inv_live_fires_when_a_job_never_ends_after_faults_healed() {
     r.run_until(3 * 24 * HOUR_MS);
     assert_eq!(ids(&r.finish()), vec!["INV-LIVE"]);
 }
+
+#[test]
+fn inv_det_the_same_scenario_and_seed_give_the_same_trace() {
+    let run = |seed: u64| {
+        let fault = FaultSpec {
+            fault: Fault::LinkDown,
+            at_ms: 2 * HOUR_MS,
+            heal_at_ms: Some(3 * HOUR_MS),
+        };
+        let mut r = runner(SampleEstate {
+            vms: 3,
+            seed,
+            faults: vec![fault],
+            ..SampleEstate::default()
+        });
+        for i in 0..3 {
+            r.schedule_command(MINUTE_MS, reprotect(i));
+            r.schedule_command(
+                6 * HOUR_MS,
+                Command::Failback {
+                    target: Target::Item(item(i)),
+                    point: PointChoice::Latest,
+                },
+            );
+        }
+        r.run_until(8 * HOUR_MS);
+        assert_eq!(r.finish(), vec![]);
+        (r.trace_digest(), r.trace.len())
+    };
+    let a = run(7);
+    assert_eq!(a, run(7), "same seed, same trace");
+    assert_ne!(a.0, run(8).0, "the seed reaches the trace");
+    assert!(a.1 > 100);
+}
