@@ -4,5 +4,6 @@
 
 pub mod invariants;
 pub mod runner;
+pub mod units;
 
 pub use runner::{Runner, TraceEvent};
