@@ -456,8 +456,8 @@ impl World {
         if broken {
             self.break_replication(item);
         }
-        let report = self.replication_report(item);
-        if let Some(report) = report {
+        if let Some(report) = self.replication_report(item) {
+            self.last_reports.insert(item.clone(), report.clone());
             self.pending.push(Observation::Replication {
                 item: item.clone(),
                 report,
@@ -669,7 +669,12 @@ impl World {
                     points,
                 });
             }
-            if let Some(report) = self.replication_report(&item) {
+            // Only what changed: a caught-up machine's report stays the same, and a sync that makes no
+            // progress sends nothing (which the engine's stall timer is for).
+            if let Some(report) = self.replication_report(&item)
+                && self.last_reports.get(&item) != Some(&report)
+            {
+                self.last_reports.insert(item.clone(), report.clone());
                 self.pending.push(Observation::Replication {
                     item: item.clone(),
                     report,
