@@ -180,6 +180,8 @@ pub struct Task {
     pub abort: Option<Failure>,
     /// The rollback could not power the on-prem VM off, so the Azure VM was not started again.
     pub rollback_incomplete: bool,
+    /// A step of the undo failed (what it should have undone may still be in place).
+    pub undo_failed: bool,
 }
 
 impl Task {

@@ -311,6 +311,7 @@ impl Engine {
                     barrier_passed: false,
                     abort: None,
                     rollback_incomplete: false,
+                    undo_failed: false,
                 },
             );
         }

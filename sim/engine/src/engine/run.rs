@@ -635,7 +635,7 @@ impl Engine {
                 point_tag_ms: t.chosen_point_ms,
             },
             Step::StartAzure => {
-                if t.onprem_power_on_sent {
+                if t.onprem_power_on_sent || onprem.is_some_and(|v| v.power != PowerState::Off) {
                     // Never start the Azure VM while the on-prem VM may run (INV-SPLIT).
                     return Started::Failed(Failure::rule(
                         RuleId::Fb02,
@@ -734,7 +734,9 @@ impl Engine {
             }
             // Azure answering that the VM does not exist confirms it off as well as a shutdown does.
             ActionOutcome::Failed(err)
-                if step == Step::ShutdownAzure && err.rule == Some(RuleId::Ns06) =>
+                if step == Step::ShutdownAzure
+                    && err.rule == Some(RuleId::Ns06)
+                    && matches!(t.status, TaskStatus::RollingBack(_)) =>
             {
                 self.step_ok(job, &item, step, None);
                 self.record_step_end(job, &item, step.name(), true);
@@ -876,6 +878,9 @@ impl Engine {
         let t = j.tasks.get_mut(item).expect("task exists");
         if let TaskStatus::RollingBack(orig) = t.status.clone() {
             // Any undo step that fails leaves the machine needing an operator.
+            if let Some(t) = self.jobs.get_mut(&job).and_then(|j| j.tasks.get_mut(item)) {
+                t.undo_failed = true;
+            }
             self.outputs.push_back(Output::Alert(Alert {
                 severity: Severity::Critical,
                 item: item.clone(),
@@ -1020,6 +1025,7 @@ impl Engine {
         t.wait = Wait::Idle;
         let start = t.start_state;
         let rollback_incomplete = t.rollback_incomplete;
+        let undo_failed = t.undo_failed;
         let rec = self.items.get_mut(item).expect("item exists");
         let from = rec.state;
         rec.job = None;
@@ -1044,7 +1050,7 @@ impl Engine {
             }
             TaskStatus::Failed(f) => {
                 rec.last_error = Some(f.clone());
-                if op == Operation::Reprotect {
+                if op == Operation::Reprotect && !undo_failed {
                     rec.protection = None; // the MT's disks were released by the rollback (RP-14)
                 }
                 if rollback_incomplete {

@@ -1295,3 +1295,43 @@ fn a_failed_reprotect_releases_the_master_target() {
     assert_eq!(lab.action_names().last(), Some(&"stop-replication"));
     assert_eq!(lab.engine.item(&item_id(0)).unwrap().protection, None);
 }
+
+#[test]
+fn the_undo_never_starts_the_azure_vm_while_the_onprem_vm_is_seen_running() {
+    // INV-SPLIT: someone powers the on-prem VM on by hand in the middle of a failback.
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    reprotect(&mut lab, 0);
+    lab.drop.insert("recover-onprem");
+    let job = lab
+        .cmd(Command::Failback {
+            target: item(0),
+            point: PointChoice::Latest,
+        })
+        .unwrap()
+        .unwrap();
+    let recover = lab.actions.last().unwrap().id;
+    lab.set_onprem_power(&"vm-0".into(), PowerState::On);
+    lab.discover();
+    lab.drop.clear();
+    lab.input(Input::Observation(Observation::ActionResult {
+        id: recover,
+        outcome: ActionOutcome::Ok { point: None },
+    }));
+    assert_eq!(failed_with(lab.outcome(job)).rule, Some(RuleId::Rj02));
+    assert!(
+        !lab.action_names().contains(&"start-azure-vm"),
+        "{:?}",
+        lab.action_names()
+    );
+    assert_eq!(
+        lab.azure[&VmName::from("vm-0-azure")].power,
+        PowerState::Off
+    );
+    assert!(lab.log.iter().any(|o| matches!(
+        o,
+        Output::Alert(Alert {
+            kind: AlertKind::RollbackIncomplete,
+            ..
+        })
+    )));
+}

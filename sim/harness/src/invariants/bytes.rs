@@ -8,8 +8,22 @@ use drsim_world::world::Machine;
 
 /// What is wrong with a machine's reprotect bytes, if anything.
 pub fn bytes_violation(m: &Machine, mode: RecoveryMode) -> Option<String> {
-    let size: u64 = m.disks.iter().map(|d| d.size_bytes).sum();
-    let used: u64 = m.disks.iter().map(|d| d.used_bytes).sum();
+    // Only the replicated disks count (the temporary disk and disks added after failover never replicate).
+    let replicated: Vec<usize> = m
+        .replication
+        .as_ref()
+        .map(|r| r.disks.clone())
+        .unwrap_or_else(|| (0..m.disks.len()).collect());
+    let size: u64 = replicated
+        .iter()
+        .filter_map(|d| m.disks.get(*d))
+        .map(|d| d.size_bytes)
+        .sum();
+    let used: u64 = replicated
+        .iter()
+        .filter_map(|d| m.disks.get(*d))
+        .map(|d| d.used_bytes)
+        .sum();
     let sent = m.last_resync_bytes;
     if sent > size {
         return Some(format!(

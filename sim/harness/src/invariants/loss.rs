@@ -17,23 +17,22 @@ pub struct LossChecker {
 }
 
 /// Bytes a failed-back machine lost: what its Azure copy had acknowledged at shutdown minus what the
-/// recovered point holds, over its disks (the machine's disks are the replicated ones). None before a
-/// shutdown and a recovery.
+/// recovered point holds, over the replicated disks. None before a shutdown and a recovery.
 pub fn bytes_lost(m: &Machine) -> Option<u64> {
     let at_shutdown = m.azure_generation_at_shutdown.as_ref()?;
     let point = m.recovered_point.as_ref()?;
     Some(
         point
-            .generations
+            .disks
             .iter()
-            .zip(at_shutdown)
-            .map(|(p, s)| s.saturating_sub(*p))
+            .zip(&point.generations)
+            .map(|(d, p)| at_shutdown.get(*d).map_or(0, |s| s.saturating_sub(*p)))
             .sum(),
     )
 }
 
-/// Why a failback to "latest" lost data, if it did: a disk whose recovered generation differs from what
-/// the Azure copy had acknowledged at shutdown.
+/// Why a failback to "latest" lost data, if it did: a replicated disk whose recovered generation differs
+/// from what the Azure copy had acknowledged at shutdown.
 pub fn latest_violation(m: &Machine) -> Option<String> {
     let (Some(at_shutdown), Some(point)) = (&m.azure_generation_at_shutdown, &m.recovered_point)
     else {
@@ -42,14 +41,12 @@ pub fn latest_violation(m: &Machine) -> Option<String> {
             m.item
         ));
     };
-    let disks = m
-        .disks
-        .iter()
-        .zip(point.generations.iter().zip(at_shutdown));
-    disks.into_iter().find(|(_, (p, s))| p != s).map(|(d, (p, s))| {
+    point.disks.iter().zip(&point.generations).find(|(d, p)| at_shutdown.get(**d) != Some(*p)).map(|(d, p)| {
         format!(
-            "disk `{}` of `{}` was recovered to generation {p}; the Azure VM had acknowledged {s} before shutdown",
-            d.name, m.item
+            "disk `{}` of `{}` was recovered to generation {p}; the Azure VM had acknowledged {:?} before shutdown",
+            m.disks.get(*d).map_or("?", |x| x.name.as_str()),
+            m.item,
+            at_shutdown.get(*d)
         )
     })
 }

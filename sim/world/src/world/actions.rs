@@ -692,9 +692,8 @@ impl World {
             m.disks[d].onprem_generation = point.generations[k];
         }
         m.recovered_point = Some(VmPoint {
-            tag_ms: point.tag_ms,
-            kind: point.kind,
-            generations: point.generations.clone(),
+            disks: disks.clone(),
+            ..point.clone()
         });
         m.attached = None;
         let disk_views: Vec<OnPremDiskView> = m

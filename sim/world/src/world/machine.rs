@@ -56,8 +56,10 @@ pub struct VmPoint {
     pub tag_ms: Millis,
     /// Consistency.
     pub kind: PointKind,
-    /// The source generation of each disk at the tag (absolute, not stream-relative).
+    /// The source generation of each replicated disk at the tag (absolute, not stream-relative).
     pub generations: Vec<u64>,
+    /// Which of the machine's disks `generations` are for (the replicated ones: RP-19, RJ-09).
+    pub disks: Vec<usize>,
 }
 
 /// Replication in force.

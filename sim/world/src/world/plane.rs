@@ -567,6 +567,7 @@ impl World {
                 tag_ms: t,
                 kind,
                 generations: gens.into_iter().map(|g| g.unwrap_or(0)).collect(),
+                disks: r.disks.clone(),
             };
             r.points.push_back(p.clone());
             r.unreported.push(p);
@@ -720,10 +721,16 @@ impl World {
                 gens.push(g);
             }
         }
+        let disks = m
+            .replication
+            .as_ref()
+            .map(|r| r.disks.clone())
+            .unwrap_or_default();
         let point = VmPoint {
             tag_ms: tag,
             kind: PointKind::Crash,
             generations: gens,
+            disks,
         };
         if let Some(r) = m.replication.as_mut() {
             r.points.push_back(point);
