@@ -31,13 +31,21 @@ impl Checker for LiveChecker {
 
     fn at_end(&mut self, view: &StepView<'_>, found: &mut Vec<Violation>) {
         let (faults, active) = view.world.faults();
-        if !active.is_empty() {
-            return; // liveness is owed only once every fault has healed
+        // Liveness is owed once every fault that can heal has healed; one that never heals (a deleted
+        // Azure VM, a resized disk) counts from its start: the engine must cope with it.
+        if active.iter().any(|i| faults[*i].fault.heals()) {
+            return;
         }
         let healed = faults
             .iter()
-            .filter_map(|f| f.heal_at_ms)
-            .filter(|h| *h <= view.now)
+            .map(|f| {
+                if f.fault.heals() {
+                    f.heal_at_ms.unwrap_or(f.at_ms)
+                } else {
+                    f.at_ms
+                }
+            })
+            .filter(|t| *t <= view.now)
             .max()
             .unwrap_or(0);
         for (id, j) in view.engine.jobs() {

@@ -26,6 +26,8 @@ struct Watch {
 #[derive(Default)]
 pub struct OffChecker {
     watching: BTreeMap<ItemId, Watch>,
+    state: BTreeMap<ItemId, ItemState>,
+    seeded: bool,
 }
 
 impl Checker for OffChecker {
@@ -34,15 +36,14 @@ impl Checker for OffChecker {
     }
 
     fn after_step(&mut self, view: &StepView<'_>, found: &mut Vec<Violation>) {
-        for o in view.outputs {
-            match o {
-                Output::ItemState {
-                    item,
-                    to: ItemState::Reprotecting,
-                    ..
-                } => {
+        if !self.seeded {
+            // Items that start Protected (Azure → on-prem) are watched from the start.
+            self.seeded = true;
+            for (id, rec) in view.engine.items() {
+                self.state.insert(id.clone(), rec.spec.state);
+                if rec.spec.state == ItemState::ProtectedToOnPrem {
                     self.watching.insert(
-                        item.clone(),
+                        id.clone(),
                         Watch {
                             since: view.now,
                             seen_off: false,
@@ -50,14 +51,43 @@ impl Checker for OffChecker {
                         },
                     );
                 }
-                Output::ItemState { item, to, .. }
-                    if !matches!(to, ItemState::ProtectedToOnPrem | ItemState::FailingBack) =>
-                {
-                    self.watching.remove(item);
+            }
+        }
+        for o in view.outputs {
+            match o {
+                Output::ItemState { item, to, .. } => {
+                    self.state.insert(item.clone(), *to);
+                    match to {
+                        ItemState::Reprotecting => {
+                            self.watching.insert(
+                                item.clone(),
+                                Watch {
+                                    since: view.now,
+                                    seen_off: false,
+                                    reported: false,
+                                },
+                            );
+                        }
+                        // Back to Protected (a reprotect done, a failback undone): watched again.
+                        ItemState::ProtectedToOnPrem => {
+                            self.watching.entry(item.clone()).or_insert(Watch {
+                                since: view.now,
+                                seen_off: false,
+                                reported: false,
+                            });
+                        }
+                        ItemState::FailingBack => {}
+                        _ => {
+                            self.watching.remove(item);
+                        }
+                    }
                 }
+                // Only the failback's own power-on ends the watch.
                 Output::Action(a) if matches!(a.kind, ActionKind::PowerOnOnPremVm { .. }) => {
-                    if let Some(item) = &a.item {
-                        self.watching.remove(item); // the failback powers it on
+                    if let Some(item) = &a.item
+                        && self.state.get(item) == Some(&ItemState::FailingBack)
+                    {
+                        self.watching.remove(item);
                     }
                 }
                 _ => {}

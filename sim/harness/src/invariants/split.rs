@@ -40,22 +40,24 @@ impl Checker for SplitChecker {
     fn after_step(&mut self, view: &StepView<'_>, found: &mut Vec<Violation>) {
         let estate = view.world.estate();
         let (faults, active) = view.world.faults();
-        // When a fault started a copy behind the engine's back (None: no such fault is active).
+        // When a fault started a copy behind the engine's back (None: no such fault is active). A hung
+        // Azure VM was not started by anyone: it excuses nothing.
         let by_hand_since = |vm: &VmName| {
             active
                 .iter()
-                .filter(|i| match &faults[**i].fault {
-                    Fault::OnPremPoweredOnByHand { vm: v } | Fault::AzureVmHung { vm: v } => {
-                        v == vm
-                    }
-                    _ => false,
-                })
+                .filter(|i| matches!(&faults[**i].fault, Fault::OnPremPoweredOnByHand { vm: v } if v == vm))
                 .map(|i| faults[*i].at_ms)
                 .max()
         };
-        let by_hand = |vm: &VmName| by_hand_since(vm).is_some();
-        // The engine never asks for a copy to start while the other runs (unless a fault started it
-        // behind the engine's back and discovery has not told it yet: that is the detection rule below).
+        for o in view.outputs {
+            if let Output::Alert(a) = o
+                && matches!(a.kind, AlertKind::SplitBrainRisk { .. })
+            {
+                self.overlap.entry(a.item.clone()).or_default().alerted = true;
+            }
+        }
+        // The engine never asks for a copy to start while the other runs. A copy powered on by hand excuses
+        // the engine only until it has been told (its split-brain alert); after that, nothing may start.
         for o in view.outputs {
             let Output::Action(a) = o else { continue };
             let Some(item) = &a.item else { continue };
@@ -64,10 +66,11 @@ impl Checker for SplitChecker {
             };
             let onprem_on = running(estate.onprem_vms.get(&m.onprem_vm).map(|v| v.power));
             let azure_on = running(estate.azure_vms.get(&m.azure_vm).map(|v| v.power));
+            let told = self.overlap.get(item).is_some_and(|o| o.alerted);
             let bad = match &a.kind {
-                ActionKind::PowerOnOnPremVm { .. } => azure_on && !by_hand(&m.azure_vm),
+                ActionKind::PowerOnOnPremVm { .. } => azure_on,
                 ActionKind::StartAzureVm { .. } | ActionKind::FailoverToAzure { .. } => {
-                    onprem_on && !by_hand(&m.onprem_vm)
+                    onprem_on && (told || by_hand_since(&m.onprem_vm).is_none())
                 }
                 _ => false,
             };
@@ -83,13 +86,6 @@ impl Checker for SplitChecker {
                 });
             }
         }
-        for o in view.outputs {
-            if let Output::Alert(a) = o
-                && matches!(a.kind, AlertKind::SplitBrainRisk { .. })
-            {
-                self.overlap.entry(a.item.clone()).or_default().alerted = true;
-            }
-        }
         for (item, m) in view.world.machines() {
             let onprem_on = running(estate.onprem_vms.get(&m.onprem_vm).map(|v| v.power));
             let azure_on = running(estate.azure_vms.get(&m.azure_vm).map(|v| v.power));
@@ -99,7 +95,7 @@ impl Checker for SplitChecker {
                 continue;
             }
             // An overlap a fault caused dates from the fault, however sparse the steps are.
-            let fault_at = by_hand_since(&m.onprem_vm).max(by_hand_since(&m.azure_vm));
+            let fault_at = by_hand_since(&m.onprem_vm);
             let since = *o.since.get_or_insert(fault_at.unwrap_or(view.now));
             let behind_the_back = fault_at.is_some();
             if !behind_the_back && !o.reported {

@@ -372,3 +372,100 @@ fn inv_det_the_same_scenario_and_seed_give_the_same_trace() {
     assert_ne!(a.0, run(8).0, "the seed reaches the trace");
     assert!(a.1 > 100);
 }
+
+// ---- regressions from the second review ---------------------------------------------------------------
+
+#[test]
+fn inv_split_gives_no_excuse_once_the_engine_was_told_nor_for_a_hung_vm() {
+    let r = runner(SampleEstate {
+        state: ItemState::OnPrem,
+        ..SampleEstate::default()
+    });
+    let start_azure = |id| {
+        Output::Action(ActionRequest {
+            id: ActionId(id),
+            job: None,
+            item: Some(item(0)),
+            attempt: 1,
+            deadline_ms: 0,
+            kind: ActionKind::StartAzureVm {
+                vm: "vm-0-azure".into(),
+            },
+        })
+    };
+    // on-prem runs (it is the active copy here): starting Azure is a violation, no fault excuses it
+    let mut c = Checkers::with(vec![Box::new(SplitChecker::default())]);
+    c.after_step(&StepView {
+        now: 1,
+        world: &r.world,
+        engine: &r.engine,
+        outputs: &[start_azure(1)],
+    });
+    assert_eq!(ids(&c.violations()), vec!["INV-SPLIT"]);
+}
+
+#[test]
+fn inv_off_is_not_switched_off_by_a_power_on_during_a_reprotect() {
+    let r = runner(SampleEstate {
+        state: ItemState::OnPrem,
+        ..SampleEstate::default()
+    });
+    let mut c = Checkers::with(vec![Box::new(OffChecker::default())]);
+    let outs = [
+        Output::ItemState {
+            item: item(0),
+            from: ItemState::InAzure,
+            to: ItemState::Reprotecting,
+        },
+        Output::Action(ActionRequest {
+            id: ActionId(1),
+            job: None,
+            item: Some(item(0)),
+            attempt: 1,
+            deadline_ms: 0,
+            kind: ActionKind::PowerOnOnPremVm { vm: "vm-0".into() },
+        }),
+    ];
+    c.after_step(&StepView {
+        now: 0,
+        world: &r.world,
+        engine: &r.engine,
+        outputs: &outs,
+    });
+    c.after_step(&StepView {
+        now: HOUR_MS,
+        world: &r.world,
+        engine: &r.engine,
+        outputs: &[],
+    });
+    assert_eq!(ids(&c.violations()), vec!["INV-OFF"]);
+}
+
+#[test]
+fn inv_live_is_not_switched_off_by_a_fault_that_never_heals() {
+    let (mut spec, items) = SampleEstate {
+        vms: 2,
+        ..SampleEstate::default()
+    }
+    .build();
+    spec.timing.prepare_target_ms = 1000 * HOUR_MS;
+    spec.faults.push(FaultSpec {
+        fault: Fault::AzureVmDeleted {
+            vm: "vm-1-azure".into(),
+        },
+        at_ms: HOUR_MS,
+        heal_at_ms: None,
+    });
+    let config = EngineConfig {
+        data_action_timeout_ms: 10_000 * HOUR_MS,
+        ..EngineConfig::default()
+    };
+    let mut r = Runner::new(spec, items, config).unwrap();
+    r.checkers = Checkers::with(vec![Box::new(LiveChecker {
+        bound_ms: 24 * HOUR_MS,
+    })]);
+    r.run_until(0);
+    r.command(reprotect(0)).unwrap();
+    r.run_until(3 * 24 * HOUR_MS);
+    assert_eq!(ids(&r.finish()), vec!["INV-LIVE"]);
+}
