@@ -28,6 +28,12 @@ impl FromStr for Duration {
         if let Ok(ms) = t.parse::<u64>() {
             return Ok(Duration(ms));
         }
+        if t.contains('M') {
+            // humantime reads "M" as months; nobody means that in a scenario.
+            return Err(format!(
+                "`{s}` is ambiguous: write \"m\" for minutes (months are not a unit here)"
+            ));
+        }
         let d = humantime::parse_duration(t).map_err(|e| {
             format!(
                 "`{s}` is not a duration ({e}); expected e.g. \"90s\", \"15m\", \"1h 30m\", \"3d\""
@@ -52,19 +58,33 @@ impl FromStr for Bandwidth {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let t = s.trim();
-        if let Ok(b) = t.parse::<u64>() {
-            return Ok(Bandwidth(b));
-        }
-        let expected = "expected e.g. \"1Gbps\", \"100 Mbit/s\", \"125MB/s\", \"10MiB/s\"";
-        let lower = t.to_ascii_lowercase();
-        // Bits per second: <number><k|m|g|t>bps (lower-case b: "Mbps"; "MBps" is bytes) or …bit/s.
-        let bits_head = if t.ends_with("bps") {
-            Some(&lower[..lower.len() - 3])
-        } else {
-            ["bits/s", "bit/s"]
-                .iter()
-                .find_map(|x| lower.strip_suffix(x))
+        let expected =
+            "expected e.g. \"1Gbps\", \"100 Mbit/s\", \"1 Gb/s\", \"125MB/s\", \"10MiB/s\"";
+        let positive = |b: u64| {
+            if b == 0 {
+                Err(format!(
+                    "`{s}` is no bandwidth: it must be more than 0 bytes per second"
+                ))
+            } else {
+                Ok(Bandwidth(b))
+            }
         };
+        if let Ok(b) = t.parse::<u64>() {
+            return positive(b);
+        }
+        // Bits per second: "<n>[k|m|g|t]bps", "<n>[k|m|g|t]b/s", "<n>[k|m|g|t]bit/s" — a lower-case b
+        // means bits ("Mbps", "Gb/s"); an upper-case B means bytes ("MBps", "MB/s").
+        let lower = t.to_ascii_lowercase();
+        let bits_head = ["bps", "b/s"]
+            .iter()
+            .find_map(|x| t.strip_suffix(x))
+            .map(|h| h.to_ascii_lowercase())
+            .or_else(|| {
+                ["bits/s", "bit/s"]
+                    .iter()
+                    .find_map(|x| lower.strip_suffix(x))
+                    .map(str::to_owned)
+            });
         if let Some(head) = bits_head {
             let head = head.trim_end();
             let (num, factor) = match head.chars().last() {
@@ -74,11 +94,19 @@ impl FromStr for Bandwidth {
                 Some('t') => (&head[..head.len() - 1], 1_000_000_000_000),
                 _ => (head, 1),
             };
+            let num = num.trim();
+            if num.is_empty()
+                || !num
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || matches!(c, '.' | '_' | 'e' | '+'))
+            {
+                return Err(format!("`{s}` is not a bandwidth; {expected}"));
+            }
             let bits = parse_size::Config::new()
                 .with_default_factor(factor)
-                .parse_size(num.trim())
+                .parse_size(num)
                 .map_err(|e| format!("`{s}` is not a bandwidth ({e}); {expected}"))?;
-            return Ok(Bandwidth(bits / 8));
+            return positive(bits.div_ceil(8));
         }
         // Bytes per second: a size per second.
         for suffix in ["/s", "ps"] {
@@ -86,10 +114,10 @@ impl FromStr for Bandwidth {
                 .strip_suffix(suffix)
                 .or_else(|| t.strip_suffix(&suffix.to_ascii_uppercase()))
             {
-                return head
+                let b = head
                     .parse::<Bytes>()
-                    .map(|b| Bandwidth(b.0))
-                    .map_err(|_| format!("`{s}` is not a bandwidth; {expected}"));
+                    .map_err(|_| format!("`{s}` is not a bandwidth; {expected}"))?;
+                return positive(b.0);
             }
         }
         Err(format!(
@@ -183,6 +211,7 @@ mod tests {
             "{e}"
         );
         assert!("soon".parse::<Duration>().is_err());
+        assert!("15M".parse::<Duration>().unwrap_err().contains("minutes"));
     }
 
     #[test]
@@ -210,6 +239,17 @@ mod tests {
                 .contains("give its unit")
         );
         assert!("fast".parse::<Bandwidth>().is_err());
+        // from review: "Gb/s" is bits; garbage and nothing are refused; bits round up to bytes
+        assert_eq!("1 Gb/s".parse(), Ok(Bandwidth(125_000_000)));
+        assert_eq!("100Mb/s".parse(), Ok(Bandwidth(12_500_000)));
+        assert!("1Gkbps".parse::<Bandwidth>().is_err());
+        assert!("1 GiBbps".parse::<Bandwidth>().is_err());
+        assert!(
+            "0".parse::<Bandwidth>()
+                .unwrap_err()
+                .contains("more than 0")
+        );
+        assert_eq!("7bps".parse(), Ok(Bandwidth(1)));
     }
 
     #[test]
