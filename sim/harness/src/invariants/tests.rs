@@ -11,6 +11,18 @@ use drsim_engine::time::{HOUR_MS, MINUTE_MS};
 use drsim_world::faults::{Fault, FaultSpec};
 use drsim_world::sample::{SampleEstate, item, reprotect};
 
+/// An engine output asking for `kind` on an item, as a (possibly broken) engine would emit it.
+fn action(id: u64, job: Option<JobId>, item: ItemId, kind: ActionKind) -> Output {
+    Output::Action(ActionRequest {
+        id: ActionId(id),
+        job,
+        item: Some(item),
+        attempt: 1,
+        deadline_ms: 0,
+        kind,
+    })
+}
+
 fn runner(estate: SampleEstate) -> Runner {
     let (spec, items) = estate.build();
     Runner::new(spec, items, EngineConfig::default()).unwrap()
@@ -93,14 +105,12 @@ fn inv_split_fires_when_the_engine_starts_a_copy_while_the_other_runs() {
     let mut r = runner(SampleEstate::default());
     r.run_until(MINUTE_MS);
     let mut c = Checkers::with(vec![Box::new(SplitChecker::default())]);
-    let bad = [Output::Action(ActionRequest {
-        id: ActionId(1),
-        job: None,
-        item: Some(item(0)),
-        attempt: 1,
-        deadline_ms: 0,
-        kind: ActionKind::PowerOnOnPremVm { vm: "vm-0".into() },
-    })];
+    let bad = [action(
+        1,
+        None,
+        item(0),
+        ActionKind::PowerOnOnPremVm { vm: "vm-0".into() },
+    )];
     c.after_step(&StepView {
         now: MINUTE_MS,
         world: &r.world,
@@ -236,13 +246,11 @@ fn inv_group_fires_when_members_recover_to_different_points() {
     let r = Runner::new(spec, items, EngineConfig::default()).unwrap();
     let mut c = Checkers::with(vec![Box::new(GroupChecker::default())]);
     let recover = |i: usize, tag: u64| {
-        Output::Action(ActionRequest {
-            id: ActionId(i as u64),
-            job: Some(JobId(1)),
-            item: Some(item(i)),
-            attempt: 1,
-            deadline_ms: 0,
-            kind: ActionKind::RecoverOnPrem {
+        action(
+            i as u64,
+            Some(JobId(1)),
+            item(i),
+            ActionKind::RecoverOnPrem {
                 item: item(i),
                 vm: "vm".into(),
                 point_tag_ms: tag,
@@ -250,7 +258,7 @@ fn inv_group_fires_when_members_recover_to_different_points() {
                 memory_mib: 1,
                 nic_ips: vec![],
             },
-        })
+        )
     };
     let split = [recover(0, 600_000), recover(1, 300_000)];
     c.after_step(&StepView {
@@ -382,16 +390,14 @@ fn inv_split_gives_no_excuse_once_the_engine_was_told_nor_for_a_hung_vm() {
         ..SampleEstate::default()
     });
     let start_azure = |id| {
-        Output::Action(ActionRequest {
-            id: ActionId(id),
-            job: None,
-            item: Some(item(0)),
-            attempt: 1,
-            deadline_ms: 0,
-            kind: ActionKind::StartAzureVm {
+        action(
+            id,
+            None,
+            item(0),
+            ActionKind::StartAzureVm {
                 vm: "vm-0-azure".into(),
             },
-        })
+        )
     };
     // on-prem runs (it is the active copy here): starting Azure is a violation, no fault excuses it
     let mut c = Checkers::with(vec![Box::new(SplitChecker::default())]);
@@ -417,14 +423,12 @@ fn inv_off_is_not_switched_off_by_a_power_on_during_a_reprotect() {
             from: ItemState::InAzure,
             to: ItemState::Reprotecting,
         },
-        Output::Action(ActionRequest {
-            id: ActionId(1),
-            job: None,
-            item: Some(item(0)),
-            attempt: 1,
-            deadline_ms: 0,
-            kind: ActionKind::PowerOnOnPremVm { vm: "vm-0".into() },
-        }),
+        action(
+            1,
+            None,
+            item(0),
+            ActionKind::PowerOnOnPremVm { vm: "vm-0".into() },
+        ),
     ];
     c.after_step(&StepView {
         now: 0,
