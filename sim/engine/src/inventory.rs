@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Operating system family. Master targets serve only VMs of their own family (RP-07, RG-02).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OsType {
@@ -19,6 +20,7 @@ pub enum OsType {
 }
 
 /// Power state of a VM as last reported.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PowerState {
@@ -31,6 +33,7 @@ pub enum PowerState {
 }
 
 /// Firmware of a VM. EFI VMs cannot fail back (NS-09).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Firmware {
@@ -42,6 +45,7 @@ pub enum Firmware {
 }
 
 /// Kind of host a failback target is (NS-03: only ESXi works).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum HostKind {
@@ -57,6 +61,7 @@ pub enum HostKind {
 }
 
 /// ESXi licence edition (NS-01: the free editions cannot be failback targets).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum HostEdition {
@@ -70,6 +75,7 @@ pub enum HostEdition {
 }
 
 /// Datastore type (RP-13).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum DatastoreKind {
@@ -85,6 +91,7 @@ pub enum DatastoreKind {
 }
 
 /// Disk controller (RP-17: a Linux MT needs LSI Logic).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Controller {
@@ -98,6 +105,7 @@ pub enum Controller {
 }
 
 /// Which discovery account vCenter is known with (RP-10: read-only lists no datastores).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum DiscoveryAccount {
@@ -109,6 +117,7 @@ pub enum DiscoveryAccount {
 }
 
 /// Access a host has to a datastore.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum MountAccess {
@@ -120,6 +129,7 @@ pub enum MountAccess {
 }
 
 /// File system of a retention drive (RP-15: FAT is refused).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum FileSystem {
@@ -264,6 +274,7 @@ pub struct MasterTargetView {
 }
 
 /// PS health as ASR reports it (DOMAIN.md §5 thresholds, computed by the world).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Health {
@@ -356,6 +367,7 @@ pub struct ConfigServerView {
 }
 
 /// The Azure ↔ on-premises connection (RP-03).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum SiteLink {

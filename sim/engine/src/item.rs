@@ -10,6 +10,7 @@ use crate::recovery_point::{PointStore, ReplicationPolicy};
 use serde::{Deserialize, Serialize};
 
 /// What the source machine was (NS-02).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum SourceKind {
@@ -23,6 +24,7 @@ pub enum SourceKind {
 }
 
 /// How the Azure VM came to be (NS-08).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Origin {

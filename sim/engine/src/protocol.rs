@@ -33,6 +33,7 @@ pub enum Target {
 }
 
 /// Where reprotect recovers to (RJ-03 / RJ-04).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum LocationChoice {
@@ -74,6 +75,7 @@ pub struct ReprotectMachine {
 
 /// A step of a recovery plan group besides its machines. VMware failback plans allow manual actions only
 /// (FB-08); scripts are refused at failback.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PlanAction {
@@ -565,6 +567,7 @@ pub enum JobEvent {
 }
 
 /// Alert severity.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {

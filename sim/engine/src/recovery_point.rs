@@ -31,6 +31,7 @@ pub struct RecoveryPoint {
 }
 
 /// Which recovery point to recover to (FB-03).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PointChoice {

@@ -105,6 +105,23 @@ impl<'de> Deserialize<'de> for RuleId {
     }
 }
 
+/// In JSON Schema a rule ID is one of its texts ("RP-01" … "CL-06").
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for RuleId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RuleId".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let ids: Vec<&str> = RuleId::ALL.iter().map(|r| r.as_str()).collect();
+        schemars::json_schema!({
+            "description": "A rule ID of DOMAIN.md §3.",
+            "type": "string",
+            "enum": ids,
+        })
+    }
+}
+
 /// When a readiness check runs. Checks run before a job and again at the step where the world can have
 /// changed since (issue 2: "checks run before a job and again at the step where the world can have changed").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -1,9 +1,16 @@
-//! drsim: the harness. It runs the engine against the world ([`runner`]) and checks the invariants of
-//! DOMAIN.md §6 after every step ([`invariants`]). Scenario files, the CLI, campaigns and reports build on
-//! this (issues 4–7).
+//! drsim: the harness. Scenario files ([`scenario`]) describe an estate, the operator's steps, faults and
+//! expectations; the runner ([`runner`]) drives the engine against the world, the invariant checkers of
+//! DOMAIN.md §6 ([`invariants`]) watch every step, [`rehearsal`] runs a scenario end to end, [`verdict`]
+//! judges it and [`timeline`] prints it; [`cli`] is the `drsim` command line.
 
+pub mod cli;
 pub mod invariants;
+pub mod rehearsal;
+pub mod rpo;
 pub mod runner;
+pub mod scenario;
+pub mod timeline;
 pub mod units;
+pub mod verdict;
 
 pub use runner::{Runner, TraceEvent};

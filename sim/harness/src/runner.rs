@@ -3,7 +3,11 @@
 //! After every step the invariant checkers look at the world and at what the engine just said.
 
 use crate::invariants::{Checkers, StepView, Violation};
-use drsim_engine::ids::JobId;
+use crate::rpo::RpoTracker;
+use crate::scenario::steps::{AfterOutcome, Op};
+use crate::scenario::{ScriptStep, When, build::StepAction};
+use drsim_engine::ids::{ItemId, JobId};
+use drsim_engine::protocol::{JobEvent, JobOutcome, Observation};
 use drsim_engine::item::ItemSpec;
 use drsim_engine::protocol::{Command, Input, Output, Refusal};
 use drsim_engine::{Engine, EngineConfig, EngineError, Millis};
@@ -46,6 +50,30 @@ pub enum SetupError {
     Engine(#[from] EngineError),
 }
 
+/// What became of a user step.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepRun {
+    /// The step's id.
+    pub id: String,
+    /// When it ran (None: never).
+    pub ran_ms: Option<Millis>,
+    /// The engine's answer: a job, nothing (no job needed), or a refusal.
+    pub result: Option<Result<Option<JobId>, Refusal>>,
+    /// Its job's outcome, once ended.
+    pub outcome: Option<JobOutcome>,
+    /// When its job ended.
+    pub ended_ms: Option<Millis>,
+    /// For a reprotect: the bytes each machine's resync sent, when the job ended (RJ-03/RJ-04/RJ-05).
+    pub reprotect_bytes: BTreeMap<ItemId, u64>,
+}
+
+/// Something waiting in the world's queue for its time.
+#[derive(Clone, Debug)]
+enum Scheduled {
+    Command(Command),
+    Step(usize),
+}
+
 /// Engine and world wired together, with the checkers watching.
 pub struct Runner {
     /// The world.
@@ -56,8 +84,22 @@ pub struct Runner {
     pub trace: Vec<TraceEvent>,
     /// The invariant checkers.
     pub checkers: Checkers,
-    /// Commands waiting for their time, by world token.
-    commands: BTreeMap<u64, Command>,
+    /// Commands and steps waiting for their time, by world token.
+    scheduled: BTreeMap<u64, Scheduled>,
+    /// The user steps of a scenario.
+    script: Vec<ScriptStep>,
+    /// What became of them, in script order.
+    pub steps: Vec<StepRun>,
+    /// Steps waiting for another step's job to end, by that step's index.
+    waiting: BTreeMap<usize, Vec<usize>>,
+    /// The step whose job each job is.
+    job_step: BTreeMap<JobId, usize>,
+    /// The step whose command is being given (its job is the next one created).
+    giving: Option<usize>,
+    /// Every item's RPO.
+    pub rpo: RpoTracker,
+    /// The step each user command came from, by its index in the trace.
+    pub step_inputs: BTreeMap<usize, usize>,
     next_token: u64,
     timer: Option<(Millis, EventKey)>,
     /// Results of the commands given so far, in order.
@@ -79,7 +121,14 @@ impl Runner {
             engine,
             trace: Vec::new(),
             checkers,
-            commands: BTreeMap::new(),
+            scheduled: BTreeMap::new(),
+            script: Vec::new(),
+            steps: Vec::new(),
+            waiting: BTreeMap::new(),
+            job_step: BTreeMap::new(),
+            giving: None,
+            rpo: RpoTracker::new(5 * drsim_engine::time::MINUTE_MS),
+            step_inputs: BTreeMap::new(),
             next_token: 0,
             timer: None,
             command_results: Vec::new(),
@@ -88,10 +137,114 @@ impl Runner {
 
     /// Gives `command` to the engine at `at` (a user step).
     pub fn schedule_command(&mut self, at: Millis, command: Command) {
+        self.schedule(at, Scheduled::Command(command));
+    }
+
+    fn schedule(&mut self, at: Millis, what: Scheduled) {
         let token = self.next_token;
         self.next_token += 1;
-        self.commands.insert(token, command);
+        self.scheduled.insert(token, what);
         self.world.schedule_external(at, token);
+    }
+
+    /// Loads a scenario's user steps: timed ones are scheduled, the others wait for their step's job.
+    pub fn load_script(&mut self, script: Vec<ScriptStep>) {
+        let base = self.script.len();
+        for (k, step) in script.iter().enumerate() {
+            let i = base + k;
+            self.steps.push(StepRun {
+                id: step.id.clone(),
+                ran_ms: None,
+                result: None,
+                outcome: None,
+                ended_ms: None,
+                reprotect_bytes: BTreeMap::new(),
+            });
+            match &step.when {
+                When::At(t) => self.schedule(*t, Scheduled::Step(i)),
+                When::After { step: parent, .. } => {
+                    let p = script
+                        .iter()
+                        .position(|s| &s.id == parent)
+                        .map(|p| base + p)
+                        .expect("scenario checks resolve `after`");
+                    self.waiting.entry(p).or_default().push(i);
+                }
+            }
+        }
+        self.script.extend(script);
+    }
+
+    /// Samples RPO at this interval (the scenario's report interval).
+    pub fn set_rpo_interval(&mut self, interval_ms: Millis) {
+        self.rpo = RpoTracker::new(interval_ms);
+    }
+
+    fn run_step(&mut self, i: usize) {
+        let command = match &self.script[i].action {
+            StepAction::Command(c) => c.clone(),
+            StepAction::CancelJobOf(step) => {
+                let job = self
+                    .steps
+                    .iter()
+                    .find(|s| &s.id == step)
+                    .and_then(|s| s.result.clone())
+                    .and_then(|r| r.ok().flatten())
+                    // a step that started no job: the engine refuses an unknown job
+                    .unwrap_or(JobId(u64::MAX));
+                Command::Cancel { job }
+            }
+        };
+        self.steps[i].ran_ms = Some(self.world.now());
+        self.giving = Some(i);
+        self.step_inputs.insert(self.trace.len(), i);
+        let r = self.command(command);
+        self.giving = None;
+        self.steps[i].result = Some(r);
+    }
+
+    /// A job ended: record it for its step and start the steps waiting for it.
+    fn job_ended(&mut self, job: JobId, outcome: &JobOutcome) {
+        let Some(&i) = self.job_step.get(&job) else {
+            return;
+        };
+        let now = self.world.now();
+        self.steps[i].outcome = Some(outcome.clone());
+        self.steps[i].ended_ms = Some(now);
+        if self.script[i].op == Op::Reprotect
+            && let Some(j) = self.engine.job(job)
+        {
+            let items: Vec<ItemId> = j.items().cloned().collect();
+            for item in items {
+                if let Some(m) = self.world.machines().get(&item) {
+                    self.steps[i]
+                        .reprotect_bytes
+                        .insert(item, m.last_resync_bytes);
+                }
+            }
+        }
+        for child in self.waiting.get(&i).cloned().unwrap_or_default() {
+            let When::After { on, delay_ms, .. } = self.script[child].when.clone() else {
+                continue;
+            };
+            let go = match on {
+                AfterOutcome::Ended => true,
+                AfterOutcome::Succeeded => *outcome == JobOutcome::Succeeded,
+                AfterOutcome::Failed => matches!(outcome, JobOutcome::Failed(_)),
+            };
+            if go {
+                self.schedule(now + delay_ms, Scheduled::Step(child));
+            }
+        }
+    }
+
+    /// Lets the RPO tracker see an item's state now.
+    fn track_rpo(&mut self, item: &ItemId) {
+        if let Some(rec) = self.engine.item(item) {
+            let tag = rec.points.latest().map(|p| p.tag_ms);
+            self.rpo
+                .update(item, self.world.now(), rec.replicating.is_some(), tag);
+        }
     }
 
     /// Gives a command now.
@@ -113,12 +266,20 @@ impl Runner {
             match h {
                 Happening::Observations(obs) => {
                     for o in obs {
+                        let touched = match &o {
+                            Observation::RecoveryPoints { item, .. }
+                            | Observation::Replication { item, .. } => Some(item.clone()),
+                            _ => None,
+                        };
                         let input = Input::Observation(o);
                         self.trace.push(TraceEvent::In {
                             t,
                             input: input.clone(),
                         });
                         self.engine.handle(t, input);
+                        if let Some(item) = touched {
+                            self.track_rpo(&item);
+                        }
                         self.drain();
                     }
                 }
@@ -128,11 +289,13 @@ impl Runner {
                     self.arm_timer();
                     self.drain();
                 }
-                Happening::External(token) => {
-                    if let Some(c) = self.commands.remove(&token) {
+                Happening::External(token) => match self.scheduled.remove(&token) {
+                    Some(Scheduled::Command(c)) => {
                         let _ = self.command(c);
                     }
-                }
+                    Some(Scheduled::Step(i)) => self.run_step(i),
+                    None => {}
+                },
             }
         }
         self.world.catch_up();
@@ -157,6 +320,7 @@ impl Runner {
 
     /// Ends the run: the end-of-run checks (liveness) and every violation found.
     pub fn finish(&mut self) -> Vec<Violation> {
+        self.rpo.finish(self.world.now());
         let view = StepView {
             now: self.world.now(),
             world: &self.world,
@@ -181,7 +345,25 @@ impl Runner {
     fn drain(&mut self) {
         let now = self.world.now();
         let mut outs = Vec::new();
+        let mut touched: Vec<ItemId> = Vec::new();
         while let Some(o) = self.engine.poll_output() {
+            match &o {
+                Output::ItemState { item, .. } => touched.push(item.clone()),
+                Output::Job(JobEvent::Created { job, items, .. }) => {
+                    if let Some(i) = self.giving.take() {
+                        self.job_step.insert(*job, i);
+                    }
+                    touched.extend(items.iter().cloned());
+                }
+                Output::Job(JobEvent::StepEnded { item, .. }) => touched.push(item.clone()),
+                Output::Job(JobEvent::Ended { job, outcome }) => {
+                    if let Some(j) = self.engine.job(*job) {
+                        touched.extend(j.items().cloned());
+                    }
+                    self.job_ended(*job, outcome);
+                }
+                _ => {}
+            }
             match &o {
                 Output::Action(a) => self.world.submit(a.clone()),
                 Output::Timer { at } if self.timer.is_none_or(|(t, _)| *at != t) => {
@@ -194,6 +376,11 @@ impl Runner {
                 output: o.clone(),
             });
             outs.push(o);
+        }
+        touched.sort();
+        touched.dedup();
+        for item in &touched {
+            self.track_rpo(item);
         }
         let view = StepView {
             now,

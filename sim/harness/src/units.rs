@@ -126,6 +126,31 @@ impl FromStr for Bandwidth {
     }
 }
 
+/// A duration for people to read: whole seconds once it is a second or more ("8m 33s").
+pub fn human_duration(ms: Millis) -> String {
+    let ms = if ms >= 1000 { ms - ms % 1000 } else { ms };
+    humantime::format_duration(std::time::Duration::from_millis(ms)).to_string()
+}
+
+/// A size for people to read, in decimal units with three significant digits ("2.23 GB").
+pub fn human_bytes(b: u64) -> String {
+    let units = [("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)];
+    for (unit, size) in units {
+        let x = b as f64 / size;
+        if x >= 1.0 {
+            let digits = if x >= 100.0 {
+                0
+            } else if x >= 10.0 {
+                1
+            } else {
+                2
+            };
+            return format!("{x:.digits$} {unit}");
+        }
+    }
+    format!("{b} B")
+}
+
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -188,6 +213,45 @@ macro_rules! serde_via_str {
         }
     };
 }
+
+macro_rules! schema_via_str {
+    ($t:ty, $name:literal, $desc:literal, $examples:expr) => {
+        impl schemars::JsonSchema for $t {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "description": $desc,
+                    "anyOf": [
+                        {"type": "string", "examples": $examples},
+                        {"type": "integer", "minimum": 0}
+                    ]
+                })
+            }
+        }
+    };
+}
+
+schema_via_str!(
+    Duration,
+    "Duration",
+    "A duration: \"90s\", \"15m\", \"1h 30m\", \"3d\", or an integer of milliseconds.",
+    ["15m", "3d"]
+);
+schema_via_str!(
+    Bytes,
+    "Bytes",
+    "A size: \"500GiB\", \"1.5TB\" (KB/MB/GB decimal, KiB/MiB/GiB binary), or an integer of bytes.",
+    ["500GiB", "40GB"]
+);
+schema_via_str!(
+    Bandwidth,
+    "Bandwidth",
+    "A bandwidth: \"1Gbps\", \"100 Mbit/s\" (bits) or \"125MB/s\" (bytes), or an integer of bytes per second.",
+    ["1Gbps", "2MB/s"]
+);
 
 serde_via_str!(Duration);
 serde_via_str!(Bytes);

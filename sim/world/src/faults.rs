@@ -9,6 +9,7 @@ use drsim_engine::rules::RuleId;
 use serde::{Deserialize, Serialize};
 
 /// A fault kind and its target.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Fault {

@@ -1,0 +1,247 @@
+//! The `drsim` command line: `run`, `check`, `schema`. Exit codes: 0 every invariant and expectation
+//! held, 1 one did not, 2 bad input (the message names file, line:column, field path and what was
+//! expected).
+
+use crate::rehearsal::{self, Rehearsal};
+use crate::scenario;
+use crate::timeline::{self, Detail};
+use clap::{Parser, Subcommand};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// Exit code: every invariant and expectation held.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: an invariant or expectation failed.
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code: bad input.
+pub const EXIT_BAD_INPUT: i32 = 2;
+
+/// drsim rehearses reprotect and failback from Azure to on-premises VMware, deterministically.
+#[derive(Debug, Parser)]
+#[command(name = "drsim", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: CliCommand,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CliCommand {
+    /// Run scenario files: a timeline, then a verdict per invariant and expectation.
+    Run {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write a JSONL trace of every engine input and output (with several files: a directory that
+        /// gets one `<scenario name>.jsonl` each).
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print the summary as JSON (one object per line per file) instead of the timeline.
+        #[arg(long)]
+        json: bool,
+        /// Print only the verdict.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Also print every action and passing readiness check.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// Validate scenario files without running them.
+    Check {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema of scenario files.
+    Schema,
+}
+
+/// Runs the CLI on parsed arguments; returns the exit code.
+pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    match cli.command {
+        CliCommand::Schema => {
+            let _ = out.write_all(scenario::schema_json().as_bytes());
+            EXIT_OK
+        }
+        CliCommand::Check { files } => {
+            let mut code = EXIT_OK;
+            for f in &files {
+                match scenario::load(f, None) {
+                    Ok((s, b)) => {
+                        let _ = writeln!(
+                            out,
+                            "{}: ok ({}: {} machines, {} steps, {} faults)",
+                            f.display(),
+                            s.name,
+                            b.items.len(),
+                            b.script.len(),
+                            b.world.faults.len()
+                        );
+                    }
+                    Err(e) => {
+                        let _ = writeln!(err, "error: {e}");
+                        code = EXIT_BAD_INPUT;
+                    }
+                }
+            }
+            code
+        }
+        CliCommand::Run {
+            files,
+            trace,
+            seed,
+            json,
+            quiet,
+            verbose,
+        } => {
+            let opts = RunOpts {
+                trace,
+                several: files.len() > 1,
+                seed,
+                json,
+                quiet,
+                detail: if verbose {
+                    Detail::Verbose
+                } else {
+                    Detail::Normal
+                },
+            };
+            files
+                .iter()
+                .map(|f| run_one(f, &opts, out, err))
+                .max()
+                .unwrap_or(EXIT_OK)
+        }
+    }
+}
+
+struct RunOpts {
+    trace: Option<PathBuf>,
+    several: bool,
+    seed: Option<u64>,
+    json: bool,
+    quiet: bool,
+    detail: Detail,
+}
+
+fn run_one(file: &Path, o: &RunOpts, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let (scenario, built) = match scenario::load(file, o.seed) {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let bar = progress_bar(built.duration_ms, !o.quiet && !o.json);
+    let result = rehearsal::rehearse(&built, |t| {
+        if let Some(b) = &bar {
+            b.set_position(t / 1000);
+        }
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let r: Rehearsal = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(err, "error: {}: {e}", file.display());
+            return EXIT_BAD_INPUT;
+        }
+    };
+    if let Some(path) = &o.trace {
+        let path = if o.several {
+            path.join(format!("{}.jsonl", scenario.name))
+        } else {
+            path.clone()
+        };
+        if let Err(e) = write_trace(&path, &r) {
+            let _ = writeln!(err, "error: cannot write the trace {}: {e}", path.display());
+            return EXIT_BAD_INPUT;
+        }
+    }
+    let pass = r.verdict.pass();
+    let verdict = if pass { "PASS" } else { "FAIL" };
+    if o.json {
+        let summary = rehearsal::summarise(&file.display().to_string(), &scenario, &built, &r);
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&summary).unwrap_or_default()
+        );
+    } else if o.quiet {
+        let _ = writeln!(out, "{verdict} {}", file.display());
+    } else {
+        let _ = writeln!(
+            out,
+            "drsim run {} — scenario `{}`, seed {}, {} simulated",
+            file.display(),
+            scenario.name,
+            scenario.seed,
+            crate::units::human_duration(built.duration_ms)
+        );
+        let _ = write!(out, "{}", timeline::render(&built, &r, o.detail));
+        let _ = write!(out, "{}", timeline::verdict_block(&r));
+        let _ = writeln!(
+            out,
+            "{verdict} {} (trace digest {:016x})",
+            file.display(),
+            r.runner.trace_digest()
+        );
+    }
+    if pass { EXIT_OK } else { EXIT_FAILED }
+}
+
+/// A progress bar over simulated seconds, on stderr, only when stderr is a terminal.
+fn progress_bar(duration_ms: u64, wanted: bool) -> Option<indicatif::ProgressBar> {
+    if !wanted || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(duration_ms / 1000);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} simulated {pos}/{len} s [{bar:40}] {elapsed_precise}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(bar)
+}
+
+/// Writes the trace as JSONL: to a temporary file beside it, then renamed, so no half-written trace is
+/// ever left.
+fn write_trace(path: &Path, r: &Rehearsal) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    {
+        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+        for ev in &r.runner.trace {
+            serde_json::to_writer(&mut w, ev)?;
+            w.write_all(b"\n")?;
+        }
+        w.flush()?;
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Parses the process's arguments and runs; the process's exit code. Clap's own usage errors exit 2.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_BAD_INPUT } else { EXIT_OK };
+        }
+    };
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    run(cli, &mut stdout.lock(), &mut stderr.lock())
+}
+

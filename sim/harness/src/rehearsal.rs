@@ -1,0 +1,163 @@
+//! One rehearsal: a built scenario run from start to its duration — plans set at t=0, user steps as world
+//! events, faults as scheduled — then judged ([`crate::verdict`]) and summed up for `--json`.
+
+use crate::invariants::Violation;
+use crate::runner::{Runner, SetupError};
+use crate::scenario::{Built, Scenario};
+use crate::verdict::{self, Verdict, kebab, step_outcome};
+use drsim_engine::Millis;
+use drsim_engine::protocol::Command;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// How many slices a run is cut into for progress reports.
+const PROGRESS_SLICES: u64 = 200;
+
+/// A finished rehearsal.
+pub struct Rehearsal {
+    /// The runner, with the trace, the engine and the world as they ended.
+    pub runner: Runner,
+    /// Every violation found.
+    pub violations: Vec<Violation>,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// Runs a built scenario; `progress` is told the simulated time reached, now and then.
+pub fn rehearse(built: &Built, mut progress: impl FnMut(Millis)) -> Result<Rehearsal, SetupError> {
+    let mut runner = Runner::new(built.world.clone(), built.items.clone(), built.config.clone())?;
+    runner.set_rpo_interval(built.report_interval_ms);
+    // the first discovery happens at t=0; commands before it would not know the estate
+    runner.run_until(0);
+    for plan in &built.plans {
+        let _ = runner.command(Command::SetPlan { plan: plan.clone() });
+    }
+    runner.load_script(built.script.clone());
+    let slice = (built.duration_ms / PROGRESS_SLICES).max(1);
+    let mut t = 0;
+    while t < built.duration_ms {
+        t = (t + slice).min(built.duration_ms);
+        runner.run_until(t);
+        progress(t);
+    }
+    let violations = runner.finish();
+    let verdict = verdict::judge(built, &runner, &violations);
+    Ok(Rehearsal {
+        runner,
+        violations,
+        verdict,
+    })
+}
+
+/// A step in the summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepSummary {
+    /// Its id.
+    pub id: String,
+    /// Its operation.
+    pub op: String,
+    /// When it ran (ms), if it did.
+    pub ran_ms: Option<Millis>,
+    /// How it ended: succeeded, failed, cancelled, refused, not-run, or running.
+    pub outcome: String,
+    /// The failure's rule, if any.
+    pub rule: Option<String>,
+    /// The failure's code, if any.
+    pub code: Option<u32>,
+    /// When its job ended (ms).
+    pub ended_ms: Option<Millis>,
+    /// Reprotect bytes per machine.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub reprotect_bytes: BTreeMap<String, u64>,
+}
+
+/// RPO figures of one machine, in seconds.
+#[derive(Clone, Debug, Serialize)]
+pub struct RpoSummary {
+    /// Median of the samples.
+    pub p50_s: u64,
+    /// 95th percentile of the samples.
+    pub p95_s: u64,
+    /// The largest RPO seen (exact).
+    pub max_s: u64,
+}
+
+/// The summary `drsim run --json` prints.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// The scenario's name.
+    pub scenario: String,
+    /// Its file.
+    pub file: String,
+    /// The seed used.
+    pub seed: u64,
+    /// Simulated time run (ms).
+    pub duration_ms: Millis,
+    /// "pass" or "fail".
+    pub verdict: &'static str,
+    /// The verdict in detail.
+    pub detail: Verdict,
+    /// The steps.
+    pub steps: Vec<StepSummary>,
+    /// RPO per machine that replicated.
+    pub rpo: BTreeMap<String, RpoSummary>,
+    /// Digest of the trace (INV-DET: equal for equal scenario and seed).
+    pub trace_digest: String,
+    /// World events handled.
+    pub events: u64,
+}
+
+/// Sums a rehearsal up.
+pub fn summarise(file: &str, scenario: &Scenario, built: &Built, r: &Rehearsal) -> Summary {
+    let steps = r
+        .runner
+        .steps
+        .iter()
+        .zip(&built.script)
+        .map(|(run, st)| {
+            let (outcome, failure) = step_outcome(run);
+            StepSummary {
+                id: run.id.clone(),
+                op: crate::scenario::build::op_name(st.op).to_owned(),
+                ran_ms: run.ran_ms,
+                outcome: outcome.map_or("running".into(), |o| kebab(&o)),
+                rule: failure.and_then(|f| f.rule).map(|r| r.to_string()),
+                code: failure.map(|f| f.code.0),
+                ended_ms: run.ended_ms,
+                reprotect_bytes: run
+                    .reprotect_bytes
+                    .iter()
+                    .map(|(k, v)| (k.0.clone(), *v))
+                    .collect(),
+            }
+        })
+        .collect();
+    let rpo = r
+        .runner
+        .rpo
+        .series
+        .iter()
+        .filter_map(|(item, s)| {
+            Some((
+                item.0.clone(),
+                RpoSummary {
+                    p50_s: s.percentile(50)? / 1000,
+                    p95_s: s.percentile(95)? / 1000,
+                    max_s: s.max_in(0, Millis::MAX)? / 1000,
+                },
+            ))
+        })
+        .collect();
+    Summary {
+        scenario: scenario.name.clone(),
+        file: file.to_owned(),
+        seed: scenario.seed,
+        duration_ms: built.duration_ms,
+        verdict: if r.verdict.pass() { "pass" } else { "fail" },
+        detail: r.verdict.clone(),
+        steps,
+        rpo,
+        trace_digest: format!("{:016x}", r.runner.trace_digest()),
+        events: r.runner.world.events_handled,
+    }
+}
