@@ -193,22 +193,33 @@ macro_rules! serde_via_str {
 
         impl<'de> Deserialize<'de> for $t {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                #[derive(Deserialize)]
-                #[serde(untagged)]
-                enum Raw {
-                    Int(u64),
-                    Text(String),
+                struct V;
+                impl serde::de::Visitor<'_> for V {
+                    type Value = $t;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str(concat!(
+                            "a ",
+                            stringify!($t),
+                            " as a string with its unit, or an integer"
+                        ))
+                    }
+                    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<$t, E> {
+                        format!("{n}").parse().map_err(E::custom)
+                    }
+                    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<$t, E> {
+                        match u64::try_from(n) {
+                            Ok(n) => self.visit_u64(n),
+                            Err(_) => Err(E::custom(format!(
+                                concat!("{} is negative; expected a ", stringify!($t), " of 0 or more"),
+                                n
+                            ))),
+                        }
+                    }
+                    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<$t, E> {
+                        s.parse().map_err(E::custom)
+                    }
                 }
-                match Raw::deserialize(d).map_err(|_| {
-                    serde::de::Error::custom(concat!(
-                        "expected a ",
-                        stringify!($t),
-                        " as a string with its unit, or an integer"
-                    ))
-                })? {
-                    Raw::Int(n) => Ok(Self(n)),
-                    Raw::Text(s) => s.parse().map_err(serde::de::Error::custom),
-                }
+                d.deserialize_any(V)
             }
         }
     };

@@ -70,16 +70,19 @@ impl InputError {
         text: &str,
         e: &serde_path_to_error::Error<serde_json::Error>,
     ) -> Self {
+        let syntax = e.inner().is_syntax() || e.inner().is_eof();
         let path = e.path().to_string();
-        let path = if path == "." { String::new() } else { path };
+        let path = if syntax || path == "." || path.contains('?') {
+            String::new()
+        } else {
+            path
+        };
         let mut err = InputError::from_json(file, &path, e.inner());
-        // serde reports a missing field at the end of its object, and a bad value after it: point at the
-        // value's start when the path leads to one.
-        if let Some(segments) = segments_of(e.path())
-            && !e.inner().is_syntax()
-            && !e.inner().is_eof()
+        // serde reports a bad value after it, and a missing field at the end of its object: point at the
+        // value's start, or the object's.
+        if !syntax
+            && let Some(segments) = segments_of(e.path())
             && let Some((l, c)) = location::find(text, &segments)
-            && !err.message.starts_with("missing field")
         {
             err.line = l;
             err.column = c;
