@@ -18,7 +18,12 @@ pub const EXIT_BAD_INPUT: i32 = 2;
 
 /// drsim rehearses reprotect and failback from Azure to on-premises VMware, deterministically.
 #[derive(Debug, Parser)]
-#[command(name = "drsim", version, about)]
+#[command(
+    name = "drsim",
+    version,
+    about = "drsim rehearses reprotect and failback from Azure to on-premises VMware, deterministically.",
+    after_help = "Exit codes: 0 every invariant and expectation held, 1 one failed, 2 bad input."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -237,11 +242,14 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { EXIT_BAD_INPUT } else { EXIT_OK };
+            return if e.use_stderr() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_OK
+            };
         }
     };
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     run(cli, &mut stdout.lock(), &mut stderr.lock())
 }
-

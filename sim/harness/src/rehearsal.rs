@@ -25,7 +25,11 @@ pub struct Rehearsal {
 
 /// Runs a built scenario; `progress` is told the simulated time reached, now and then.
 pub fn rehearse(built: &Built, mut progress: impl FnMut(Millis)) -> Result<Rehearsal, SetupError> {
-    let mut runner = Runner::new(built.world.clone(), built.items.clone(), built.config.clone())?;
+    let mut runner = Runner::new(
+        built.world.clone(),
+        built.items.clone(),
+        built.config.clone(),
+    )?;
     runner.set_rpo_interval(built.report_interval_ms);
     // the first discovery happens at t=0; commands before it would not know the estate
     runner.run_until(0);

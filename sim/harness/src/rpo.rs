@@ -44,7 +44,9 @@ impl RpoSeries {
             return None;
         }
         v.sort_unstable();
-        let rank = (u64::from(pct.min(100)) * v.len() as u64).div_ceil(100).max(1) as usize;
+        let rank = (u64::from(pct.min(100)) * v.len() as u64)
+            .div_ceil(100)
+            .max(1) as usize;
         Some(v[rank - 1])
     }
 }

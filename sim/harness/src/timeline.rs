@@ -39,9 +39,15 @@ fn point(p: &PointChoice) -> String {
 /// A command in a few words.
 pub fn command(c: &Command) -> String {
     match c {
-        Command::Failover { target: t, point: p } => format!("failover {} ({})", target(t), point(p)),
+        Command::Failover {
+            target: t,
+            point: p,
+        } => format!("failover {} ({})", target(t), point(p)),
         Command::CommitFailover { target: t } => format!("commit failover {}", target(t)),
-        Command::Reprotect { target: t, machines } => {
+        Command::Reprotect {
+            target: t,
+            machines,
+        } => {
             let via: Vec<String> = machines
                 .iter()
                 .map(|m| {
@@ -53,8 +59,14 @@ pub fn command(c: &Command) -> String {
                 .collect();
             format!("reprotect {} [{}]", target(t), via.join(", "))
         }
-        Command::Failback { target: t, point: p } => format!("failback {} ({})", target(t), point(p)),
-        Command::ChangeRecoveryPoint { target: t, point: p } => {
+        Command::Failback {
+            target: t,
+            point: p,
+        } => format!("failback {} ({})", target(t), point(p)),
+        Command::ChangeRecoveryPoint {
+            target: t,
+            point: p,
+        } => {
             format!("change recovery point {} ({})", target(t), point(p))
         }
         Command::CommitFailback { target: t } => format!("commit failback {}", target(t)),
@@ -105,7 +117,10 @@ pub fn render(built: &Built, r: &Rehearsal, detail: Detail) -> String {
     };
     for f in &built.world.faults {
         let what = serde_json::to_string(&f.fault).unwrap_or_default();
-        push(f.at_ms, format!("FAULT   {} starts {what}", f.fault.kind_name()));
+        push(
+            f.at_ms,
+            format!("FAULT   {} starts {what}", f.fault.kind_name()),
+        );
         if let Some(h) = f.heal_at_ms {
             push(h, format!("FAULT   {} heals", f.fault.kind_name()));
         }
@@ -135,7 +150,11 @@ pub fn render(built: &Built, r: &Rehearsal, detail: Detail) -> String {
                     }) => Some(format!(
                         "{job:<7} {} [{}] started",
                         kebab(operation),
-                        items.iter().map(|i| i.0.as_str()).collect::<Vec<_>>().join(", ")
+                        items
+                            .iter()
+                            .map(|i| i.0.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )),
                     Output::Job(JobEvent::StepStarted { job, item, step }) => {
                         Some(format!("{job:<7} {item}: {step}"))
@@ -245,7 +264,9 @@ pub fn verdict_block(r: &Rehearsal) -> String {
                 "VIOLATED {}×; first at {}{}: {}",
                 i.violations.len(),
                 clock(f.at_ms),
-                f.item.as_ref().map_or(String::new(), |x| format!(" on {x}")),
+                f.item
+                    .as_ref()
+                    .map_or(String::new(), |x| format!(" on {x}")),
                 f.message
             ),
         };

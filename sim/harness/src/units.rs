@@ -210,7 +210,11 @@ macro_rules! serde_via_str {
                         match u64::try_from(n) {
                             Ok(n) => self.visit_u64(n),
                             Err(_) => Err(E::custom(format!(
-                                concat!("{} is negative; expected a ", stringify!($t), " of 0 or more"),
+                                concat!(
+                                    "{} is negative; expected a ",
+                                    stringify!($t),
+                                    " of 0 or more"
+                                ),
                                 n
                             ))),
                         }

@@ -155,16 +155,16 @@ pub fn judge(built: &Built, runner: &Runner, violations: &[Violation]) -> Verdic
             seen.push_str(&format!(" at \"{s}\""));
         }
         let ok = outcome == Some(j.outcome)
-            && j.rule.is_none_or(|r| failure.and_then(|f| f.rule) == Some(r))
+            && j.rule
+                .is_none_or(|r| failure.and_then(|f| f.rule) == Some(r))
             && j.code.is_none_or(|c| failure.map(|f| f.code.0) == Some(c))
-            && j.failed_step.as_ref().is_none_or(|s| failed_step.as_ref() == Some(s));
+            && j.failed_step
+                .as_ref()
+                .is_none_or(|s| failed_step.as_ref() == Some(s));
         out.push(ExpectationVerdict { what, ok, seen });
     }
     for (item, state) in &e.states {
-        let seen = runner
-            .engine
-            .item(&ItemId(item.clone()))
-            .map(|r| r.state);
+        let seen = runner.engine.item(&ItemId(item.clone())).map(|r| r.state);
         out.push(ExpectationVerdict {
             what: format!("`{item}` ends {}", kebab(state)),
             ok: seen == Some(*state),
@@ -189,7 +189,10 @@ pub fn judge(built: &Built, runner: &Runner, violations: &[Violation]) -> Verdic
                     .map(|m| (m, i))
             })
             .max();
-        let scope = r.item.clone().map_or("every machine".into(), |i| format!("`{i}`"));
+        let scope = r
+            .item
+            .clone()
+            .map_or("every machine".into(), |i| format!("`{i}`"));
         out.push(ExpectationVerdict {
             what: format!("RPO of {scope} ≤ {}", r.max),
             ok: worst.is_some_and(|(m, _)| m <= r.max.0),
@@ -201,10 +204,14 @@ pub fn judge(built: &Built, runner: &Runner, violations: &[Violation]) -> Verdic
     }
     for b in &e.reprotect_bytes {
         let run = step(&b.step);
-        let item = b.item.clone().map(ItemId).or_else(|| {
-            run.and_then(|r| r.reprotect_bytes.keys().next().cloned())
-        });
-        let sent = run.zip(item.as_ref()).and_then(|(r, i)| r.reprotect_bytes.get(i).copied());
+        let item = b
+            .item
+            .clone()
+            .map(ItemId)
+            .or_else(|| run.and_then(|r| r.reprotect_bytes.keys().next().cloned()));
+        let sent = run
+            .zip(item.as_ref())
+            .and_then(|(r, i)| r.reprotect_bytes.get(i).copied());
         let min = b.min.map_or(0, |x| x.0);
         let max = b.max.map_or(u64::MAX, |x| x.0);
         out.push(ExpectationVerdict {
@@ -239,7 +246,8 @@ pub fn judge(built: &Built, runner: &Runner, violations: &[Violation]) -> Verdic
             what: format!(
                 "alert {}{} for `{}`{}",
                 kebab(&a.alert),
-                a.severity.map_or(String::new(), |s| format!(" ({})", kebab(&s))),
+                a.severity
+                    .map_or(String::new(), |s| format!(" ({})", kebab(&s))),
                 a.item,
                 a.by.map_or(String::new(), |d| format!(" by {}", clock(d.0)))
             ),

@@ -35,7 +35,11 @@ fn drsim(verb: &str, text: &str) -> (i32, String, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("scenario.json");
     std::fs::write(&file, text).expect("write");
-    let args: Vec<&str> = if verb == "run" { vec!["run", "-q"] } else { vec![verb] };
+    let args: Vec<&str> = if verb == "run" {
+        vec!["run", "-q"]
+    } else {
+        vec![verb]
+    };
     let out = Command::new(env!("CARGO_BIN_EXE_drsim"))
         .args(&args)
         .arg(&file)
@@ -92,7 +96,12 @@ fn the_base_is_valid() {
 fn malformed_json() {
     let text = mutate(r#""duration": "1h","#, r#""duration": "1h""#);
     // serde_json reports the next key, on the following line
-    assert_bad(&text, line_of(&text, "\"inventory\""), "", &["expected `,` or `}`"]);
+    assert_bad(
+        &text,
+        line_of(&text, "\"inventory\""),
+        "",
+        &["expected `,` or `}`"],
+    );
 }
 
 #[test]
@@ -119,7 +128,10 @@ fn wrong_type() {
 
 #[test]
 fn unknown_reference() {
-    let text = mutate(r#""state": "in-azure", "host": "esx1","#, r#""state": "in-azure", "host": "esx9","#);
+    let text = mutate(
+        r#""state": "in-azure", "host": "esx1","#,
+        r#""state": "in-azure", "host": "esx9","#,
+    );
     assert_bad(
         &text,
         line_of(&text, "esx9"),
@@ -159,7 +171,12 @@ fn negative_or_zero_size_or_bandwidth() {
         &["must be more than 0"],
     );
     let text = mutate(r#""bandwidth": "100Mbps""#, r#""bandwidth": -100"#);
-    assert_bad(&text, line_of(&text, "-100"), "network.bandwidth", &["-100 is negative"]);
+    assert_bad(
+        &text,
+        line_of(&text, "-100"),
+        "network.bandwidth",
+        &["-100 is negative"],
+    );
 }
 
 #[test]

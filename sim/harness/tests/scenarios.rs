@@ -104,7 +104,12 @@ fn every_scenario_names_the_schema() {
 fn every_rule_has_its_scenario() {
     let names: Vec<String> = std::fs::read_dir(scenarios_dir().join("rules"))
         .expect("scenarios/rules exists")
-        .map(|e| e.expect("readable").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("readable")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     let missing: Vec<&str> = RuleId::ALL
         .iter()
@@ -155,8 +160,16 @@ fn the_trace_is_jsonl_of_every_input_and_output() {
         .map(|l| serde_json::from_str(l).expect("each line is JSON"))
         .collect();
     assert!(lines.len() > 100, "{} lines", lines.len());
-    assert!(lines.iter().any(|l| l["dir"] == "in" && l["input"]["op"] == "failback"));
-    assert!(lines.iter().any(|l| l["dir"] == "out" && l["output"]["output"] == "action"));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["dir"] == "in" && l["input"]["op"] == "failback")
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["dir"] == "out" && l["output"]["output"] == "action")
+    );
     // nothing half-written beside it
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
     assert_eq!(leftovers.len(), 1);
@@ -164,13 +177,22 @@ fn the_trace_is_jsonl_of_every_input_and_output() {
 
 #[test]
 fn quiet_prints_only_the_verdict_and_json_is_one_object() {
-    let out = drsim().args(["run", "-q"]).arg(tutorial()).output().expect("runs");
+    let out = drsim()
+        .args(["run", "-q"])
+        .arg(tutorial())
+        .output()
+        .expect("runs");
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(text.starts_with("PASS "));
     let out = drsim().arg("run").arg(tutorial()).output().expect("runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    for needle in ["USER    step failback", "failback [app01] started", "INV-SPLIT", "PASS "] {
+    for needle in [
+        "USER    step failback",
+        "failback [app01] started",
+        "INV-SPLIT",
+        "PASS ",
+    ] {
         assert!(text.contains(needle), "`{needle}` in:\n{text}");
     }
 }

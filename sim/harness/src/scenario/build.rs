@@ -14,13 +14,13 @@ use drsim_engine::item::ItemSpec;
 use drsim_engine::protocol::{Command, PlanGroup, PlanSpec, ReprotectMachine, Target};
 use drsim_engine::recovery_point::{PointChoice, ReplicationPolicy};
 use drsim_engine::{EngineConfig, Millis};
+use drsim_world::WorldSpec;
 use drsim_world::churn::{BurstyChurn, BurstyParams, ChurnModel, DiurnalChurn, DiurnalParams};
 use drsim_world::faults::{Fault, FaultSpec};
 use drsim_world::rng::RngStreams;
 use drsim_world::world::{
     DiskSpec, MachineSpec, MasterTargetSpec, ProcessServerSpec, SiteLinkSpec, Timing,
 };
-use drsim_world::WorldSpec;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -165,8 +165,12 @@ fn positive(b: u64, path: Vec<Segment>, what: &str) -> Res<()> {
 pub fn build(s: &Scenario, _file: &Path) -> Res<Built> {
     let inv = &s.inventory;
     positive(s.duration.0, vec![key("duration")], "the duration")?;
-    let vcenters = Names::collect("vCenter", "vcenters", inv.vcenters.iter().map(|v| v.name.as_str()))
-        .map_err(|e| prefix("inventory", e))?;
+    let vcenters = Names::collect(
+        "vCenter",
+        "vcenters",
+        inv.vcenters.iter().map(|v| v.name.as_str()),
+    )
+    .map_err(|e| prefix("inventory", e))?;
     let hosts = Names::collect("host", "hosts", inv.hosts.iter().map(|v| v.name.as_str()))
         .map_err(|e| prefix("inventory", e))?;
     let datastores = Names::collect(
@@ -187,7 +191,11 @@ pub fn build(s: &Scenario, _file: &Path) -> Res<Built> {
         inv.master_targets.iter().map(|v| v.name.as_str()),
     )
     .map_err(|e| prefix("inventory", e))?;
-    let machines = Names::collect("machine", "machines", s.machines.iter().map(|m| m.name.as_str()))?;
+    let machines = Names::collect(
+        "machine",
+        "machines",
+        s.machines.iter().map(|m| m.name.as_str()),
+    )?;
     let plans = Names::collect("plan", "plans", s.plans.iter().map(|p| p.name.as_str()))?;
     let inv_path = |section: &str, i: usize, field: &str| {
         vec![key("inventory"), key(section), idx(i), key(field)]
@@ -217,7 +225,11 @@ pub fn build(s: &Scenario, _file: &Path) -> Res<Built> {
     }
     for (i, d) in inv.datastores.iter().enumerate() {
         vcenters.check(&d.vcenter, inv_path("datastores", i, "vcenter"))?;
-        positive(d.capacity.0, inv_path("datastores", i, "capacity"), "a datastore's capacity")?;
+        positive(
+            d.capacity.0,
+            inv_path("datastores", i, "capacity"),
+            "a datastore's capacity",
+        )?;
         let free = d.free.map_or(d.capacity.0, |f| f.0);
         if free > d.capacity.0 {
             return Err(Unlocated::new(
@@ -347,10 +359,19 @@ pub fn build(s: &Scenario, _file: &Path) -> Res<Built> {
     for (i, m) in s.machines.iter().enumerate() {
         let mp = |more: &[Segment]| at(&[key("machines"), idx(i)], more);
         hosts.check(&m.host, mp(&[key("host")]))?;
-        let host_vc = &inv.hosts.iter().find(|h| h.name == m.host).expect("checked").vcenter;
+        let host_vc = &inv
+            .hosts
+            .iter()
+            .find(|h| h.name == m.host)
+            .expect("checked")
+            .vcenter;
         let vcenter = m.vcenter.clone().unwrap_or_else(|| host_vc.clone());
         vcenters.check(&vcenter, mp(&[key("vcenter")]))?;
-        let azure_name = m.azure.name.clone().unwrap_or_else(|| format!("{}-azure", m.name));
+        let azure_name = m
+            .azure
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}-azure", m.name));
         if machines.names.contains(&azure_name) || azure_names.contains_key(&azure_name) {
             return Err(Unlocated::new(
                 mp(&[key("azure"), key("name")]),
@@ -359,7 +380,10 @@ pub fn build(s: &Scenario, _file: &Path) -> Res<Built> {
         }
         azure_names.insert(azure_name.clone(), m.name.clone());
         if m.disks.is_empty() {
-            return Err(Unlocated::new(mp(&[key("disks")]), "a machine needs at least one disk"));
+            return Err(Unlocated::new(
+                mp(&[key("disks")]),
+                "a machine needs at least one disk",
+            ));
         }
         let (machine, item) = build_machine(s, m, &azure_name, &vcenter, &streams, &refs, &mp)?;
         spec.machines.push(machine);
@@ -372,12 +396,21 @@ pub fn build(s: &Scenario, _file: &Path) -> Res<Built> {
             for (j, v) in list.iter().enumerate() {
                 vcenters.check(
                     v,
-                    vec![key("inventory"), key("config_server"), key("vcenters"), idx(j)],
+                    vec![
+                        key("inventory"),
+                        key("config_server"),
+                        key("vcenters"),
+                        idx(j),
+                    ],
                 )?;
             }
             list.iter().map(|v| v.as_str().into()).collect()
         }
-        None => inv.vcenters.iter().map(|v| v.name.as_str().into()).collect(),
+        None => inv
+            .vcenters
+            .iter()
+            .map(|v| v.name.as_str().into())
+            .collect(),
     };
     for (m, item) in s.machines.iter().zip(&items) {
         if m.cs_registered {
@@ -415,7 +448,10 @@ pub fn build(s: &Scenario, _file: &Path) -> Res<Built> {
     spec.per_thread_bytes_per_s = s.network.per_thread.0;
     for (field, v) in [
         ("discovery_interval", p.discovery_interval.0),
-        ("replication_report_interval", p.replication_report_interval.0),
+        (
+            "replication_report_interval",
+            p.replication_report_interval.0,
+        ),
         ("action_timeout", p.action_timeout.0),
         ("data_action_timeout", p.data_action_timeout.0),
         ("sync_stall_timeout", p.sync_stall_timeout.0),
@@ -464,7 +500,14 @@ pub fn build(s: &Scenario, _file: &Path) -> Res<Built> {
             for (k, item) in group.items.iter().enumerate() {
                 machines.check(
                     item,
-                    vec![key("plans"), idx(i), key("groups"), idx(g), key("items"), idx(k)],
+                    vec![
+                        key("plans"),
+                        idx(i),
+                        key("groups"),
+                        idx(g),
+                        key("items"),
+                        idx(k),
+                    ],
                 )?;
             }
             groups.push(PlanGroup {
@@ -600,9 +643,15 @@ fn build_machine(
     for (d, disk) in m.disks.iter().enumerate() {
         let dp = |f: &str| mp(&[key("disks"), idx(d), key(f)]);
         positive(disk.size.0, dp("size"), "a disk's size")?;
-        let name = disk.name.clone().unwrap_or_else(|| format!("{}-disk{d}", m.name));
+        let name = disk
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}-disk{d}", m.name));
         if !names.insert(name.clone()) {
-            return Err(Unlocated::new(dp("name"), format!("duplicate disk `{name}`")));
+            return Err(Unlocated::new(
+                dp("name"),
+                format!("duplicate disk `{name}`"),
+            ));
         }
         let used = disk.used.map_or(disk.size.0 / 2, |b| b.0);
         let hot = disk.hot_region.map_or(disk.size.0 / 10, |b| b.0);
@@ -765,13 +814,19 @@ fn resolve_fault(
     {
         return Err(Unlocated::new(
             vec![key("faults"), idx(i), key("heal")],
-            format!("a fault heals after it starts: heal {h} is not after at {}", f.at),
+            format!(
+                "a fault heals after it starts: heal {h} is not after at {}",
+                f.at
+            ),
         ));
     }
     if f.heal.is_some() && !f.fault.heals() {
         return Err(Unlocated::new(
             vec![key("faults"), idx(i), key("heal")],
-            format!("a `{}` fault cannot heal; remove `heal`", f.fault.kind_name()),
+            format!(
+                "a `{}` fault cannot heal; remove `heal`",
+                f.fault.kind_name()
+            ),
         ));
     }
     let azure_vm = |vm: &VmName| -> Res<VmName> {
@@ -790,7 +845,8 @@ fn resolve_fault(
     };
     let fault = match &f.fault {
         Fault::ProcessServerCrash { process_server } => {
-            refs.pss.check(process_server.as_str(), fp("process_server"))?;
+            refs.pss
+                .check(process_server.as_str(), fp("process_server"))?;
             f.fault.clone()
         }
         Fault::VCenterDisconnect { vcenter } => {
@@ -799,7 +855,8 @@ fn resolve_fault(
         }
         Fault::MasterTargetReboot { master_target }
         | Fault::SnapshotOnMasterTarget { master_target } => {
-            refs.mts.check(master_target.as_str(), fp("master_target"))?;
+            refs.mts
+                .check(master_target.as_str(), fp("master_target"))?;
             f.fault.clone()
         }
         Fault::DatastoreFull { datastore } => {
@@ -828,7 +885,11 @@ fn resolve_fault(
             new_size_bytes,
         } => {
             machines.check(item.as_str(), fp("item"))?;
-            let m = s.machines.iter().find(|m| m.name == item.0).expect("checked");
+            let m = s
+                .machines
+                .iter()
+                .find(|m| m.name == item.0)
+                .expect("checked");
             if *disk >= m.disks.len() {
                 return Err(Unlocated::new(
                     fp("disk"),
@@ -856,7 +917,12 @@ fn step_id(step: &Step, i: usize) -> String {
     step.id.clone().unwrap_or_else(|| format!("step{i}"))
 }
 
-fn build_steps(s: &Scenario, machines: &Names, plans: &Names, refs: &Refs<'_>) -> Res<Vec<ScriptStep>> {
+fn build_steps(
+    s: &Scenario,
+    machines: &Names,
+    plans: &Names,
+    refs: &Refs<'_>,
+) -> Res<Vec<ScriptStep>> {
     let mut ids = BTreeMap::new();
     for (i, st) in s.steps.iter().enumerate() {
         let id = step_id(st, i);
@@ -908,7 +974,10 @@ fn build_steps(s: &Scenario, machines: &Names, plans: &Names, refs: &Refs<'_>) -
                 }
             }
             (Some(_), Some(_)) => {
-                return Err(Unlocated::new(sp("after"), "give `at` or `after`, not both"));
+                return Err(Unlocated::new(
+                    sp("after"),
+                    "give `at` or `after`, not both",
+                ));
             }
             (None, None) => {
                 return Err(Unlocated::new(
@@ -982,7 +1051,10 @@ fn step_action(
                 plans.check(plan, sp("plan"))?;
                 Ok(Target::Plan(PlanId(plan.clone())))
             }
-            (Some(_), Some(_)) => Err(Unlocated::new(sp("plan"), "give `item` or `plan`, not both")),
+            (Some(_), Some(_)) => Err(Unlocated::new(
+                sp("plan"),
+                "give `item` or `plan`, not both",
+            )),
             (None, None) => Err(Unlocated::new(
                 vec![key("steps"), idx(i)],
                 format!("op `{}` needs an `item` or a `plan`", op_name(st.op)),
@@ -1062,7 +1134,11 @@ fn step_action(
             }
             let mut list = Vec::new();
             for member in &members {
-                let (k, mv) = match st.machines.iter().enumerate().find(|(_, m)| &m.item == member)
+                let (k, mv) = match st
+                    .machines
+                    .iter()
+                    .enumerate()
+                    .find(|(_, m)| &m.item == member)
                 {
                     Some((k, m)) => (Some(k), Some(m)),
                     None => (None, None),
@@ -1079,7 +1155,9 @@ fn step_action(
                     continue;
                 };
                 let path = |f: &str| match (k, mv.and_then(|m| field_of(m, f))) {
-                    (Some(k), Some(true)) => vec![key("steps"), idx(i), key("machines"), idx(k), key(f)],
+                    (Some(k), Some(true)) => {
+                        vec![key("steps"), idx(i), key("machines"), idx(k), key(f)]
+                    }
                     _ => vec![key("steps"), idx(i), key(f)],
                 };
                 refs.check(&mt, &ps, &ds, &rd, &path)?;
@@ -1176,7 +1254,10 @@ fn check_expect(s: &Scenario, machines: &Names, script: &[ScriptStep]) -> Res<()
         if let (Some(min), Some(max)) = (b.min, b.max)
             && min > max
         {
-            return Err(Unlocated::new(ep("reprotect_bytes", i, "max"), "max is below min"));
+            return Err(Unlocated::new(
+                ep("reprotect_bytes", i, "max"),
+                "max is below min",
+            ));
         }
     }
     for (i, a) in e.alerts.iter().enumerate() {
@@ -1192,7 +1273,10 @@ fn check_expect(s: &Scenario, machines: &Names, script: &[ScriptStep]) -> Res<()
         if !FLAGGABLE.contains(&v.as_str()) {
             return Err(Unlocated::new(
                 vec![key("expect"), key("violations"), idx(i)],
-                format!("unknown invariant `{v}`; expected one of: {}", FLAGGABLE.join(", ")),
+                format!(
+                    "unknown invariant `{v}`; expected one of: {}",
+                    FLAGGABLE.join(", ")
+                ),
             ));
         }
     }

@@ -39,7 +39,10 @@ pub fn display(path: &[Segment]) -> String {
 /// The 1-based line and column (in characters) of the value at `path` in `text`, or of the nearest
 /// enclosing value that exists. None if `text` is not JSON.
 pub fn find(text: &str, path: &[Segment]) -> Option<(usize, usize)> {
-    let mut c = Cursor { b: text.as_bytes(), i: 0 };
+    let mut c = Cursor {
+        b: text.as_bytes(),
+        i: 0,
+    };
     c.ws();
     let mut at = c.i;
     for seg in path {

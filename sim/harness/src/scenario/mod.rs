@@ -189,8 +189,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, InputError> {
     let mut de = serde_json::Deserializer::from_str(text);
     let scenario: Scenario = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| InputError::from_serde(file, text, &e))?;
-    de.end()
-        .map_err(|e| InputError::from_json(file, "", &e))?;
+    de.end().map_err(|e| InputError::from_json(file, "", &e))?;
     Ok(scenario)
 }
 
