@@ -289,11 +289,13 @@ pub struct ActionError {
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum ActionKind {
     /// Power the on-prem VM off (RJ-02 at reprotect; FB-07 rollback).
+    #[serde(rename = "power-off-onprem-vm")]
     PowerOffOnPremVm {
         /// The VM.
         vm: VmName,
     },
     /// Power the on-prem VM on (failback, only once the Azure VM is confirmed off: FB-02).
+    #[serde(rename = "power-on-onprem-vm")]
     PowerOnOnPremVm {
         /// The VM.
         vm: VmName,
@@ -373,6 +375,7 @@ pub enum ActionKind {
     },
     /// Apply a recovery point and move the disks from the MT to the on-prem VM (FB-04), sized from the Azure
     /// VM (CL-06).
+    #[serde(rename = "recover-onprem")]
     RecoverOnPrem {
         /// The item.
         item: ItemId,
@@ -409,7 +412,7 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
-    /// A short name for timelines.
+    /// A short name for timelines: the same as its serde tag.
     pub fn name(&self) -> &'static str {
         match self {
             ActionKind::PowerOffOnPremVm { .. } => "power-off-onprem-vm",

@@ -50,6 +50,18 @@ pub enum PointChoice {
     },
 }
 
+impl std::fmt::Display for PointChoice {
+    /// As an operator reads it: "latest", "latest-processed", "latest-app-consistent", "the point at 2520000 ms".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PointChoice::Latest => f.write_str("latest"),
+            PointChoice::LatestProcessed => f.write_str("latest-processed"),
+            PointChoice::LatestAppConsistent => f.write_str("latest-app-consistent"),
+            PointChoice::At { tag_ms } => write!(f, "the point tagged at {tag_ms} ms"),
+        }
+    }
+}
+
 /// A replication policy's recovery-point settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicationPolicy {

@@ -28,6 +28,7 @@ pub enum Fault {
     /// The configuration server goes down (RP-01).
     ConfigServerDown,
     /// vCenter disconnects from the CS (RP-10, FB-04).
+    #[serde(rename = "vcenter-disconnect")]
     VCenterDisconnect {
         /// The vCenter.
         vcenter: VCenterName,
@@ -75,6 +76,7 @@ pub enum Fault {
         vm: VmName,
     },
     /// Someone powers the on-prem VM on by hand (INV-SPLIT, RJ-02); off again at heal.
+    #[serde(rename = "onprem-powered-on-by-hand")]
     OnPremPoweredOnByHand {
         /// The on-prem VM.
         vm: VmName,
@@ -152,4 +154,28 @@ pub struct FaultSpec {
     /// When it heals, if it does (after `at_ms`).
     #[serde(default)]
     pub heal_at_ms: Option<Millis>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_files_name_faults_as_timelines_do() {
+        let faults = [
+            Fault::LinkDown,
+            Fault::VCenterDisconnect {
+                vcenter: "vc1".into(),
+            },
+            Fault::OnPremPoweredOnByHand { vm: "vm".into() },
+            Fault::SnapshotOnMasterTarget {
+                master_target: "mt".into(),
+            },
+            Fault::AzureVmHung { vm: "vm".into() },
+        ];
+        for f in faults {
+            let v = serde_json::to_value(&f).unwrap();
+            assert_eq!(v["kind"], f.kind_name(), "{v}");
+        }
+    }
 }

@@ -253,11 +253,18 @@ impl Engine {
                         format!("protection of item `{id}` was disabled: {op} is impossible"),
                     )
                 } else {
-                    Failure::other(
+                    let mut f = Failure::other(
                         ErrorCode::STATE_REFUSED,
                         format!("{op} is not allowed for item `{id}` in state {}", rec.state),
                         "bring the item to a state that allows the operation (DOMAIN.md §2)",
-                    )
+                    );
+                    // the rules that say from which state an operation may start
+                    f.rule = match op {
+                        Operation::Failback => Some(RuleId::Fb01),
+                        Operation::ReprotectToAzure => Some(RuleId::Ra01),
+                        _ => None,
+                    };
+                    f
                 };
                 return Err(refuse(name, failure));
             }

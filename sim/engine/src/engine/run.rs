@@ -594,7 +594,7 @@ impl Engine {
                     }
                     None => Started::Failed(Failure::rule(
                         RuleId::Fb03,
-                        format!("no recovery point of item `{item}` matches {choice:?}"),
+                        format!("no recovery point of item `{item}` matches {choice}"),
                     )),
                 };
             }
@@ -1067,6 +1067,13 @@ impl Engine {
         };
         if to != from {
             rec.state = to;
+            if matches!(
+                to,
+                ItemState::InAzure | ItemState::OnPrem | ItemState::Disabled
+            ) {
+                // unprotected: group membership may change again (RG-04's fix: disable, change, protect)
+                rec.replication_started = false;
+            }
             self.outputs.push_back(Output::ItemState {
                 item: item.clone(),
                 from,

@@ -160,12 +160,22 @@ pub fn run_phase(ctx: &CheckCtx<'_>) -> Vec<(RuleId, Verdict)> {
         .collect()
 }
 
-/// The first failure among results, if any.
+/// The failure a job reports, if any: a "failback impossible" case (NS-*) before any other, since no
+/// retry fixes it and the operator must not be told to wait and retry (an Azure replica deleted also
+/// fails RP-04/RP-05, whose fix is "retry later"); otherwise the first in catalogue order.
 pub fn first_failure(results: &[(RuleId, Verdict)]) -> Option<&Failure> {
-    results.iter().find_map(|(_, v)| match v {
-        Verdict::Fail(f) => Some(f),
-        _ => None,
-    })
+    fn fail((r, v): &(RuleId, Verdict)) -> Option<(RuleId, &Failure)> {
+        match v {
+            Verdict::Fail(f) => Some((*r, f)),
+            _ => None,
+        }
+    }
+    results
+        .iter()
+        .filter_map(fail)
+        .find(|(r, _)| r.as_str().starts_with("NS-"))
+        .or_else(|| results.iter().find_map(fail))
+        .map(|(_, f)| f)
 }
 
 /// A check's result: `Ok(())` passes, `Err(message)` fails with the rule's code.

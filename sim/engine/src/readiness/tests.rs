@@ -444,3 +444,24 @@ fn a_healthy_estate_passes_every_phase() {
         assert_eq!(first_failure(&results), None, "{phase:?}: {results:?}");
     }
 }
+
+#[test]
+fn a_failback_impossible_case_is_reported_before_a_retryable_one() {
+    use crate::protocol::Failure;
+    let fail = |r: RuleId| (r, Verdict::Fail(Failure::rule(r, "x")));
+    let results = vec![
+        (RuleId::Rp01, Verdict::Pass),
+        fail(RuleId::Rp04),
+        fail(RuleId::Rp05),
+        fail(RuleId::Ns06),
+    ];
+    assert_eq!(
+        first_failure(&results).and_then(|f| f.rule),
+        Some(RuleId::Ns06)
+    );
+    let results = vec![fail(RuleId::Rp04), fail(RuleId::Rp05)];
+    assert_eq!(
+        first_failure(&results).and_then(|f| f.rule),
+        Some(RuleId::Rp04)
+    );
+}

@@ -650,9 +650,12 @@ impl World {
 
     fn recover_onprem(&mut self, item: &ItemId, vm: &VmName, tag: Millis) -> Outcome {
         let m = self.machine(item)?;
+        // ALR recovers into the VM created on the MT's host, even when the old VM still exists elsewhere
+        // (the user chose an alternate location, RJ-04); OLR into the original VM.
+        let alr = m.alr_vm.is_some();
         let host = match (&m.alr_vm, self.estate.onprem_vms.get(vm)) {
-            (_, Some(v)) => v.host.clone(),
-            (Some((h, _, _)), None) => h.clone(),
+            (Some((h, _, _)), _) => h.clone(),
+            (None, Some(v)) => v.host.clone(),
             (None, None) => {
                 return Err(fail(
                     None,
@@ -705,7 +708,15 @@ impl World {
                 rdm: false,
             })
             .collect();
-        if !self.estate.onprem_vms.contains_key(vm) {
+        if alr && let Some(old) = self.estate.onprem_vms.get(vm) {
+            // the VM on the MT's host takes the name's place in the inventory (names are unique here);
+            // the old VM is left behind, powered off
+            let mut v = old.clone();
+            v.host = host;
+            v.disks = disk_views;
+            v.power = PowerState::Off;
+            self.estate.put(Entity::OnPremVm(v), Visibility::Known);
+        } else if !self.estate.onprem_vms.contains_key(vm) {
             // ALR: the VM created on the MT's host becomes the machine's on-prem VM (RJ-04).
             self.estate.put(
                 Entity::OnPremVm(OnPremVmView {

@@ -35,9 +35,12 @@ impl World {
                     }
                 });
             }
-            Fault::LinkDegraded { capacity_permille } => self.set_links(LinkState::Degraded {
-                capacity_permille: capacity_permille.clamp(1, 1000),
-            }),
+            Fault::LinkDegraded { capacity_permille } => {
+                self.set_links(LinkState::Degraded {
+                    capacity_permille: capacity_permille.clamp(1, 1000),
+                });
+                self.each_stream(|_, _, _| {});
+            }
             Fault::ProcessServerCrash { process_server } => self.set_ps(&process_server, false),
             Fault::ConfigServerDown => {
                 if let Some(cs) = self.estate.config_server_mut() {
@@ -160,7 +163,9 @@ impl World {
                 if let Some(n) = self.estate.network_mut() {
                     n.up = true;
                 }
-                // The resync the failure triggered: only what changed since the copies last agreed.
+                // The resync the failure triggered: only blocks whose checksums differ — what changed
+                // since the copies last agreed, plus whatever an interrupted copy had not sent yet (a full
+                // or differential copy cut by the failure resumes; it is not forgotten).
                 self.each_stream(|w, item, d| {
                     let now = w.kernel.now();
                     if let Some(disk) = w.machines.get_mut(item).and_then(|m| m.disks.get_mut(d)) {
@@ -170,19 +175,34 @@ impl World {
                         {
                             let agreed = s.fluid.target_generation_bytes().unwrap_or(0);
                             let written_bytes = s.fluid.written_bytes().saturating_sub(agreed);
-                            s.fluid.start_resync(
-                                now,
-                                ResyncReason::NetworkFailure,
+                            let unsent = s
+                                .fluid
+                                .resync_progress()
+                                .map_or(0, |p| p.total_bytes.saturating_sub(p.sent_bytes));
+                            let size = if unsent == 0 {
                                 ResyncSize::Differential {
                                     written_bytes,
                                     hot_region_bytes: h,
-                                },
-                            );
+                                }
+                            } else {
+                                let changed = crate::fluid::unique_changed_bytes(
+                                    written_bytes,
+                                    h,
+                                    s.fluid.size_bytes(),
+                                );
+                                ResyncSize::Bytes(unsent.saturating_add(changed))
+                            };
+                            s.fluid
+                                .start_resync(now, ResyncReason::NetworkFailure, size);
                         }
                     }
                 });
             }
-            Fault::LinkDegraded { .. } => self.set_links(LinkState::Up),
+            Fault::LinkDegraded { .. } => {
+                self.set_links(LinkState::Up);
+                // backlogs built while degraded are sent at the full rate again
+                self.each_stream(|_, _, _| {});
+            }
             Fault::ProcessServerCrash { process_server } => self.set_ps(&process_server, true),
             Fault::ConfigServerDown => {
                 if let Some(cs) = self.estate.config_server_mut() {
@@ -286,6 +306,8 @@ impl World {
             p.running = up;
             p.health = if up { Health::Ok } else { Health::Critical };
         }
+        // streams through it stop, or catch up on their backlog, at the rates the network now gives
+        self.each_stream(|_, _, _| {});
     }
 
     fn set_mt(&mut self, mt: &MasterTargetName, up: bool) {
@@ -297,6 +319,7 @@ impl World {
         if let Some(m) = self.estate.master_target_mut(mt, Visibility::Known) {
             m.running = up;
         }
+        self.each_stream(|_, _, _| {});
     }
 
     fn set_onprem_power_by_fault(&mut self, vm: &VmName, p: PowerState) {
