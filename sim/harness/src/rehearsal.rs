@@ -73,6 +73,9 @@ pub struct StepSummary {
     /// Reprotect bytes per machine.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub reprotect_bytes: BTreeMap<String, u64>,
+    /// Bytes lost per machine by a failback or change of point.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub data_loss: BTreeMap<String, u64>,
 }
 
 /// RPO figures of one machine, in seconds.
@@ -130,6 +133,11 @@ pub fn summarise(file: &str, scenario: &Scenario, built: &Built, r: &Rehearsal) 
                 ended_ms: run.ended_ms,
                 reprotect_bytes: run
                     .reprotect_bytes
+                    .iter()
+                    .map(|(k, v)| (k.0.clone(), *v))
+                    .collect(),
+                data_loss: run
+                    .data_loss
                     .iter()
                     .map(|(k, v)| (k.0.clone(), *v))
                     .collect(),

@@ -65,6 +65,8 @@ pub struct StepRun {
     pub ended_ms: Option<Millis>,
     /// For a reprotect: the bytes each machine's resync sent, when the job ended (RJ-03/RJ-04/RJ-05).
     pub reprotect_bytes: BTreeMap<ItemId, u64>,
+    /// For a failback or change of point that succeeded: the bytes each machine lost (FB-03, INV-LOSS).
+    pub data_loss: BTreeMap<ItemId, u64>,
 }
 
 /// Something waiting in the world's queue for its time.
@@ -159,6 +161,7 @@ impl Runner {
                 outcome: None,
                 ended_ms: None,
                 reprotect_bytes: BTreeMap::new(),
+                data_loss: BTreeMap::new(),
             });
             match &step.when {
                 When::At(t) => self.schedule(*t, Scheduled::Step(i)),
@@ -220,6 +223,22 @@ impl Runner {
                     self.steps[i]
                         .reprotect_bytes
                         .insert(item, m.last_resync_bytes);
+                }
+            }
+        }
+        if matches!(self.script[i].op, Op::Failback | Op::ChangeRecoveryPoint)
+            && *outcome == JobOutcome::Succeeded
+            && let Some(j) = self.engine.job(job)
+        {
+            let items: Vec<ItemId> = j.items().cloned().collect();
+            for item in items {
+                if let Some(lost) = self
+                    .world
+                    .machines()
+                    .get(&item)
+                    .and_then(crate::invariants::loss::bytes_lost)
+                {
+                    self.steps[i].data_loss.insert(item, lost);
                 }
             }
         }

@@ -85,12 +85,8 @@ pub fn command(c: &Command) -> String {
 
 fn alert(k: &AlertKind) -> String {
     match k {
-        AlertKind::RpoThresholdExceeded {
-            rpo_ms,
-            threshold_ms,
-        } => format!(
-            "RPO {} above threshold {}",
-            crate::units::human_duration(*rpo_ms),
+        AlertKind::RpoThresholdExceeded { threshold_ms, .. } => format!(
+            "RPO exceeded the {} threshold",
             crate::units::human_duration(*threshold_ms)
         ),
         AlertKind::RpoRecovered { rpo_ms } => {
@@ -233,6 +229,30 @@ pub fn render(built: &Built, r: &Rehearsal, detail: Detail) -> String {
                 };
                 if let Some(l) = line {
                     push(*t, l);
+                }
+                if let Output::Job(JobEvent::Ended {
+                    job,
+                    outcome: JobOutcome::Succeeded,
+                }) = output
+                    && let Some(run) = steps
+                        .iter()
+                        .find(|s| matches!(&s.result, Some(Ok(Some(j))) if j == job))
+                {
+                    for (item, lost) in &run.data_loss {
+                        push(
+                            *t,
+                            if *lost == 0 {
+                                format!(
+                                    "DATA    {item}: nothing lost (every acknowledged write recovered)"
+                                )
+                            } else {
+                                format!(
+                                    "DATA    {item}: {} of acknowledged writes lost (after the chosen point)",
+                                    crate::units::human_bytes(*lost)
+                                )
+                            },
+                        );
+                    }
                 }
             }
         }

@@ -227,6 +227,84 @@ pub fn judge(built: &Built, runner: &Runner, violations: &[Violation]) -> Verdic
             }),
         });
     }
+    for b in &e.data_loss {
+        let run = step(&b.step);
+        let item = b
+            .item
+            .clone()
+            .map(ItemId)
+            .or_else(|| run.and_then(|r| r.data_loss.keys().next().cloned()));
+        let lost = run
+            .zip(item.as_ref())
+            .and_then(|(r, i)| r.data_loss.get(i).copied());
+        let min = b.min.map_or(0, |x| x.0);
+        let max = b.max.map_or(u64::MAX, |x| x.0);
+        out.push(ExpectationVerdict {
+            what: format!(
+                "`{}` loses {}..{}{}",
+                b.step,
+                crate::units::Bytes(min),
+                b.max.map_or("∞".into(), |m| m.to_string()),
+                item.as_ref()
+                    .map_or(String::new(), |i| format!(" of `{i}`"))
+            ),
+            ok: lost.is_some_and(|l| (min..=max).contains(&l)),
+            seen: lost.map_or("its job did not succeed".into(), |l| {
+                format!("{l} bytes ({})", crate::units::human_bytes(l))
+            }),
+        });
+    }
+    for o in &e.order {
+        let job = step(&o.step)
+            .and_then(|r| r.result.clone())
+            .and_then(|r| r.ok().flatten())
+            .and_then(|j| runner.engine.job(j));
+        let span = |items: &[String], pick_end: bool| -> Option<Millis> {
+            let j = job?;
+            let mut times = Vec::new();
+            for item in items {
+                // the plan-wide prerequisites run for every machine at the start (the plan fails as a
+                // whole); the order is that of the steps after them
+                let prereq =
+                    drsim_engine::job::Step::Check(drsim_engine::rules::Phase::FailbackStart)
+                        .name();
+                let recs: Vec<_> = j
+                    .history
+                    .iter()
+                    .filter(|h| h.item.0 == *item && h.name != prereq)
+                    .collect();
+                if recs.is_empty() {
+                    return None;
+                }
+                for h in recs {
+                    times.push(if pick_end {
+                        h.ended_ms.unwrap_or(Millis::MAX)
+                    } else {
+                        h.started_ms
+                    });
+                }
+            }
+            if pick_end {
+                times.into_iter().max()
+            } else {
+                times.into_iter().min()
+            }
+        };
+        let (end, start) = (span(&o.first, true), span(&o.then, false));
+        out.push(ExpectationVerdict {
+            what: format!(
+                "in `{}`, [{}] end before [{}] start",
+                o.step,
+                o.first.join(", "),
+                o.then.join(", ")
+            ),
+            ok: matches!((end, start), (Some(e), Some(s)) if e <= s),
+            seen: match (end, start) {
+                (Some(e), Some(s)) => format!("ended {}, started {}", clock(e), clock(s)),
+                _ => "a machine has no step in the job".into(),
+            },
+        });
+    }
     for a in &e.alerts {
         let by = a.by.map_or(Millis::MAX, |d| d.0);
         let first = runner.trace.iter().find_map(|ev| match ev {

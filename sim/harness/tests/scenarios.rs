@@ -92,11 +92,7 @@ fn every_scenario_names_the_schema() {
         );
         let name = v.get("name").and_then(|s| s.as_str()).unwrap_or_default();
         let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-        assert!(
-            stem.ends_with(name) || stem == name,
-            "{}: name `{name}` does not match the file name",
-            f.display()
-        );
+        assert_eq!(stem, name, "{}: `name` is the file name", f.display());
     }
 }
 

@@ -113,11 +113,13 @@ fn every_kind_of_expectation_can_fail() {
         "reprotect_bytes": [{ "step": "rp", "max": "1MB" }],
         "alerts": [{ "item": "app01", "alert": "split-brain-risk" }],
         "checks": [{ "step": "rp", "rule": "RP-06", "verdict": "fail" }],
+        "data_loss": [{ "step": "fb", "min": "1GB" }],
+        "order": [{ "step": "fb", "first": ["app01"], "then": ["app01"] }],
         "violations": ["INV-SPLIT"]
     }"#;
     let r = run(&scenario(&steps, expect, ""));
     let failed = failed_expectations(&r);
-    assert_eq!(failed.len(), 7, "{failed:#?}");
+    assert_eq!(failed.len(), 9, "{failed:#?}");
     let split = r
         .verdict
         .invariants
@@ -135,7 +137,8 @@ fn every_kind_of_expectation_can_fail() {
         "states": { "app01": "failed-back" },
         "rpo": [{ "item": "app01", "max": "20m", "from": "1h" }],
         "reprotect_bytes": [{ "step": "rp", "max": "100GiB" }],
-        "checks": [{ "step": "rp", "rule": "RP-06", "verdict": "pass" }]
+        "checks": [{ "step": "rp", "rule": "RP-06", "verdict": "pass" }],
+        "data_loss": [{ "step": "fb", "max": "0B" }]
     }"#;
     let r = run(&scenario(&steps, expect, ""));
     assert!(r.verdict.pass(), "{:?}", failed_expectations(&r));

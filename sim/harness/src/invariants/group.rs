@@ -77,7 +77,10 @@ impl Checker for GroupChecker {
                     if !matches!(j.operation, Operation::Failback | Operation::Reprotect) {
                         continue;
                     }
-                    // All members or none: every member of a group in the job ends in one state, with one OS.
+                    // All members or none: every member of a group in the job ends in one state; a job that
+                    // succeeded also had them share one OS (a refused or failed one touched nothing).
+                    let succeeded =
+                        j.outcome == Some(drsim_engine::protocol::JobOutcome::Succeeded);
                     let mut by_group: BTreeMap<GroupId, Vec<&ItemId>> = BTreeMap::new();
                     for i in j.items() {
                         if let Some(g) = group_of(i) {
@@ -88,7 +91,7 @@ impl Checker for GroupChecker {
                         let states: Vec<_> = members
                             .iter()
                             .filter_map(|i| view.engine.item(i))
-                            .map(|r| (r.state, r.spec.os))
+                            .map(|r| (r.state, succeeded.then_some(r.spec.os)))
                             .collect();
                         if states.windows(2).any(|w| w[0] != w[1]) {
                             found.push(Violation {

@@ -1260,6 +1260,39 @@ fn check_expect(s: &Scenario, machines: &Names, script: &[ScriptStep]) -> Res<()
             ));
         }
     }
+    for (i, b) in e.data_loss.iter().enumerate() {
+        steps.check(&b.step, ep("data_loss", i, "step"))?;
+        let st = script.iter().find(|x| x.id == b.step).expect("checked");
+        if !matches!(st.op, Op::Failback | Op::ChangeRecoveryPoint) {
+            return Err(Unlocated::new(
+                ep("data_loss", i, "step"),
+                format!(
+                    "step `{}` is not a failback or change of recovery point",
+                    b.step
+                ),
+            ));
+        }
+        if let Some(item) = &b.item {
+            machines.check(item, ep("data_loss", i, "item"))?;
+        }
+    }
+    for (i, o) in e.order.iter().enumerate() {
+        steps.check(&o.step, ep("order", i, "step"))?;
+        for (field, list) in [("first", &o.first), ("then", &o.then)] {
+            if list.is_empty() {
+                return Err(Unlocated::new(
+                    ep("order", i, field),
+                    "name at least one machine",
+                ));
+            }
+            for (k, item) in list.iter().enumerate() {
+                machines.check(
+                    item,
+                    vec![key("expect"), key("order"), idx(i), key(field), idx(k)],
+                )?;
+            }
+        }
+    }
     for (i, a) in e.alerts.iter().enumerate() {
         machines.check(&a.item, ep("alerts", i, "item"))?;
     }

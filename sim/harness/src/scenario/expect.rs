@@ -26,6 +26,13 @@ pub struct Expect {
     /// Bytes a reprotect sent (RJ-03 differential, RJ-04 full copy, RJ-05 range).
     #[serde(default)]
     pub reprotect_bytes: Vec<BytesExpect>,
+    /// Data a failback (or change of recovery point) lost: writes acknowledged after the chosen point
+    /// (INV-LOSS: none for "latest").
+    #[serde(default)]
+    pub data_loss: Vec<BytesExpect>,
+    /// Order inside a plan's job: these machines end their steps before those start (FB-08).
+    #[serde(default)]
+    pub order: Vec<OrderExpect>,
     /// Alerts the engine must raise.
     #[serde(default)]
     pub alerts: Vec<AlertExpect>,
@@ -90,11 +97,23 @@ pub struct RpoExpect {
     pub until: Option<Duration>,
 }
 
-/// The bytes one reprotect step sent for a machine.
+/// Machines of one job that run strictly one set after the other.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderExpect {
+    /// The step whose job it is.
+    pub step: String,
+    /// These machines end every step of the job (but the plan-wide prerequisites check) …
+    pub first: Vec<String>,
+    /// … before any of these starts one.
+    pub then: Vec<String>,
+}
+
+/// Bytes of one step for a machine: sent by a reprotect, or lost by a failback.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BytesExpect {
-    /// The reprotect step.
+    /// The step.
     pub step: String,
     /// The machine. Default: the step's only machine.
     #[serde(default)]

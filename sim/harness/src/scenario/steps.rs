@@ -97,7 +97,7 @@ pub struct Step {
     #[serde(default)]
     pub location: Option<LocationChoice>,
     /// Reprotect: values per machine, overriding the ones above. A machine of the target with no complete
-    /// set of values is left out (RP-09 then refuses a plan's reprotect).
+    /// set of values is left out of the command (the engine then refuses it: RJ-01, values per machine).
     #[serde(default)]
     pub machines: Vec<MachineValues>,
     /// Cancel: the step whose job to cancel.
