@@ -391,6 +391,13 @@ fn every_state_refuses_what_it_does_not_allow_naming_state_and_operation() {
                 assert_eq!(r.failure.rule, Some(RuleId::Ns07));
             } else {
                 assert_eq!(r.failure.code, ErrorCode::STATE_REFUSED);
+                // the rules that say where these operations may start are named (FB-01, RA-01)
+                let rule = match op {
+                    Operation::Failback => Some(RuleId::Fb01),
+                    Operation::ReprotectToAzure => Some(RuleId::Ra01),
+                    _ => None,
+                };
+                assert_eq!(r.failure.rule, rule, "{op:?} in {state:?}");
                 assert!(
                     r.failure.message.contains(op.as_str())
                         && r.failure.message.contains(state.as_str()),
@@ -579,6 +586,16 @@ fn a_replication_group_is_reprotected_only_through_a_plan() {
         })
         .unwrap_err();
     assert_eq!(r.failure.rule, Some(RuleId::Rg04));
+    // … and free again once unprotected: disable protection, then the group may change (RG-04's fix)
+    lab.cmd(Command::DisableProtection { item: item_id(0) })
+        .unwrap();
+    lab.pump();
+    assert_eq!(lab.state(0), ItemState::Disabled);
+    lab.cmd(Command::SetReplicationGroup {
+        item: item_id(0),
+        group: None,
+    })
+    .expect("membership can change once unprotected");
 }
 
 #[test]

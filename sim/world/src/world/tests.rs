@@ -226,6 +226,39 @@ fn alr_sends_the_used_size_of_every_disk() {
 }
 
 #[test]
+fn alr_chosen_while_the_old_vm_exists_fails_back_on_the_master_target_s_host() {
+    // RJ-04: the recovered VM is the one created on the MT's host, not the old VM elsewhere
+    let (mut spec, items) = Lab::default().build();
+    let mut esx2 = spec.hosts[0].clone();
+    esx2.name = "esx2".into();
+    spec.hosts.push(esx2);
+    spec.master_targets[0].view.host = "esx2".into();
+    let mut rig = Rig::new(spec, items);
+    rig.run_until(0);
+    let Command::Reprotect {
+        target,
+        mut machines,
+    } = reprotect(0)
+    else {
+        unreachable!()
+    };
+    machines[0].location = drsim_engine::protocol::LocationChoice::Alternate;
+    assert_eq!(
+        rig.job(Command::Reprotect { target, machines }, 12 * HOUR_MS),
+        JobOutcome::Succeeded
+    );
+    rig.run_until(rig.world.now() + HOUR_MS);
+    let failback = Command::Failback {
+        target: Target::Item(item(0)),
+        point: PointChoice::Latest,
+    };
+    assert_eq!(rig.job(failback, HOUR_MS), JobOutcome::Succeeded);
+    let vm = &rig.world.estate().onprem_vms[&VmName::from("vm-0")];
+    assert_eq!(vm.host, HostName::from("esx2"));
+    assert_eq!(vm.power, PowerState::On);
+}
+
+#[test]
 fn a_resync_over_a_lone_bottleneck_takes_bytes_over_rate() {
     // Analytic: B bytes over R bytes/s take B/R (within 1 %), no churn.
     let lab = Lab {
@@ -420,6 +453,13 @@ fn a_vpn_drop_during_resync_stalls_it_and_it_resumes_after_heal() {
     );
     let done = sync_reports(&rig).iter().find(|(_, _, d)| *d).unwrap().0;
     assert!(done > 3 * HOUR_MS, "finished only after the heal");
+    // the copy resumes with what it had not sent: at most an hour's worth went before the drop
+    let unsent = 2 * lab.used - HOUR_MS / 1000 * lab.link_bps;
+    let resume_ms = unsent / lab.link_bps * 1000;
+    assert!(
+        done >= 3 * HOUR_MS + resume_ms * 95 / 100,
+        "the unsent rest of the full copy is not forgotten: done at {done} ms"
+    );
     let warned = rig.log.iter().any(|(t, o)| *t >= HOUR_MS && matches!(o, Observation::Inventory(d) if d.upserts.iter().any(|e| matches!(e, Entity::Network(n) if !n.up))));
     assert!(warned, "the vault sees the link down at once");
 }
