@@ -466,7 +466,7 @@ impl Engine {
     fn prerequisites(&mut self, job: JobId, phase: Phase) -> Option<Failure> {
         let items: Vec<ItemId> = self.jobs[&job].items().cloned().collect();
         let mut first = None;
-        let mut mt_use = super::run::MtUse::new(self);
+        let mut mt_use = super::run::MtUse::new(self, job);
         for item in items {
             self.record_step_start(job, &item, crate::job::Step::Check(phase).name());
             let results = self.run_checks(job, &item, phase, &mut mt_use);

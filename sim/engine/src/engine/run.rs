@@ -14,21 +14,41 @@ use crate::recovery_point::{PointChoice, RecoveryPoint, group_select};
 use crate::rules::{Phase, RuleId};
 use std::collections::BTreeMap;
 
-/// Disks in use on each master target by prepared protections, plus machines counted earlier in a job
-/// (RP-14).
+/// Disks in use on each master target by prepared protections, reserved by other running reprotect jobs,
+/// plus machines counted earlier in a job (RP-14).
 pub(crate) struct MtUse {
     by_mt: BTreeMap<MasterTargetName, u32>,
 }
 
 impl MtUse {
-    /// Counts the disks of every item whose target is prepared on an MT.
-    pub(crate) fn new(e: &Engine) -> Self {
+    /// Counts the disks of every item whose target is prepared on an MT, and of every machine of another
+    /// running reprotect job past its prerequisites (its disks are on their way: two concurrent jobs must
+    /// not both fit into the same last free slots).
+    pub(crate) fn new(e: &Engine, job: JobId) -> Self {
         let mut by_mt = BTreeMap::new();
         for rec in e.items.values() {
             if let Some(p) = &rec.protection
                 && p.target_prepared
             {
                 *by_mt.entry(p.machine.master_target.clone()).or_insert(0) += p.disks.len() as u32;
+            }
+        }
+        for (id, j) in &e.jobs {
+            if *id == job || j.ended() || j.operation != Operation::Reprotect {
+                continue;
+            }
+            for (item, t) in &j.tasks {
+                let prepared = e.items[item]
+                    .protection
+                    .as_ref()
+                    .is_some_and(|p| p.target_prepared);
+                if let Some(m) = &t.machine
+                    && t.pc > 0
+                    && !t.ended()
+                    && !prepared
+                {
+                    *by_mt.entry(m.master_target.clone()).or_insert(0) += t.disks.len() as u32;
+                }
             }
         }
         MtUse { by_mt }
@@ -449,7 +469,7 @@ impl Engine {
         let kind = match step {
             Step::Check(phase) => {
                 self.record_step_start(job, item, step.name());
-                let mut mt_use = MtUse::new(self);
+                let mut mt_use = MtUse::new(self, job);
                 let results = self.run_checks(job, item, phase, &mut mt_use);
                 let failure = readiness::first_failure(&results).cloned();
                 self.emit_checks(job, item, results);

@@ -1352,3 +1352,25 @@ fn the_undo_never_starts_the_azure_vm_while_the_onprem_vm_is_seen_running() {
         })
     )));
 }
+
+#[test]
+fn two_concurrent_reprotects_cannot_both_take_the_last_slots_of_a_master_target() {
+    // RP-14: job A (2 disks) is preparing its target on mt-win, which has room for 2 more disks; job B
+    // (2 disks) started meanwhile must fail at its prerequisites, not later at the MT.
+    let mut lab = Lab::new(vec![
+        spec(0, ItemState::InAzure),
+        spec(1, ItemState::InAzure),
+    ]);
+    lab.mts
+        .get_mut(&MasterTargetName::from("mt-win"))
+        .unwrap()
+        .own_disks = 58;
+    lab.discover();
+    lab.drop.insert("prepare-target");
+    let a = reprotect(&mut lab, 0);
+    assert!(lab.action_names().contains(&"prepare-target"), "A prepares");
+    assert_eq!(lab.outcome(a), None);
+    let b = reprotect(&mut lab, 1);
+    let f = failed_with(lab.outcome(b));
+    assert_eq!(f.rule, Some(RuleId::Rp14), "{f:?}");
+}

@@ -192,7 +192,7 @@ pub fn rp14_disk_limit(ctx: &CheckCtx<'_>) -> CheckResult {
     let max = ctx.config.max_disks_per_master_target;
     require(total <= max, || {
         format!(
-            "master target `{}` would have {total} disks attached (its own {}, protected {}, this VM {}); at most {max}",
+            "master target `{}` would have {total} disks attached (its own {}, protected or being protected {}, this VM {}); at most {max}",
             mt.name,
             mt.own_disks,
             ctx.mt_disks_in_use,
