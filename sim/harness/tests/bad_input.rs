@@ -225,6 +225,30 @@ fn missing_field_and_inconsistent_step() {
 }
 
 #[test]
+fn protection_only_for_a_machine_protected_to_on_prem() {
+    let text = mutate(
+        r#""cpus": 2,"#,
+        r#""cpus": 2, "protection": { "master_target": "mt1", "process_server": "ps1", "datastore": "ds1", "retention_drive": "R:" },"#,
+    );
+    assert_bad(
+        &text,
+        line_of(&text, "\"protection\""),
+        "machines[0].protection",
+        &["is for a machine that starts `protected-to-on-prem`"],
+    );
+    let text = mutate(
+        r#""state": "in-azure","#,
+        r#""state": "protected-to-on-prem","#,
+    );
+    assert_bad(
+        &text,
+        line_of(&text, "protected-to-on-prem"),
+        "machines[0].state",
+        &["needs `protection`"],
+    );
+}
+
+#[test]
 fn unreadable_file_and_usage_errors() {
     let out = Command::new(env!("CARGO_BIN_EXE_drsim"))
         .args(["check", "/nonexistent/scenario.json"])

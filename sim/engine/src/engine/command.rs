@@ -431,7 +431,7 @@ impl Engine {
     }
 
     /// RJ-03 / RJ-04: original location when the on-prem VM and its disks exist, unless alternate is chosen.
-    fn resolve_mode(&self, item: &ItemId, location: LocationChoice) -> RecoveryMode {
+    pub(super) fn resolve_mode(&self, item: &ItemId, location: LocationChoice) -> RecoveryMode {
         let vm = &self.items[item].spec.onprem_vm;
         let exists = self
             .inv
@@ -446,7 +446,7 @@ impl Engine {
 
     /// The Azure VM's disks that replicate back: never the temporary disk (RP-19) nor a disk added after
     /// failover (RJ-09).
-    fn replicated_disks(&self, item: &ItemId) -> Vec<String> {
+    pub(super) fn replicated_disks(&self, item: &ItemId) -> Vec<String> {
         let vm = &self.items[item].spec.azure_vm;
         self.inv
             .azure_vms

@@ -29,6 +29,7 @@ impl Engine {
                 touched.sort();
                 touched.dedup();
                 for id in touched {
+                    self.complete_initial_protection(&id);
                     self.withdraw_azure_off(&id);
                     self.check_split(&id);
                     self.wake_agent_wait(&id);
@@ -37,6 +38,25 @@ impl Engine {
             Observation::ActionResult { id, outcome } => self.action_result(id, outcome),
             Observation::Replication { item, report } => self.replication_report(item, report),
             Observation::RecoveryPoints { item, points } => self.recovery_points(item, points),
+        }
+    }
+
+    /// An item that starts protected to on-prem learns its replicated disks (RP-14 counts them) and its
+    /// recovery mode (RJ-03/RJ-04: alternate when chosen or when the on-prem VM is gone) from the first
+    /// discovery that shows its VMs.
+    fn complete_initial_protection(&mut self, id: &ItemId) {
+        let Some(p) = self.items.get(id).and_then(|r| r.protection.as_ref()) else {
+            return;
+        };
+        if !p.disks.is_empty() {
+            return;
+        }
+        let location = p.machine.location;
+        let disks = self.replicated_disks(id);
+        let mode = self.resolve_mode(id, location);
+        if let Some(p) = self.items.get_mut(id).and_then(|r| r.protection.as_mut()) {
+            p.disks = disks;
+            p.mode = mode;
         }
     }
 

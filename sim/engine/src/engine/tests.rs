@@ -1374,3 +1374,24 @@ fn two_concurrent_reprotects_cannot_both_take_the_last_slots_of_a_master_target(
     let f = failed_with(lab.outcome(b));
     assert_eq!(f.rule, Some(RuleId::Rp14), "{f:?}");
 }
+
+#[test]
+fn an_item_that_starts_protected_learns_its_disks_and_mode_from_discovery() {
+    // RP-14 counts its disks; RJ-04: the alternate location chosen stays in force
+    let mut s = spec(0, ItemState::ProtectedToOnPrem);
+    let mut m = machine(0);
+    m.location = LocationChoice::Alternate;
+    s.protection = Some(m);
+    let mut lab = Lab::new(vec![s]);
+    lab.discover();
+    let p = lab
+        .engine
+        .item(&item_id(0))
+        .unwrap()
+        .protection
+        .clone()
+        .unwrap();
+    assert_eq!(p.mode, RecoveryMode::Alternate);
+    assert_eq!(p.disks.len(), 2);
+    assert!(p.target_prepared);
+}

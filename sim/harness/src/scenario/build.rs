@@ -11,6 +11,7 @@ use super::{FaultEntry, Scenario};
 use drsim_engine::ids::*;
 use drsim_engine::inventory::*;
 use drsim_engine::item::ItemSpec;
+use drsim_engine::lifecycle::ItemState;
 use drsim_engine::protocol::{Command, PlanGroup, PlanSpec, ReprotectMachine, Target};
 use drsim_engine::recovery_point::{PointChoice, ReplicationPolicy};
 use drsim_engine::{EngineConfig, Millis};
@@ -684,6 +685,33 @@ fn build_machine(
                 churn,
             },
             disk.rdm,
+        ));
+    }
+    let protected_to_onprem = matches!(
+        m.state,
+        ItemState::ProtectedToOnPrem | ItemState::FailingBack
+    );
+    if protected_to_onprem && m.protection.is_none() {
+        return Err(Unlocated::new(
+            mp(&[key("state")]),
+            "a machine that starts protected to on-prem needs `protection` (its MT, PS, datastore, retention drive)",
+        ));
+    }
+    if !protected_to_onprem && m.protection.is_some() {
+        return Err(Unlocated::new(
+            mp(&[key("protection")]),
+            "`protection` is for a machine that starts `protected-to-on-prem`",
+        ));
+    }
+    if let Some(p) = &m.protection
+        && p.location == drsim_engine::protocol::LocationChoice::Alternate
+    {
+        // the world starts such machines replicating into their original VM; an alternate location is
+        // shown by starting `in-azure` and reprotecting (RJ-04)
+        return Err(Unlocated::new(
+            mp(&[key("protection")]),
+            "a machine can start protected-to-on-prem only with location `auto`; start it `in-azure` and \
+             reprotect to show an alternate location",
         ));
     }
     let protection = match &m.protection {
