@@ -75,7 +75,20 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         CliCommand::Check { files } => {
             let mut code = EXIT_OK;
             for f in &files {
-                match scenario::load(f, None) {
+                let loaded = scenario::load(f, None).and_then(|(s, b)| {
+                    // what the world and engine would still refuse (nothing should reach here)
+                    match crate::Runner::new(b.world.clone(), b.items.clone(), b.config.clone()) {
+                        Ok(_) => Ok((s, b)),
+                        Err(e) => Err(scenario::InputError {
+                            file: f.clone(),
+                            line: 0,
+                            column: 0,
+                            path: String::new(),
+                            message: e.to_string(),
+                        }),
+                    }
+                });
+                match loaded {
                     Ok((s, b)) => {
                         let _ = writeln!(
                             out,
@@ -115,9 +128,10 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                     Detail::Normal
                 },
             };
+            let mut traced = std::collections::BTreeSet::new();
             files
                 .iter()
-                .map(|f| run_one(f, &opts, out, err))
+                .map(|f| run_one(f, &opts, &mut traced, out, err))
                 .max()
                 .unwrap_or(EXIT_OK)
         }
@@ -133,7 +147,13 @@ struct RunOpts {
     detail: Detail,
 }
 
-fn run_one(file: &Path, o: &RunOpts, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+fn run_one(
+    file: &Path,
+    o: &RunOpts,
+    traced: &mut std::collections::BTreeSet<String>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
     let (scenario, built) = match scenario::load(file, o.seed) {
         Ok(x) => x,
         Err(e) => {
@@ -141,6 +161,15 @@ fn run_one(file: &Path, o: &RunOpts, out: &mut dyn Write, err: &mut dyn Write) -
             return EXIT_BAD_INPUT;
         }
     };
+    if o.trace.is_some() && o.several && !traced.insert(scenario.name.clone()) {
+        let _ = writeln!(
+            err,
+            "error: {}: another scenario is named `{}` too: their traces would overwrite each other",
+            file.display(),
+            scenario.name
+        );
+        return EXIT_BAD_INPUT;
+    }
     let bar = progress_bar(built.duration_ms, !o.quiet && !o.json);
     let result = rehearsal::rehearse(&built, |t| {
         if let Some(b) = &bar {
@@ -231,6 +260,13 @@ fn write_trace(path: &Path, r: &Rehearsal) -> std::io::Result<()> {
             w.write_all(b"\n")?;
         }
         w.flush()?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // a temp file is private (0600); a trace is an ordinary output file
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
     }
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())

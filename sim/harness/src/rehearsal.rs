@@ -30,7 +30,6 @@ pub fn rehearse(built: &Built, mut progress: impl FnMut(Millis)) -> Result<Rehea
         built.items.clone(),
         built.config.clone(),
     )?;
-    runner.set_rpo_interval(built.report_interval_ms);
     // the first discovery happens at t=0; commands before it would not know the estate
     runner.run_until(0);
     for plan in &built.plans {
@@ -78,12 +77,12 @@ pub struct StepSummary {
     pub data_loss: BTreeMap<String, u64>,
 }
 
-/// RPO figures of one machine, in seconds.
+/// RPO figures of one machine over the time it replicated, in seconds (time-weighted, exact).
 #[derive(Clone, Debug, Serialize)]
 pub struct RpoSummary {
-    /// Median of the samples.
+    /// Median.
     pub p50_s: u64,
-    /// 95th percentile of the samples.
+    /// 95th percentile.
     pub p95_s: u64,
     /// The largest RPO seen (exact).
     pub max_s: u64,

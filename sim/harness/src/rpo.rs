@@ -1,8 +1,9 @@
 //! RPO as DOMAIN.md §4 defines it: at time t, t − the tag of the newest recovery point whose data has
 //! reached the target, while the machine replicates. Between two of the engine's steps an item's RPO only
 //! grows (slope 1), so the tracker needs no events of its own: when an item's state may have changed it
-//! first settles the past under the old state — samples at the report interval, and the exact peak just
-//! before the change — then takes the new state. Cost is O(1) per change plus one entry per sample.
+//! closes the ramp that ran under the old state — a segment (start, RPO at start, length) — then takes the
+//! new state. Maxima and time-weighted percentiles are exact (no sampling grid to alias with the 5-minute
+//! point cadence), and cost is O(1) per change.
 
 use drsim_engine::Millis;
 use drsim_engine::ids::ItemId;
@@ -14,63 +15,87 @@ use std::collections::BTreeMap;
 struct Shadow {
     replicating: bool,
     latest_tag: Option<Millis>,
-    next_sample: Millis,
+    since_ms: Millis,
 }
 
-/// An item's RPO history.
+/// One ramp of the saw-tooth: from `start_ms` for `len_ms`, the RPO rising from `rpo_ms` with slope 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Segment {
+    /// When it starts.
+    pub start_ms: Millis,
+    /// The RPO then.
+    pub rpo_ms: Millis,
+    /// How long it lasts.
+    pub len_ms: Millis,
+}
+
+/// An item's RPO history: the ramps while it replicated with a point.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RpoSeries {
-    /// (time, RPO) at every report interval while the item replicates with a point.
-    pub samples: Vec<(Millis, Millis)>,
-    /// (time, RPO) just before each change: the local maxima of the saw-tooth.
-    pub peaks: Vec<(Millis, Millis)>,
+    /// The ramps, in time order.
+    pub segments: Vec<Segment>,
 }
 
 impl RpoSeries {
-    /// The largest RPO within `[from, until]`, sampled or exact.
+    /// The largest RPO within `[from, until]`, exact.
     pub fn max_in(&self, from: Millis, until: Millis) -> Option<Millis> {
-        self.samples
+        self.segments
             .iter()
-            .chain(&self.peaks)
-            .filter(|(t, _)| (from..=until).contains(t))
-            .map(|(_, r)| *r)
+            .filter_map(|s| {
+                let end = s.start_ms.saturating_add(s.len_ms);
+                (s.start_ms <= until && end >= from)
+                    .then(|| s.rpo_ms + (end.min(until) - s.start_ms))
+            })
             .max()
     }
 
-    /// The `pct`-th percentile of the samples (nearest rank), if any.
+    /// Time spent replicating with a point, ms.
+    pub fn observed_ms(&self) -> Millis {
+        self.segments.iter().map(|s| s.len_ms).sum()
+    }
+
+    /// The `pct`-th percentile of the RPO over the time it replicated (time-weighted), if any time.
     pub fn percentile(&self, pct: u32) -> Option<Millis> {
-        let mut v: Vec<Millis> = self.samples.iter().map(|(_, r)| *r).collect();
-        if v.is_empty() {
-            return None;
+        let total = self.observed_ms();
+        if total == 0 {
+            return self.segments.first().map(|s| s.rpo_ms);
         }
-        v.sort_unstable();
-        let rank = (u64::from(pct.min(100)) * v.len() as u64)
-            .div_ceil(100)
-            .max(1) as usize;
-        Some(v[rank - 1])
+        let want = u128::from(total) * u128::from(pct.min(100)) / 100;
+        // time with RPO ≤ v, summed over the ramps: monotone in v, so bisect
+        let below = |v: Millis| -> u128 {
+            self.segments
+                .iter()
+                .map(|s| u128::from(v.saturating_sub(s.rpo_ms).min(s.len_ms)))
+                .sum()
+        };
+        let (mut lo, mut hi) = (0, self.max_in(0, Millis::MAX)?);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if below(mid) >= want {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        Some(lo)
     }
 }
 
 /// Tracks every item's RPO through a run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RpoTracker {
-    interval_ms: Millis,
     shadows: BTreeMap<ItemId, Shadow>,
     /// Per item.
     pub series: BTreeMap<ItemId, RpoSeries>,
 }
 
 impl RpoTracker {
-    /// A tracker sampling every `interval_ms` (at least 1).
-    pub fn new(interval_ms: Millis) -> Self {
-        RpoTracker {
-            interval_ms: interval_ms.max(1),
-            shadows: BTreeMap::new(),
-            series: BTreeMap::new(),
-        }
+    /// An empty tracker.
+    pub fn new() -> Self {
+        RpoTracker::default()
     }
 
-    /// Settles `item`'s history up to `now` under its old state, then takes its new state.
+    /// Closes `item`'s ramp up to `now` under its old state, then takes its new state.
     pub fn update(
         &mut self,
         item: &ItemId,
@@ -78,47 +103,33 @@ impl RpoTracker {
         replicating: bool,
         latest_tag: Option<Millis>,
     ) {
-        let interval = self.interval_ms;
         let shadow = self.shadows.entry(item.clone()).or_default();
         let series = self.series.entry(item.clone()).or_default();
-        settle(shadow, series, now, interval);
+        close(shadow, series, now);
         shadow.replicating = replicating;
         shadow.latest_tag = latest_tag;
     }
 
-    /// Settles every item up to `now` (the end of a run); `now` itself is sampled and is a peak.
+    /// Closes every item's ramp at `now` (the end of a run).
     pub fn finish(&mut self, now: Millis) {
-        let interval = self.interval_ms;
         for (item, shadow) in &mut self.shadows {
-            let series = self.series.entry(item.clone()).or_default();
-            settle(shadow, series, now, interval);
-            if shadow.replicating
-                && let Some(tag) = shadow.latest_tag
-                && shadow.next_sample == now
-            {
-                series.samples.push((now, now.saturating_sub(tag)));
-                shadow.next_sample = now + interval;
-            }
+            close(shadow, self.series.entry(item.clone()).or_default(), now);
         }
     }
 }
 
-/// Samples `[next_sample, now)` and the peak at `now` under the shadow's state.
-fn settle(shadow: &mut Shadow, series: &mut RpoSeries, now: Millis, interval: Millis) {
-    let live = shadow.replicating.then_some(shadow.latest_tag).flatten();
-    while shadow.next_sample < now {
-        if let Some(tag) = live {
-            let t = shadow.next_sample;
-            series.samples.push((t, t.saturating_sub(tag)));
-        }
-        shadow.next_sample += interval;
+fn close(shadow: &mut Shadow, series: &mut RpoSeries, now: Millis) {
+    if shadow.replicating
+        && let Some(tag) = shadow.latest_tag
+        && now > shadow.since_ms
+    {
+        series.segments.push(Segment {
+            start_ms: shadow.since_ms,
+            rpo_ms: shadow.since_ms.saturating_sub(tag),
+            len_ms: now - shadow.since_ms,
+        });
     }
-    if let Some(tag) = live {
-        let rpo = now.saturating_sub(tag);
-        if series.peaks.last().is_none_or(|&(t, _)| t != now) {
-            series.peaks.push((now, rpo));
-        }
-    }
+    shadow.since_ms = now;
 }
 
 #[cfg(test)]
@@ -126,21 +137,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn saw_tooth_samples_and_exact_peaks() {
+    fn a_saw_tooth_has_exact_maxima_and_time_weighted_percentiles() {
         let item = ItemId::from("a");
-        let mut r = RpoTracker::new(10);
+        let mut r = RpoTracker::new();
         r.update(&item, 0, true, Some(0));
-        // a new point at 25 (tagged 20): the RPO just before was 25
+        // a new point at 25 (tagged 20): the RPO ramped 0 → 25, then restarts at 5
         r.update(&item, 25, true, Some(20));
-        // replication stops at 40
+        // replication stops at 40 (RPO 20 then)
         r.update(&item, 40, false, Some(20));
         r.finish(60);
         let s = &r.series[&item];
-        assert_eq!(s.samples, vec![(0, 0), (10, 10), (20, 20), (30, 10)]);
-        assert_eq!(s.peaks, vec![(25, 25), (40, 20)]);
+        assert_eq!(
+            s.segments,
+            vec![
+                Segment {
+                    start_ms: 0,
+                    rpo_ms: 0,
+                    len_ms: 25
+                },
+                Segment {
+                    start_ms: 25,
+                    rpo_ms: 5,
+                    len_ms: 15
+                }
+            ]
+        );
         assert_eq!(s.max_in(0, 60), Some(25));
         assert_eq!(s.max_in(30, 60), Some(20));
-        assert_eq!(s.percentile(50), Some(10));
-        assert_eq!(s.percentile(100), Some(20));
+        assert_eq!(s.max_in(0, 10), Some(10));
+        assert_eq!(s.max_in(41, 60), None);
+        assert_eq!(s.observed_ms(), 40);
+        // 40 ms observed: RPO ≤ 10 for 10 ms of the first ramp and 5 ms of the second = 15 ms (37.5 %)
+        assert_eq!(s.percentile(37), Some(10));
+        assert_eq!(s.percentile(100), Some(25));
+        assert_eq!(s.percentile(0), Some(0));
+    }
+
+    #[test]
+    fn the_5_minute_cadence_gives_a_median_of_half_the_cadence() {
+        // points tagged every 300 s arrive at once: RPO ramps 0 → 300 s again and again
+        let item = ItemId::from("a");
+        let mut r = RpoTracker::new();
+        for k in 0..=12u64 {
+            r.update(&item, k * 300_000, true, Some(k * 300_000));
+        }
+        let s = &r.series[&item];
+        assert_eq!(s.percentile(50), Some(150_000));
+        assert_eq!(s.percentile(95), Some(285_000));
+        assert_eq!(s.max_in(0, Millis::MAX), Some(300_000));
     }
 }

@@ -63,7 +63,7 @@ pub struct StepRun {
     pub outcome: Option<JobOutcome>,
     /// When its job ended.
     pub ended_ms: Option<Millis>,
-    /// For a reprotect: the bytes each machine's resync sent, when the job ended (RJ-03/RJ-04/RJ-05).
+    /// For a reprotect that succeeded: the bytes each machine's resync sent (RJ-03/RJ-04/RJ-05).
     pub reprotect_bytes: BTreeMap<ItemId, u64>,
     /// For a failback or change of point that succeeded: the bytes each machine lost (FB-03, INV-LOSS).
     pub data_loss: BTreeMap<ItemId, u64>,
@@ -129,7 +129,7 @@ impl Runner {
             waiting: BTreeMap::new(),
             job_step: BTreeMap::new(),
             giving: None,
-            rpo: RpoTracker::new(5 * drsim_engine::time::MINUTE_MS),
+            rpo: RpoTracker::new(),
             step_inputs: BTreeMap::new(),
             next_token: 0,
             timer: None,
@@ -178,11 +178,6 @@ impl Runner {
         self.script.extend(script);
     }
 
-    /// Samples RPO at this interval (the scenario's report interval).
-    pub fn set_rpo_interval(&mut self, interval_ms: Millis) {
-        self.rpo = RpoTracker::new(interval_ms);
-    }
-
     fn run_step(&mut self, i: usize) {
         let command = match &self.script[i].action {
             StepAction::Command(c) => c.clone(),
@@ -203,7 +198,31 @@ impl Runner {
         self.step_inputs.insert(self.trace.len(), i);
         let r = self.command(command);
         self.giving = None;
-        self.steps[i].result = Some(r);
+        self.steps[i].result = Some(r.clone());
+        match r {
+            // no job to wait for: a refusal counts as failed, a command that needs no job as succeeded
+            Err(_) => self.release_waiting(i, false, true),
+            Ok(None) => self.release_waiting(i, true, false),
+            Ok(Some(_)) => {}
+        }
+    }
+
+    /// Schedules the steps waiting for step `i`, now that it has ended as said.
+    fn release_waiting(&mut self, i: usize, succeeded: bool, failed: bool) {
+        let now = self.world.now();
+        for child in self.waiting.get(&i).cloned().unwrap_or_default() {
+            let When::After { on, delay_ms, .. } = self.script[child].when.clone() else {
+                continue;
+            };
+            let go = match on {
+                AfterOutcome::Ended => true,
+                AfterOutcome::Succeeded => succeeded,
+                AfterOutcome::Failed => failed,
+            };
+            if go {
+                self.schedule(now.saturating_add(delay_ms), Scheduled::Step(child));
+            }
+        }
     }
 
     /// A job ended: record it for its step and start the steps waiting for it.
@@ -215,6 +234,7 @@ impl Runner {
         self.steps[i].outcome = Some(outcome.clone());
         self.steps[i].ended_ms = Some(now);
         if self.script[i].op == Op::Reprotect
+            && *outcome == JobOutcome::Succeeded
             && let Some(j) = self.engine.job(job)
         {
             let items: Vec<ItemId> = j.items().cloned().collect();
@@ -242,19 +262,11 @@ impl Runner {
                 }
             }
         }
-        for child in self.waiting.get(&i).cloned().unwrap_or_default() {
-            let When::After { on, delay_ms, .. } = self.script[child].when.clone() else {
-                continue;
-            };
-            let go = match on {
-                AfterOutcome::Ended => true,
-                AfterOutcome::Succeeded => *outcome == JobOutcome::Succeeded,
-                AfterOutcome::Failed => matches!(outcome, JobOutcome::Failed(_)),
-            };
-            if go {
-                self.schedule(now + delay_ms, Scheduled::Step(child));
-            }
-        }
+        self.release_waiting(
+            i,
+            *outcome == JobOutcome::Succeeded,
+            matches!(outcome, JobOutcome::Failed(_)),
+        );
     }
 
     /// Lets the RPO tracker see an item's state now.

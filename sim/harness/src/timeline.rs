@@ -111,13 +111,18 @@ pub fn render(built: &Built, r: &Rehearsal, detail: Detail) -> String {
         lines.push((t, seq, s));
         seq += 1;
     };
-    for f in &built.world.faults {
+    for f in built
+        .world
+        .faults
+        .iter()
+        .filter(|f| f.at_ms <= built.duration_ms)
+    {
         let what = serde_json::to_string(&f.fault).unwrap_or_default();
         push(
             f.at_ms,
             format!("FAULT   {} starts {what}", f.fault.kind_name()),
         );
-        if let Some(h) = f.heal_at_ms {
+        if let Some(h) = f.heal_at_ms.filter(|h| *h <= built.duration_ms) {
             push(h, format!("FAULT   {} heals", f.fault.kind_name()));
         }
     }

@@ -21,9 +21,22 @@ pub struct Bytes(pub u64);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Bandwidth(pub u64);
 
+/// The longest duration a scenario may give: 100 years (so sums of times never overflow).
+pub const MAX_DURATION_MS: Millis = 100 * 365 * drsim_engine::time::DAY_MS;
+
 impl FromStr for Duration {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
+        let d = parse_duration(s)?;
+        if d.0 > MAX_DURATION_MS {
+            return Err(format!("`{s}` is too long a duration: at most 100 years"));
+        }
+        Ok(d)
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    {
         let t = s.trim();
         if let Ok(ms) = t.parse::<u64>() {
             return Ok(Duration(ms));

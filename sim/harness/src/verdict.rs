@@ -222,7 +222,7 @@ pub fn judge(built: &Built, runner: &Runner, violations: &[Violation]) -> Verdic
                 b.max.map_or("∞".into(), |m| m.to_string())
             ),
             ok: sent.is_some_and(|s| (min..=max).contains(&s)),
-            seen: sent.map_or("its job did not end".into(), |s| {
+            seen: sent.map_or("its job did not succeed".into(), |s| {
                 format!("{s} bytes ({})", crate::units::human_bytes(s))
             }),
         });

@@ -249,6 +249,92 @@ fn protection_only_for_a_machine_protected_to_on_prem() {
 }
 
 #[test]
+fn found_by_review_no_panic_and_no_silent_acceptance() {
+    // an `after` chain through an unknown step (used to panic)
+    let text = mutate(
+        r#""steps": ["#,
+        r#""steps": [{ "id": "a", "after": "b", "op": "refresh-discovery" },
+                     { "id": "b", "after": "zzz", "op": "refresh-discovery" },"#,
+    );
+    assert_bad(
+        &text,
+        line_of(&text, "zzz"),
+        "steps[1].after",
+        &["unknown step `zzz`"],
+    );
+    // a duration too long to add to (used to overflow)
+    let text = mutate(r#""at": "5m""#, r#""at": 18446744073709551615"#);
+    assert_bad(
+        &text,
+        line_of(&text, "1844674"),
+        "steps[0].at",
+        &["at most 100 years"],
+    );
+    // a field-less fault with a stray field (serde ignores it: it would never heal)
+    let text = mutate(
+        r#""network": {"#,
+        r#""faults": [{ "at": "1m", "fault": { "kind": "config-server-down", "heal": "2h" } }],
+  "network": {"#,
+    );
+    assert_bad(
+        &text,
+        line_of(&text, "\"heal\""),
+        "faults[0].fault.heal",
+        &["unknown field `heal`"],
+    );
+    // a state only a running job is in (used to pass `check` and fail `run` without a location)
+    let text = mutate(r#""state": "in-azure","#, r#""state": "failing-back","#);
+    assert_bad(
+        &text,
+        line_of(&text, "failing-back"),
+        "machines[0].state",
+        &["running job"],
+    );
+    // a name that would escape the trace directory
+    let text = mutate(r#""name": "bad-input-base","#, r#""name": "../escaped","#);
+    assert_bad(
+        &text,
+        line_of(&text, "escaped"),
+        "name",
+        &["not a usable name"],
+    );
+    // a report interval that would sample every millisecond
+    let text = mutate(
+        r#""network": {"#,
+        r#""report": { "interval": "0s" },
+  "network": {"#,
+    );
+    assert_bad(
+        &text,
+        line_of(&text, "\"0s\""),
+        "report.interval",
+        &["at least 1s"],
+    );
+    // an expectation that can never hold
+    let text = mutate(
+        r#""steps": ["#,
+        r#""expect": { "jobs": [{ "step": "rp", "outcome": "succeeded", "code": 910006 }] },
+  "steps": ["#,
+    );
+    assert_bad(
+        &text,
+        line_of(&text, "910006"),
+        "expect.jobs[0].code",
+        &["go with outcome"],
+    );
+}
+
+#[test]
+fn an_empty_file_is_reported_at_line_1_column_1() {
+    let (code, stderr, file) = drsim("check", "");
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains(&format!("{}:1:1:", file.display())),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn unreadable_file_and_usage_errors() {
     let out = Command::new(env!("CARGO_BIN_EXE_drsim"))
         .args(["check", "/nonexistent/scenario.json"])

@@ -106,7 +106,7 @@ fn every_kind_of_expectation_can_fail() {
     let expect = r#"{
         "jobs": [
           { "step": "rp", "outcome": "failed", "rule": "RP-06" },
-          { "step": "fb", "outcome": "succeeded", "failed_step": "Prerequisites check" }
+          { "step": "fb", "outcome": "failed", "failed_step": "Prerequisites check" }
         ],
         "states": { "app01": "in-azure" },
         "rpo": [{ "item": "app01", "max": "1s" }],
@@ -142,6 +142,40 @@ fn every_kind_of_expectation_can_fail() {
     }"#;
     let r = run(&scenario(&steps, expect, ""));
     assert!(r.verdict.pass(), "{:?}", failed_expectations(&r));
+}
+
+#[test]
+fn steps_after_a_refusal_or_a_jobless_command_run_by_their_outcome() {
+    // a failback refused (FB-01: in-azure) releases `if: failed` and `if: ended`, not `if: succeeded`;
+    // refresh-discovery needs no job and counts as succeeded
+    let steps = r#"{ "id": "fb", "at": "1h", "op": "failback", "item": "app01" },
+        { "id": "on-fail", "after": "fb", "if": "failed", "op": "refresh-discovery" },
+        { "id": "on-end", "after": "fb", "if": "ended", "delay": "5m", "op": "refresh-discovery" },
+        { "id": "on-ok", "after": "fb", "op": "refresh-discovery" },
+        { "id": "chained", "after": "on-fail", "op": "refresh-discovery" }"#;
+    let expect = r#"{
+        "jobs": [
+          { "step": "fb", "outcome": "refused", "rule": "FB-01", "code": 990002 },
+          { "step": "on-fail", "outcome": "succeeded" },
+          { "step": "on-end", "outcome": "succeeded" },
+          { "step": "on-ok", "outcome": "not-run" },
+          { "step": "chained", "outcome": "succeeded" }
+        ]
+    }"#;
+    let r = run(&scenario(steps, expect, ""));
+    assert!(r.verdict.pass(), "{:?}", failed_expectations(&r));
+    assert_eq!(r.runner.steps[2].ran_ms, Some(3_600_000 + 300_000));
+}
+
+#[test]
+fn reprotect_bytes_of_a_failed_reprotect_do_not_pass() {
+    let expect = r#"{ "reprotect_bytes": [{ "step": "rp", "max": "384GiB" }] }"#;
+    let faults = r#"{ "at": "5m", "heal": "1h", "fault": { "kind": "config-server-down" } }"#;
+    let r = run(&scenario(REPROTECT, expect, faults));
+    assert_eq!(
+        failed_expectations(&r),
+        vec!["reprotect `rp` sends 0B..384GiB — its job did not succeed".to_owned()]
+    );
 }
 
 #[test]

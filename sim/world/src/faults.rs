@@ -17,7 +17,7 @@ pub enum Fault {
     LinkDown,
     /// The link runs at a fraction of its capacity.
     LinkDegraded {
-        /// Remaining capacity in per-mille (1..=999).
+        /// Remaining capacity in per-mille (1..=1000; 0 is taken as 1).
         capacity_permille: u32,
     },
     /// A process server crashes; it restarts at heal.

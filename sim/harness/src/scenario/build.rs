@@ -92,7 +92,7 @@ pub struct Built {
     pub duration_ms: Millis,
     /// What must hold.
     pub expect: Expect,
-    /// RPO sampling interval.
+    /// The step of report time series (`report.interval`).
     pub report_interval_ms: Millis,
 }
 
@@ -165,6 +165,21 @@ fn positive(b: u64, path: Vec<Segment>, what: &str) -> Res<()> {
 /// Checks a scenario and builds its run. `file` locates files a scenario refers to (none yet).
 pub fn build(s: &Scenario, _file: &Path) -> Res<Built> {
     let inv = &s.inventory;
+    let name_ok = !s.name.is_empty()
+        && !s.name.starts_with('.')
+        && s.name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !name_ok {
+        return Err(Unlocated::new(
+            vec![key("name")],
+            format!(
+                "`{}` is not a usable name: letters, digits, '-', '_' and '.' only, not starting with '.' \
+                 (it names trace and report files)",
+                s.name
+            ),
+        ));
+    }
     positive(s.duration.0, vec![key("duration")], "the duration")?;
     let vcenters = Names::collect(
         "vCenter",
@@ -528,6 +543,13 @@ pub fn build(s: &Scenario, _file: &Path) -> Res<Built> {
         spec.faults.push(fault);
     }
 
+    if s.report.interval.0 < 1000 {
+        return Err(Unlocated::new(
+            vec![key("report"), key("interval")],
+            "the report interval must be at least 1s",
+        ));
+    }
+
     // steps
     let script = build_steps(s, &machines, &plans, &refs)?;
     check_expect(s, &machines, &script)?;
@@ -540,7 +562,7 @@ pub fn build(s: &Scenario, _file: &Path) -> Res<Built> {
         script,
         duration_ms: s.duration.0,
         expect: s.expect.clone(),
-        report_interval_ms: s.report.interval.0.max(1),
+        report_interval_ms: s.report.interval.0,
     })
 }
 
@@ -687,10 +709,37 @@ fn build_machine(
             disk.rdm,
         ));
     }
-    let protected_to_onprem = matches!(
+    if matches!(
         m.state,
-        ItemState::ProtectedToOnPrem | ItemState::FailingBack
-    );
+        ItemState::FailingOver
+            | ItemState::Reprotecting
+            | ItemState::FailingBack
+            | ItemState::ReprotectingToAzure
+    ) {
+        return Err(Unlocated::new(
+            mp(&[key("state")]),
+            format!(
+                "`{}` is the state of a running job; a machine starts in a resting state \
+                 (protected-to-azure, failed-over, in-azure, protected-to-on-prem, failed-back, on-prem, disabled)",
+                crate::verdict::kebab(&m.state)
+            ),
+        ));
+    }
+    if !m.onprem_exists
+        && matches!(
+            m.state,
+            ItemState::ProtectedToAzure | ItemState::FailedBack | ItemState::OnPrem
+        )
+    {
+        return Err(Unlocated::new(
+            mp(&[key("onprem_exists")]),
+            format!(
+                "in state `{}` the machine runs on-prem: its on-prem VM must exist",
+                crate::verdict::kebab(&m.state)
+            ),
+        ));
+    }
+    let protected_to_onprem = m.state == ItemState::ProtectedToOnPrem;
     if protected_to_onprem && m.protection.is_none() {
         return Err(Unlocated::new(
             mp(&[key("state")]),
@@ -738,7 +787,12 @@ fn build_machine(
     let a = &m.azure;
     let rg = a.resource_group.clone().unwrap_or_else(|| "rg1".into());
     let memory_mib = m.memory.0 >> 20;
-    positive(memory_mib, mp(&[key("memory")]), "memory")?;
+    if memory_mib == 0 {
+        return Err(Unlocated::new(
+            mp(&[key("memory")]),
+            "memory must be at least 1MiB",
+        ));
+    }
     let mut azure_disks: Vec<AzureDiskView> = disks
         .iter()
         .map(|(d, _)| AzureDiskView {
@@ -965,6 +1019,15 @@ fn build_steps(
         what: "step",
         names: ids.keys().cloned().collect(),
     };
+    for (i, st) in s.steps.iter().enumerate() {
+        if let Some(parent) = &st.after {
+            let path = vec![key("steps"), idx(i), key("after")];
+            if *parent == step_id(st, i) {
+                return Err(Unlocated::new(path, "a step cannot wait for itself"));
+            }
+            step_names.check(parent, path)?;
+        }
+    }
     let mut out = Vec::new();
     for (i, st) in s.steps.iter().enumerate() {
         let sp = |f: &str| vec![key("steps"), idx(i), key(f)];
@@ -991,9 +1054,6 @@ fn build_steps(
                         ));
                     }
                     cur = ids[p];
-                }
-                if seen.contains(&cur) {
-                    return Err(Unlocated::new(sp("after"), "a step cannot wait for itself"));
                 }
                 When::After {
                     step: parent.clone(),
@@ -1247,6 +1307,20 @@ fn check_expect(s: &Scenario, machines: &Names, script: &[ScriptStep]) -> Res<()
     let ep = |section: &str, i: usize, f: &str| vec![key("expect"), key(section), idx(i), key(f)];
     for (i, j) in e.jobs.iter().enumerate() {
         steps.check(&j.step, ep("jobs", i, "step"))?;
+        use super::expect::StepOutcome as O;
+        let failing = matches!(j.outcome, O::Failed | O::Refused);
+        if !failing && (j.rule.is_some() || j.code.is_some()) {
+            return Err(Unlocated::new(
+                ep("jobs", i, if j.rule.is_some() { "rule" } else { "code" }),
+                "`rule` and `code` go with outcome `failed` or `refused`",
+            ));
+        }
+        if j.failed_step.is_some() && j.outcome != O::Failed {
+            return Err(Unlocated::new(
+                ep("jobs", i, "failed_step"),
+                "`failed_step` goes with outcome `failed` (a refused command has no job steps)",
+            ));
+        }
     }
     for item in e.states.keys() {
         machines.check(item, vec![key("expect"), key("states"), key(item)])?;
@@ -1274,7 +1348,10 @@ fn check_expect(s: &Scenario, machines: &Names, script: &[ScriptStep]) -> Res<()
                 {
                     return Err(Unlocated::new(
                         ep("reprotect_bytes", i, "step"),
-                        "the step reprotects several machines: name one with `item`",
+                        format!(
+                            "the step reprotects {} machines with complete values: name one with `item`",
+                            ms.len()
+                        ),
                     ));
                 }
             }

@@ -58,7 +58,8 @@ impl InputError {
         InputError {
             file: file.to_owned(),
             line: e.line(),
-            column: e.column(),
+            // serde_json says column 0 at the very start of a line (an empty file)
+            column: e.column().max(1),
             path: path.to_owned(),
             message: explain(&message),
         }

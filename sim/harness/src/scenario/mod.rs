@@ -31,7 +31,7 @@ pub struct Scenario {
     /// The JSON Schema the file follows (for editors), e.g. "../scenario.schema.json".
     #[serde(rename = "$schema", default)]
     pub schema: Option<String>,
-    /// Its name (reports go to `reports/<name>/`).
+    /// Its name: the file's name without `.json` (letters, digits, '-', '_', '.'); it names trace files.
     pub name: String,
     /// What it shows.
     #[serde(default)]
@@ -171,7 +171,8 @@ impl Default for Policies {
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReportSettings {
-    /// How often RPO is sampled for the summary's percentiles (and, with `--report`, the CSV series).
+    /// The step of the report time series (RPO, throughput, backlog) that `--report` writes (issue 7);
+    /// at least 1s. The run's own RPO figures are exact and need no interval.
     pub interval: Duration,
 }
 
@@ -190,7 +191,71 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, InputError> {
     let scenario: Scenario = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| InputError::from_serde(file, text, &e))?;
     de.end().map_err(|e| InputError::from_json(file, "", &e))?;
+    unit_variants_have_no_fields(text).map_err(|e| e.locate(file, text))?;
     Ok(scenario)
+}
+
+/// serde lets a tagged enum's field-less variant (`{"kind": "link-down"}`, `{"model": "idle"}`) carry
+/// unknown fields unnoticed; a stray `"heal"` inside a fault would silently never heal. Refused here.
+fn unit_variants_have_no_fields(text: &str) -> Result<(), error::Unlocated> {
+    use location::{Segment, key};
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Ok(());
+    };
+    let check = |obj: &serde_json::Value, tag: &str, units: &[&str], path: Vec<Segment>| {
+        let Some(map) = obj.as_object() else {
+            return Ok(());
+        };
+        let Some(kind) = map.get(tag).and_then(|k| k.as_str()) else {
+            return Ok(());
+        };
+        if !units.contains(&kind) {
+            return Ok(());
+        }
+        match map.keys().find(|k| *k != tag) {
+            Some(extra) => {
+                let mut p = path;
+                p.push(key(extra));
+                Err(error::Unlocated::new(
+                    p,
+                    format!("unknown field `{extra}`: `{kind}` takes no field besides `{tag}`"),
+                ))
+            }
+            None => Ok(()),
+        }
+    };
+    if let Some(faults) = v.get("faults").and_then(|f| f.as_array()) {
+        for (i, f) in faults.iter().enumerate() {
+            if let Some(fault) = f.get("fault") {
+                check(
+                    fault,
+                    "kind",
+                    &["link-down", "config-server-down"],
+                    vec![key("faults"), Segment::Index(i), key("fault")],
+                )?;
+            }
+        }
+    }
+    if let Some(c) = v.get("churn") {
+        check(c, "model", &["idle"], vec![key("churn")])?;
+    }
+    let machines = v.get("machines").and_then(|m| m.as_array());
+    for (i, m) in machines.into_iter().flatten().enumerate() {
+        let disks = m.get("disks").and_then(|d| d.as_array());
+        for (d, disk) in disks.into_iter().flatten().enumerate() {
+            if let Some(c) = disk.get("churn") {
+                let path = vec![
+                    key("machines"),
+                    Segment::Index(i),
+                    key("disks"),
+                    Segment::Index(d),
+                    key("churn"),
+                ];
+                check(c, "model", &["idle"], path)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads, parses and builds a scenario file; `seed` overrides the file's seed.
