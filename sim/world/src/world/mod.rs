@@ -587,7 +587,16 @@ impl World {
                         .get(&vm)
                         .is_some_and(|v| v.power == PowerState::On)
                 };
-                if running {
+                let cs_up = self
+                    .estate
+                    .config_server
+                    .as_ref()
+                    .is_some_and(|c| c.running);
+                if running && !cs_up {
+                    // the agent registers with the CS: while it is down the agent keeps retrying
+                    let at = self.now() + drsim_engine::time::MINUTE_MS;
+                    self.schedule(at, Event::AgentRegistered { vm, azure });
+                } else if running {
                     if azure {
                         if let Some(v) = self.estate.azure_mut(&vm, Visibility::Known) {
                             v.agent_registered = true;
