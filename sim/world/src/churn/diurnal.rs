@@ -3,6 +3,7 @@
 use drsim_engine::Millis;
 use drsim_engine::time::{DAY_MS, MINUTE_MS};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 use super::{ChurnError, ChurnSegment, mul_u64};
 
@@ -40,14 +41,19 @@ pub struct DiurnalParams {
 
 /// Diurnal churn model: [`DiurnalParams`] plus the precomputed daily total.
 ///
-/// Memory is a few words per disk (no per-quantum table): rates are recomputed from the cosine when
-/// asked, one `cos` per segment in the fluid model. [`ChurnModel::cumulative_millibytes`](super::ChurnModel::cumulative_millibytes) sums the
-/// quanta of the current day, so it costs O(quanta per day); the fluid model never calls it.
+/// Each quantum's rate is computed once, at construction (one `cos` per quantum of the day), with a prefix
+/// sum, so a segment and [`ChurnModel::cumulative_millibytes`](super::ChurnModel::cumulative_millibytes) cost O(1); the tables (≈ 35 KB at
+/// one-minute quanta) are shared by clones, so disks with the same parameters should clone one model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiurnalChurn {
     params: DiurnalParams,
     quanta_per_day: u64,
     day_total_millibytes: u128,
+    /// The rate of each quantum of the day, computed once (one `cos` each); shared by clones.
+    rates: Arc<[u64]>,
+    /// Churn from midnight to the start of each quantum (and of the next midnight), so cumulative churn
+    /// is O(1); shared by clones.
+    prefix_millibytes: Arc<[u128]>,
 }
 
 impl DiurnalChurn {
@@ -80,15 +86,24 @@ impl DiurnalChurn {
                 ),
             ));
         }
-        let mut model = DiurnalChurn {
+        let quanta_per_day = DAY_MS / params.quantum_ms;
+        let rates: Arc<[u64]> = (0..quanta_per_day)
+            .map(|k| compute_rate_bps(&params, k))
+            .collect();
+        let mut prefix = Vec::with_capacity(rates.len() + 1);
+        let mut sum = 0u128;
+        prefix.push(0);
+        for r in rates.iter() {
+            sum = sum.saturating_add(mul_u64(*r, params.quantum_ms));
+            prefix.push(sum);
+        }
+        Ok(DiurnalChurn {
             params,
-            quanta_per_day: DAY_MS / params.quantum_ms,
-            day_total_millibytes: 0,
-        };
-        model.day_total_millibytes = (0..model.quanta_per_day)
-            .map(|k| mul_u64(model.quantum_rate_bps(k), params.quantum_ms))
-            .fold(0u128, u128::saturating_add);
-        Ok(model)
+            quanta_per_day,
+            day_total_millibytes: sum,
+            rates,
+            prefix_millibytes: prefix.into(),
+        })
     }
 
     /// The validated parameters.
@@ -103,17 +118,7 @@ impl DiurnalChurn {
 
     /// Rate of quantum `k_in_day` (`0..quanta_per_day`, taken modulo otherwise), in bytes per second.
     pub fn quantum_rate_bps(&self, k_in_day: u64) -> u64 {
-        let p = &self.params;
-        if p.amplitude_permille == 0 {
-            return p.mean_bps;
-        }
-        let k = k_in_day % self.quanta_per_day;
-        let tau_ms = (k * p.quantum_ms) as f64;
-        let peak_ms = f64::from(p.peak_minute_of_day) * MINUTE_MS as f64;
-        let phase = std::f64::consts::TAU * (tau_ms - peak_ms) / DAY_MS as f64;
-        let factor = 1.0 + f64::from(p.amplitude_permille) / 1000.0 * phase.cos();
-        // `as` saturates (and maps NaN to 0); factor is in [0, 2] so this is a plain rounding.
-        (p.mean_bps as f64 * factor.max(0.0)).round() as u64
+        self.rates[(k_in_day % self.quanta_per_day) as usize]
     }
 
     fn quantum_index(&self, t: Millis) -> u64 {
@@ -142,14 +147,25 @@ impl DiurnalChurn {
         let days = u128::from(t / DAY_MS);
         let in_day = t % DAY_MS;
         let k = in_day / q;
-        let whole_quanta = (0..k)
-            .map(|j| mul_u64(self.quantum_rate_bps(j), q))
-            .fold(0u128, u128::saturating_add);
+        let whole_quanta = self.prefix_millibytes[k as usize];
         let partial = mul_u64(self.quantum_rate_bps(k), in_day - k * q);
         days.saturating_mul(self.day_total_millibytes)
             .saturating_add(whole_quanta)
             .saturating_add(partial)
     }
+}
+
+/// The rate of quantum `k` of the day: the cosine around the mean, rounded to whole B/s.
+fn compute_rate_bps(p: &DiurnalParams, k: u64) -> u64 {
+    if p.amplitude_permille == 0 {
+        return p.mean_bps;
+    }
+    let tau_ms = (k * p.quantum_ms) as f64;
+    let peak_ms = f64::from(p.peak_minute_of_day) * MINUTE_MS as f64;
+    let phase = std::f64::consts::TAU * (tau_ms - peak_ms) / DAY_MS as f64;
+    let factor = 1.0 + f64::from(p.amplitude_permille) / 1000.0 * phase.cos();
+    // `as` saturates (and maps NaN to 0); factor is in [0, 2] so this is a plain rounding.
+    (p.mean_bps as f64 * factor.max(0.0)).round() as u64
 }
 
 #[cfg(test)]
