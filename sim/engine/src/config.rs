@@ -1,8 +1,10 @@
 //! Engine configuration: timeouts, retry bounds and policy choices. Every wait has a limit
 //! (TigerBeetle style): an action result that never arrives ends the job with a code, it never hangs it.
+//! One field is not a setting but a test switch: [`EngineConfig::sabotage`] (issue 5).
 
 use crate::Millis;
 use crate::recovery_point::ReplicationPolicy;
+use crate::sabotage::Sabotage;
 use crate::time::{HOUR_MS, MINUTE_MS};
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +33,18 @@ pub struct EngineConfig {
     pub max_disks_per_master_target: u32,
     /// Maximum VMs per replication group (RG-01).
     pub max_vms_per_group: u32,
+    /// Makes the engine commit one known fault on purpose, so a fuzz campaign can prove the invariant
+    /// checker guarding against it catches it (issue 5). `None` (the default) in every real run; left out
+    /// of serialised configurations when `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sabotage: Option<Sabotage>,
+}
+
+impl EngineConfig {
+    /// Whether this sabotage is on (never, unless a test or a campaign turned it on).
+    pub fn sabotaged(&self, s: Sabotage) -> bool {
+        self.sabotage == Some(s)
+    }
 }
 
 impl Default for EngineConfig {
@@ -46,6 +60,7 @@ impl Default for EngineConfig {
             forward_policy: ReplicationPolicy::FAILBACK,
             max_disks_per_master_target: 60,
             max_vms_per_group: 16,
+            sabotage: None,
         }
     }
 }

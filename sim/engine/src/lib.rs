@@ -30,6 +30,7 @@ pub mod protocol;
 pub mod readiness;
 pub mod recovery_point;
 pub mod rules;
+pub mod sabotage;
 pub mod time;
 
 #[cfg(test)]
@@ -38,4 +39,5 @@ pub(crate) mod testkit;
 pub use config::EngineConfig;
 pub use engine::{Engine, EngineError};
 pub use error_code::ErrorCode;
+pub use sabotage::Sabotage;
 pub use time::Millis;

@@ -313,4 +313,6 @@ impl Engine {
 #[cfg(test)]
 mod prop_tests;
 #[cfg(test)]
+mod sabotage_tests;
+#[cfg(test)]
 mod tests;

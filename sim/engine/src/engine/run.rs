@@ -12,6 +12,7 @@ use crate::protocol::*;
 use crate::readiness::{self, CheckCtx, GroupPeer};
 use crate::recovery_point::{PointChoice, RecoveryPoint, group_select};
 use crate::rules::{Phase, RuleId};
+use crate::sabotage::Sabotage;
 use std::collections::BTreeMap;
 
 /// Disks in use on each master target by prepared protections, reserved by other running reprotect jobs,
@@ -329,11 +330,14 @@ impl Engine {
             } else {
                 t.steps[t.pc].group_synchronised()
             };
+            // SABOTAGE split-group: no barrier, so no common decision either: each member takes its own
+            // final-sync tag or its own point (RG-03 broken).
             if t.status == TaskStatus::Running
                 && sync
                 && !t.barrier_passed
                 && op == Operation::Failback
                 && self.in_group(job, item)
+                && !self.config.sabotaged(Sabotage::SplitGroup)
             {
                 self.task_mut(job, item).wait = Wait::Group;
                 self.try_release_group(job, item);
@@ -427,8 +431,8 @@ impl Engine {
                 }
             }
             Some(Step::ResolvePoint) => {
-                let choice = self.jobs[&job]
-                    .point
+                let choice = self
+                    .point_choice(job)
                     .unwrap_or(PointChoice::LatestProcessed);
                 if choice != PointChoice::Latest {
                     let stores: Vec<_> = running.iter().map(|p| &self.items[p].points).collect();
@@ -450,11 +454,28 @@ impl Engine {
         }
     }
 
+    /// The recovery point choice the job's steps act on (FB-03): the job's own. SABOTAGE skip-final-sync:
+    /// a failback to "latest" acts as one to the latest processed point, so it skips the final sync and
+    /// recovers the newest existing point, losing the writes acknowledged after it (the job still says
+    /// "latest", as the user asked).
+    fn point_choice(&self, job: JobId) -> Option<PointChoice> {
+        let j = &self.jobs[&job];
+        match j.point {
+            Some(PointChoice::Latest)
+                if j.operation == Operation::Failback
+                    && self.config.sabotaged(Sabotage::SkipFinalSync) =>
+            {
+                Some(PointChoice::LatestProcessed)
+            }
+            choice => choice,
+        }
+    }
+
     /// Starts one step.
     fn start_step(&mut self, job: JobId, item: &ItemId, step: Step) -> Started {
+        let choice = self.point_choice(job);
         let j = &self.jobs[&job];
         let op = j.operation;
-        let choice = j.point;
         let t = j.tasks[item].clone();
         let t = &t;
         let rec = self.items[item].clone();
@@ -484,8 +505,11 @@ impl Engine {
                 } else {
                     match (op, onprem) {
                         (_, None) => false,
-                        // RJ-02: always at reprotect start, whatever discovery last said.
-                        (Operation::Reprotect, Some(_)) => true,
+                        // RJ-02: always at reprotect start, whatever discovery last said. SABOTAGE
+                        // leave-onprem-on: never, so a VM that is on stays on.
+                        (Operation::Reprotect, Some(_)) => {
+                            !self.config.sabotaged(Sabotage::LeaveOnpremOn)
+                        }
                         (_, Some(v)) => {
                             v.power != PowerState::Off
                                 || t.onprem_power_on_sent
@@ -701,6 +725,24 @@ impl Engine {
         }
         let id = self.send_action(Some(job), Some(item.clone()), kind, 1);
         self.task_mut(job, item).wait = Wait::Action(id);
+        if step == Step::ShutdownAzure
+            && op == Operation::Failback
+            && !rolling_back
+            && onprem.is_some()
+            && self.config.sabotaged(Sabotage::EarlyPowerOn)
+        {
+            // SABOTAGE early-power-on: the on-prem VM is powered on right after the shutdown request,
+            // while the Azure VM still runs (FB-02 broken). Nothing waits for that result; the rollback
+            // knows the VM may run.
+            self.task_mut(job, item).onprem_power_on_sent = true;
+            let vm = rec.spec.onprem_vm.clone();
+            self.send_action(
+                Some(job),
+                Some(item.clone()),
+                ActionKind::PowerOnOnPremVm { vm },
+                1,
+            );
+        }
         Started::Waiting
     }
 
@@ -789,6 +831,11 @@ impl Engine {
 
     /// A result did not arrive in time: retry, or fail the step with a code (never hang).
     pub(super) fn action_timed_out(&mut self, id: ActionId) {
+        if self.config.sabotaged(Sabotage::LostResultHang) {
+            // SABOTAGE lost-result-hang: the timeout is ignored and the action stays pending, so a result
+            // that never comes hangs its job forever.
+            return;
+        }
         let Some(p) = self.pending.remove(&id) else {
             return;
         };

@@ -187,6 +187,9 @@ pub fn rp13_datastore_type(ctx: &CheckCtx<'_>) -> CheckResult {
 
 /// RP-14: at most 60 disks on one MT, its own plus protected.
 pub fn rp14_disk_limit(ctx: &CheckCtx<'_>) -> CheckResult {
+    if ctx.config.sabotaged(crate::Sabotage::IgnoreDiskLimit) {
+        return Ok(()); // SABOTAGE ignore-disk-limit: a master target may get any number of disks
+    }
     let mt = ctx.master_target()?;
     let total = mt.own_disks + ctx.mt_disks_in_use + ctx.disks.len() as u32;
     let max = ctx.config.max_disks_per_master_target;

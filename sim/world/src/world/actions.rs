@@ -2,6 +2,15 @@
 //! `actions` stream) and fails the way the real thing fails — CS down (RP-01), vCenter disconnected
 //! (RP-10 / FB-04), host short of memory (8038), datastore unreachable (8061), name collision (78052),
 //! Azure VM not running (78093), a 61st disk on a master target (RP-14), a full datastore (CL-02).
+//!
+//! A result can also be lost: the action then takes no effect and nothing is ever reported, which only
+//! the engine's timeout and retry get over (INV-LIVE). That happens when
+//! - the action outlives the deadline the engine gave it (the engine has given up on it): only a final
+//!   sync can, waiting for a backlog that cannot drain — a link, PS or MT down for longer than the engine's
+//!   data-action timeout;
+//! - the master target carrying it out goes down while it runs (it reboots, or its ESXi host fails):
+//!   preparing a target on it, starting replication to it, a final sync through it, moving disks from it
+//!   to the on-prem VM or back ([`World::abandon_master_target_work`]).
 
 use super::plane::ResyncPlan;
 use super::{Event, VmPoint, World};
@@ -75,6 +84,54 @@ impl World {
                 outcome: result,
             },
         );
+    }
+
+    /// A master target went down (a reboot, its host down): what it was carrying out for the engine dies
+    /// with it — the action takes no effect and its result is never reported. A final sync waiting on it
+    /// for a backlog to drain is abandoned too.
+    pub(crate) fn abandon_master_target_work(&mut self, mt: &MasterTargetName) {
+        let lost: Vec<ActionId> = self
+            .in_flight
+            .iter()
+            .filter(|(_, req)| self.carried_out_by(&req.kind).as_ref() == Some(mt))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in lost {
+            self.in_flight.remove(&id);
+        }
+        for m in self.machines.values_mut() {
+            let through = m
+                .replication
+                .as_ref()
+                .and_then(|r| r.master_target.as_ref());
+            if m.final_sync.is_some() && through == Some(mt) {
+                m.final_sync = None;
+            }
+        }
+    }
+
+    /// The master target that carries an action out, if one does: the one a target is prepared on or
+    /// replication starts to, or the one holding the machine's disks and points for a final sync, a
+    /// recovery or its revert.
+    fn carried_out_by(&self, kind: &ActionKind) -> Option<MasterTargetName> {
+        match kind {
+            ActionKind::PrepareTarget { master_target, .. } => Some(master_target.clone()),
+            ActionKind::StartReplication {
+                direction: Direction::ToOnPrem,
+                master_target,
+                ..
+            } => master_target.clone(),
+            ActionKind::FinalSync { item, .. }
+            | ActionKind::RecoverOnPrem { item, .. }
+            | ActionKind::RevertFailback { item } => self
+                .machines
+                .get(item)?
+                .replication
+                .as_ref()
+                .and_then(|r| r.master_target.clone())
+                .or_else(|| self.last_protection(item).1),
+            _ => None,
+        }
     }
 
     fn machine(&self, item: &ItemId) -> Result<&super::Machine, ActionError> {

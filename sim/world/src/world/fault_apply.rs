@@ -101,8 +101,12 @@ impl World {
                 }
             }
             Fault::AzureVmHung { vm } => {
-                self.save_power(i, self.estate.azure_vms.get(&vm).map(|v| v.power), &vm);
-                self.set_azure_power_by_fault(&vm, PowerState::Hung)
+                // only a running VM can hang; one that is off stays off (and nothing is undone at heal)
+                let power = self.estate.azure_vms.get(&vm).map(|v| v.power);
+                if power == Some(PowerState::On) {
+                    self.save_power(i, power, &vm);
+                    self.set_azure_power_by_fault(&vm, PowerState::Hung)
+                }
             }
             Fault::AzureVmDeleted { vm } => {
                 self.set_azure_power_by_fault(&vm, PowerState::Off);
@@ -311,6 +315,14 @@ impl World {
     }
 
     fn set_mt(&mut self, mt: &MasterTargetName, up: bool) {
+        let was_up = self
+            .estate
+            .master_targets
+            .get(mt)
+            .is_some_and(|m| m.running);
+        if was_up && !up {
+            self.abandon_master_target_work(mt);
+        }
         if let Some(&n) = self.paths.mt.get(mt) {
             let _ = self
                 .net

@@ -23,8 +23,12 @@ struct Rig {
 
 impl Rig {
     fn new(spec: WorldSpec, items: Vec<ItemSpec>) -> Rig {
+        Rig::with_config(spec, items, EngineConfig::default())
+    }
+
+    fn with_config(spec: WorldSpec, items: Vec<ItemSpec>, config: EngineConfig) -> Rig {
         let world = World::new(spec).expect("valid world");
-        let engine = Engine::new(EngineConfig::default(), items).expect("valid items");
+        let engine = Engine::new(config, items).expect("valid items");
         Rig {
             world,
             engine,
@@ -106,14 +110,70 @@ impl Rig {
     fn machine(&self, i: usize) -> &Machine {
         &self.world.machines()[&ItemId(format!("item-{i}"))]
     }
+
+    /// Schedules a fault from now on (`at` ≥ now), healing at `heal`.
+    fn inject(&mut self, fault: Fault, at: Millis, heal: Millis) {
+        self.world.faults.push(FaultSpec {
+            fault,
+            at_ms: at,
+            heal_at_ms: Some(heal),
+        });
+        let i = self.world.faults.len() - 1;
+        self.world.schedule(at, Event::FaultStart(i));
+        self.world.schedule(heal, Event::FaultHeal(i));
+    }
+
+    /// Runs in small steps until the engine has sent an action of this kind (at most `limit` from now);
+    /// returns its id.
+    fn until_action(&mut self, name: &str, limit: Millis) -> ActionId {
+        let end = self.world.now() + limit;
+        loop {
+            let sent = self.outputs.iter().rev().find_map(|(_, o)| match o {
+                Output::Action(a) if a.kind.name() == name => Some(a.id),
+                _ => None,
+            });
+            if let Some(id) = sent {
+                return id;
+            }
+            assert!(self.world.now() < end, "no {name} within {limit} ms");
+            self.run_until(self.world.now() + 10 * SECOND_MS);
+        }
+    }
+
+    /// Runs until the job has ended or `limit` has passed.
+    fn until_ended(&mut self, job: JobId, limit: Millis) -> Option<JobOutcome> {
+        let end = self.world.now() + limit;
+        while self.engine.job(job).is_some_and(|j| !j.ended()) && self.world.now() < end {
+            self.run_until((self.world.now() + 10 * MINUTE_MS).min(end));
+        }
+        self.engine.job(job).and_then(|j| j.outcome.clone())
+    }
+
+    /// Whether a result for this action ever came.
+    fn answered(&self, id: ActionId) -> bool {
+        self.log
+            .iter()
+            .any(|(_, o)| matches!(o, Observation::ActionResult { id: got, .. } if *got == id))
+    }
+
+    fn count(&self, name: &str) -> usize {
+        self.outputs
+            .iter()
+            .filter(|(_, o)| matches!(o, Output::Action(a) if a.kind.name() == name))
+            .count()
+    }
 }
 
 use crate::sample::{GB, SampleEstate as Lab, item, reprotect};
 
 impl Lab {
     fn rig(&self) -> Rig {
+        self.rig_with(EngineConfig::default())
+    }
+
+    fn rig_with(&self, config: EngineConfig) -> Rig {
         let (spec, items) = self.build();
-        let mut rig = Rig::new(spec, items);
+        let mut rig = Rig::with_config(spec, items, config);
         rig.run_until(0);
         rig
     }
@@ -1163,4 +1223,123 @@ fn fleet_timing() {
         rig.world.events_handled,
         rig.log.len()
     );
+}
+
+/// A master target reboot while it prepares a reprotect's target: the action is lost (no effect, no
+/// result). With `lost-result-hang` the job hangs; without, the engine's timeout and retry end it.
+fn prepare_target_lost(sabotage: Option<drsim_engine::Sabotage>) -> (Rig, JobId, ActionId) {
+    let config = EngineConfig {
+        sabotage,
+        ..EngineConfig::default()
+    };
+    let mut rig = Lab::default().rig_with(config);
+    let job = rig.command(reprotect(0)).unwrap().unwrap();
+    let prepare = rig.until_action("prepare-target", HOUR_MS);
+    let at = rig.world.now() + SECOND_MS; // it takes minutes: still running
+    let mt = Fault::MasterTargetReboot {
+        master_target: "mt1".into(),
+    };
+    rig.inject(mt, at, at + 10 * MINUTE_MS);
+    (rig, job, prepare)
+}
+
+#[test]
+fn a_master_target_reboot_loses_the_target_it_was_preparing() {
+    let (mut rig, job, prepare) = prepare_target_lost(None);
+    let cfg = rig.engine.config().clone();
+    let outcome = rig.until_ended(job, cfg.data_action_timeout_ms + 4 * HOUR_MS);
+    assert_eq!(
+        outcome,
+        Some(JobOutcome::Succeeded),
+        "retried after its timeout"
+    );
+    assert!(
+        !rig.answered(prepare),
+        "the first attempt's result was lost"
+    );
+    assert_eq!(rig.count("prepare-target"), 2);
+    assert!(
+        rig.machine(0).attached.is_some(),
+        "the retry attached the disks"
+    );
+}
+
+#[test]
+fn with_lost_result_hang_a_master_target_reboot_hangs_the_reprotect() {
+    // INV-LIVE's sabotage: nothing ends the job once the result is lost.
+    let (mut rig, job, prepare) = prepare_target_lost(Some(drsim_engine::Sabotage::LostResultHang));
+    assert_eq!(rig.until_ended(job, 4 * 24 * HOUR_MS), None, "it hangs");
+    assert!(!rig.answered(prepare));
+    assert_eq!(rig.count("prepare-target"), 1, "no retry");
+    assert_eq!(rig.engine.pending_actions(), 1);
+    assert!(
+        rig.machine(0).attached.is_none(),
+        "the lost action took no effect"
+    );
+}
+
+/// A failback to latest whose final sync waits behind a VPN outage when the master target reboots: the
+/// waiting final sync is abandoned (without the reboot it would complete once the VPN is back).
+fn final_sync_lost(sabotage: Option<drsim_engine::Sabotage>) -> (Rig, JobId, ActionId) {
+    let config = EngineConfig {
+        sabotage,
+        ..EngineConfig::default()
+    };
+    let mut rig = Lab::default().rig_with(config);
+    let reprotected = rig.command(reprotect(0)).unwrap().unwrap();
+    assert_eq!(
+        rig.until_ended(reprotected, 4 * HOUR_MS),
+        Some(JobOutcome::Succeeded)
+    );
+    rig.run_until(rig.world.now() + HOUR_MS);
+    let job = rig
+        .command(Command::Failback {
+            target: Target::Item(item(0)),
+            point: PointChoice::Latest,
+        })
+        .unwrap()
+        .unwrap();
+    rig.until_action("shutdown-azure-vm", HOUR_MS);
+    // The VPN drops while the Azure VM shuts down: the last writes cannot reach the MT.
+    let t = rig.world.now() + SECOND_MS;
+    rig.inject(Fault::LinkDown, t, t + HOUR_MS);
+    let sync = rig.until_action("final-sync", HOUR_MS);
+    rig.run_until(rig.world.now() + 5 * MINUTE_MS);
+    assert!(rig.machine(0).final_sync.is_some(), "the final sync waits");
+    let at = rig.world.now() + SECOND_MS;
+    let mt = Fault::MasterTargetReboot {
+        master_target: "mt1".into(),
+    };
+    rig.inject(mt, at, at + 10 * MINUTE_MS);
+    rig.run_until(at);
+    assert!(rig.machine(0).final_sync.is_none(), "abandoned");
+    (rig, job, sync)
+}
+
+#[test]
+fn a_master_target_reboot_abandons_a_waiting_final_sync() {
+    let (mut rig, job, sync) = final_sync_lost(None);
+    let cfg = rig.engine.config().clone();
+    let outcome = rig.until_ended(job, cfg.data_action_timeout_ms + 2 * HOUR_MS);
+    assert_eq!(
+        outcome,
+        Some(JobOutcome::Succeeded),
+        "retried after its timeout"
+    );
+    assert!(!rig.answered(sync));
+    assert_eq!(rig.count("final-sync"), 2);
+    let m = rig.machine(0);
+    assert_eq!(
+        m.recovered_point.as_ref().unwrap().generations,
+        m.azure_generation_at_shutdown.clone().unwrap(),
+        "the retry still loses nothing (INV-LOSS)"
+    );
+}
+
+#[test]
+fn with_lost_result_hang_an_abandoned_final_sync_hangs_the_failback() {
+    let (mut rig, job, sync) = final_sync_lost(Some(drsim_engine::Sabotage::LostResultHang));
+    assert_eq!(rig.until_ended(job, 4 * 24 * HOUR_MS), None, "it hangs");
+    assert!(!rig.answered(sync));
+    assert_eq!(rig.count("final-sync"), 1, "no retry");
 }
