@@ -54,6 +54,9 @@ pub enum CliCommand {
         /// Also print every action and passing readiness check.
         #[arg(short, long)]
         verbose: bool,
+        /// Make the engine commit one known fault (see `drsim fuzz --sabotage list`).
+        #[arg(long, value_name = "NAME")]
+        sabotage: Option<String>,
     },
     /// Validate scenario files without running them.
     Check {
@@ -63,6 +66,8 @@ pub enum CliCommand {
     },
     /// Print the JSON Schema of scenario files.
     Schema,
+    /// Run a fault-injection campaign over generated scenarios (or merge shards' summaries).
+    Fuzz(crate::fuzz_cli::FuzzArgs),
 }
 
 /// Runs the CLI on parsed arguments; returns the exit code.
@@ -108,6 +113,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             }
             code
         }
+        CliCommand::Fuzz(a) => crate::fuzz_cli::fuzz(a, out, err),
         CliCommand::Run {
             files,
             trace,
@@ -115,8 +121,17 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             json,
             quiet,
             verbose,
+            sabotage,
         } => {
+            let sabotage = match crate::fuzz_cli::parse_sabotage(sabotage.as_deref()) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = writeln!(err, "error: --sabotage: {e}");
+                    return EXIT_BAD_INPUT;
+                }
+            };
             let opts = RunOpts {
+                sabotage,
                 trace,
                 several: files.len() > 1,
                 seed,
@@ -139,6 +154,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
 }
 
 struct RunOpts {
+    sabotage: Option<drsim_engine::Sabotage>,
     trace: Option<PathBuf>,
     several: bool,
     seed: Option<u64>,
@@ -154,7 +170,7 @@ fn run_one(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let (scenario, built) = match scenario::load(file, o.seed) {
+    let (scenario, mut built) = match scenario::load(file, o.seed) {
         Ok(x) => x,
         Err(e) => {
             let _ = writeln!(err, "error: {e}");
@@ -170,6 +186,7 @@ fn run_one(
         );
         return EXIT_BAD_INPUT;
     }
+    crate::campaign::seed::apply_sabotage(&mut built, o.sabotage);
     let bar = progress_bar(built.duration_ms, !o.quiet && !o.json);
     let result = rehearsal::rehearse(&built, |t| {
         if let Some(b) = &bar {

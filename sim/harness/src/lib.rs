@@ -3,7 +3,10 @@
 //! DOMAIN.md §6 ([`invariants`]) watch every step, [`rehearsal`] runs a scenario end to end, [`verdict`]
 //! judges it and [`timeline`] prints it; [`cli`] is the `drsim` command line.
 
+pub mod campaign;
 pub mod cli;
+pub mod fuzz_cli;
+pub mod fuzzing;
 pub mod invariants;
 pub mod rehearsal;
 pub mod rpo;

@@ -30,6 +30,9 @@ pub fn rehearse(built: &Built, mut progress: impl FnMut(Millis)) -> Result<Rehea
         built.items.clone(),
         built.config.clone(),
     )?;
+    if let Some(by) = built.expect.settled_by {
+        runner.settle_by(by.0);
+    }
     // the first discovery happens at t=0; commands before it would not know the estate
     runner.run_until(0);
     for plan in &built.plans {

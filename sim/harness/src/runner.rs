@@ -137,6 +137,12 @@ impl Runner {
         })
     }
 
+    /// Requires every job to have ended by `settled_by_ms` (INV-LIVE; a campaign's liveness phase).
+    /// Call before running.
+    pub fn settle_by(&mut self, settled_by_ms: Millis) {
+        self.checkers = Checkers::all_settled_by(self.engine.config(), Some(settled_by_ms));
+    }
+
     /// Gives `command` to the engine at `at` (a user step).
     pub fn schedule_command(&mut self, at: Millis, command: Command) {
         self.schedule(at, Scheduled::Command(command));
@@ -311,8 +317,10 @@ impl Runner {
                         if let Some(item) = touched {
                             self.track_rpo(&item);
                         }
-                        self.drain();
                     }
+                    // one drain (and one pass of the checkers) per batch: the world stands still
+                    // while the engine reads what it reported at this instant
+                    self.drain();
                 }
                 Happening::External(ENGINE_TIMER) => {
                     self.timer = None;

@@ -8,6 +8,8 @@ use drsim_engine::Millis;
 pub struct LiveChecker {
     /// How long a job may still run after the last fault healed (or after it started, if later).
     pub bound_ms: Millis,
+    /// The end of a campaign's liveness phase: by then every job has ended, whatever the bound.
+    pub settled_by_ms: Option<Millis>,
 }
 
 impl LiveChecker {
@@ -18,6 +20,7 @@ impl LiveChecker {
             bound_ms: 16 * config.max_action_attempts as u64 * config.data_action_timeout_ms
                 + config.sync_stall_timeout_ms
                 + config.agent_registration_wait_ms,
+            settled_by_ms: None,
         }
     }
 }
@@ -30,6 +33,24 @@ impl Checker for LiveChecker {
     fn after_step(&mut self, _view: &StepView<'_>, _found: &mut Vec<Violation>) {}
 
     fn at_end(&mut self, view: &StepView<'_>, found: &mut Vec<Violation>) {
+        if let Some(by) = self.settled_by_ms
+            && view.now >= by
+        {
+            for (id, j) in view.engine.jobs() {
+                if !j.ended() {
+                    found.push(Violation {
+                        invariant: "INV-LIVE",
+                        at_ms: view.now,
+                        item: j.items().next().cloned(),
+                        message: format!(
+                            "{id} ({}) still runs at the end of the liveness phase ({} ms; started at {} ms)",
+                            j.operation, by, j.started_ms
+                        ),
+                    });
+                }
+            }
+            return;
+        }
         let (faults, active) = view.world.faults();
         // Liveness is owed once every fault that can heal has healed; one that never heals (a deleted
         // Azure VM, a resized disk) counts from its start: the engine must cope with it.

@@ -91,6 +91,17 @@ pub struct Checkers {
 impl Checkers {
     /// Every checker of DOMAIN.md §6 but INV-DET (which compares whole runs), in its order.
     pub fn all(config: &drsim_engine::EngineConfig) -> Checkers {
+        Checkers::all_settled_by(config, None)
+    }
+
+    /// Every checker, with INV-LIVE requiring every job to have ended by `settled_by_ms` (a campaign's
+    /// liveness phase).
+    pub fn all_settled_by(
+        config: &drsim_engine::EngineConfig,
+        settled_by_ms: Option<Millis>,
+    ) -> Checkers {
+        let mut live = LiveChecker::for_engine(config);
+        live.settled_by_ms = settled_by_ms;
         Checkers::with(vec![
             Box::new(SplitChecker::default()),
             Box::new(OffChecker::default()),
@@ -98,7 +109,7 @@ impl Checkers {
             Box::new(LossChecker::default()),
             Box::new(BytesChecker),
             Box::new(CapChecker::default()),
-            Box::new(LiveChecker::for_engine(config)),
+            Box::new(live),
             Box::new(StateChecker::default()),
         ])
     }

@@ -327,6 +327,7 @@ fn inv_live_fires_when_a_job_never_ends_after_faults_healed() {
     let mut r = Runner::new(spec, items, config).unwrap();
     r.checkers = Checkers::with(vec![Box::new(LiveChecker {
         bound_ms: 24 * HOUR_MS,
+        settled_by_ms: None,
     })]);
     r.run_until(0); // the first discovery
     r.command(reprotect(0)).unwrap();
@@ -456,6 +457,7 @@ fn inv_live_is_not_switched_off_by_a_fault_that_never_heals() {
     let mut r = Runner::new(spec, items, config).unwrap();
     r.checkers = Checkers::with(vec![Box::new(LiveChecker {
         bound_ms: 24 * HOUR_MS,
+        settled_by_ms: None,
     })]);
     r.run_until(0);
     r.command(reprotect(0)).unwrap();

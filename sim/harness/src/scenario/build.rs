@@ -372,6 +372,7 @@ pub fn build(s: &Scenario, _file: &Path) -> Res<Built> {
     let mut azure_names = BTreeMap::new();
     let mut items = Vec::new();
     let streams = RngStreams::new(s.seed);
+    let mut diurnal = DiurnalCache::new();
     for (i, m) in s.machines.iter().enumerate() {
         let mp = |more: &[Segment]| at(&[key("machines"), idx(i)], more);
         hosts.check(&m.host, mp(&[key("host")]))?;
@@ -401,7 +402,16 @@ pub fn build(s: &Scenario, _file: &Path) -> Res<Built> {
                 "a machine needs at least one disk",
             ));
         }
-        let (machine, item) = build_machine(s, m, &azure_name, &vcenter, &streams, &refs, &mp)?;
+        let (machine, item) = build_machine(
+            s,
+            m,
+            &azure_name,
+            &vcenter,
+            &streams,
+            &mut diurnal,
+            &refs,
+            &mp,
+        )?;
         spec.machines.push(machine);
         items.push(item);
     }
@@ -506,6 +516,8 @@ pub fn build(s: &Scenario, _file: &Path) -> Res<Built> {
         forward_policy: policy,
         max_disks_per_master_target: p.max_disks_per_master_target,
         max_vms_per_group: p.max_vms_per_group,
+        // only `drsim run/fuzz --sabotage` turns one on, never a scenario file
+        sabotage: None,
     };
 
     // plans
@@ -602,8 +614,13 @@ impl Refs<'_> {
     }
 }
 
+/// Diurnal models already built, by (mean, amplitude %, peak hour, quantum): disks with the same
+/// parameters share one model's rate tables.
+type DiurnalCache = BTreeMap<(u64, u16, u16, Millis), DiurnalChurn>;
+
 fn churn_model(
     c: &Churn,
+    cache: &mut DiurnalCache,
     streams: &RngStreams,
     stream: &str,
     path: Vec<Segment>,
@@ -615,6 +632,7 @@ fn churn_model(
             mean,
             amplitude_pct,
             peak_hour,
+            quantum,
         } => {
             if *amplitude_pct > 100 || *peak_hour > 23 {
                 return Err(Unlocated::new(
@@ -622,15 +640,20 @@ fn churn_model(
                     "amplitude_pct must be 0–100 and peak_hour 0–23",
                 ));
             }
-            ChurnModel::Diurnal(
-                DiurnalChurn::new(DiurnalParams {
-                    mean_bps: mean.0,
-                    amplitude_permille: amplitude_pct * 10,
-                    peak_minute_of_day: peak_hour * 60,
-                    quantum_ms: drsim_world::churn::DEFAULT_QUANTUM_MS,
-                })
-                .map_err(|e| Unlocated::new(path.clone(), e.to_string()))?,
-            )
+            let quantum_ms = quantum.map_or(drsim_world::churn::DEFAULT_QUANTUM_MS, |q| q.0);
+            let key = (mean.0, *amplitude_pct, *peak_hour, quantum_ms);
+            if let Some(m) = cache.get(&key) {
+                return Ok(ChurnModel::Diurnal(m.clone()));
+            }
+            let m = DiurnalChurn::new(DiurnalParams {
+                mean_bps: mean.0,
+                amplitude_permille: amplitude_pct * 10,
+                peak_minute_of_day: peak_hour * 60,
+                quantum_ms,
+            })
+            .map_err(|e| Unlocated::new(path.clone(), e.to_string()))?;
+            cache.insert(key, m.clone());
+            ChurnModel::Diurnal(m)
         }
         Churn::Bursty {
             on,
@@ -652,12 +675,14 @@ fn churn_model(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn build_machine(
     s: &Scenario,
     m: &Machine,
     azure_name: &str,
     vcenter: &str,
     streams: &RngStreams,
+    cache: &mut DiurnalCache,
     refs: &Refs<'_>,
     mp: &dyn Fn(&[Segment]) -> Vec<Segment>,
 ) -> Res<(MachineSpec, ItemSpec)> {
@@ -694,6 +719,7 @@ fn build_machine(
         };
         let churn = churn_model(
             churn,
+            cache,
             streams,
             &format!("churn/{}/{name}", m.name),
             churn_path,
@@ -1406,6 +1432,17 @@ fn check_expect(s: &Scenario, machines: &Names, script: &[ScriptStep]) -> Res<()
         if let Some(item) = &c.item {
             machines.check(item, ep("checks", i, "item"))?;
         }
+    }
+    if let Some(by) = e.settled_by
+        && by.0 > s.duration.0
+    {
+        return Err(Unlocated::new(
+            vec![key("expect"), key("settled_by")],
+            format!(
+                "settled_by {by} is after the end of the run ({})",
+                s.duration
+            ),
+        ));
     }
     for (i, v) in e.violations.iter().enumerate() {
         if !FLAGGABLE.contains(&v.as_str()) {

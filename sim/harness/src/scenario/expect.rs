@@ -11,37 +11,41 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The expectations of a scenario. Every invariant not listed in `violations` must hold.
-#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// Outcomes of the steps' jobs.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<JobExpect>,
     /// Final lifecycle state per machine.
     #[serde(default)]
     pub states: BTreeMap<String, ItemState>,
     /// RPO bounds.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rpo: Vec<RpoExpect>,
     /// Bytes a reprotect sent (RJ-03 differential, RJ-04 full copy, RJ-05 range).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reprotect_bytes: Vec<BytesExpect>,
     /// Data a failback (or change of recovery point) lost: writes acknowledged after the chosen point
     /// (INV-LOSS: none for "latest").
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub data_loss: Vec<BytesExpect>,
     /// Order inside a plan's job: these machines end their steps before those start (FB-08).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub order: Vec<OrderExpect>,
     /// Alerts the engine must raise.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alerts: Vec<AlertExpect>,
     /// Readiness results the engine must report.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckExpect>,
+    /// Every job has ended by then (a campaign's liveness phase, after every fault healed): checked by
+    /// INV-LIVE at the end of the run, whatever its usual bound. At most the scenario's `duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_by: Option<Duration>,
     /// Invariants that must be flagged (DOMAIN.md §6 IDs, e.g. "INV-SPLIT"): for scenarios that inject a
     /// user's mistake on purpose.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub violations: Vec<String>,
 }
 
@@ -62,7 +66,7 @@ pub enum StepOutcome {
 }
 
 /// The outcome of one step.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobExpect {
     /// The step's id.
@@ -70,35 +74,35 @@ pub struct JobExpect {
     /// How it ends.
     pub outcome: StepOutcome,
     /// For `failed` / `refused`: the rule of the failure.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<RuleId>,
     /// For `failed` / `refused`: the error code.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<u32>,
     /// For `failed`: the name of the job step that failed, e.g. "Prerequisites check".
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_step: Option<String>,
 }
 
 /// An RPO bound over a machine's replication (DOMAIN.md §4: RPO = now − newest point on the target).
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RpoExpect {
     /// The machine. Default: every machine.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<String>,
     /// The largest RPO allowed while it replicates.
     pub max: Duration,
     /// Only from this simulated time (e.g. after initial replication). Default: the start.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<Duration>,
     /// Only until this simulated time. Default: the end.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<Duration>,
 }
 
 /// Machines of one job that run strictly one set after the other.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderExpect {
     /// The step whose job it is.
@@ -110,19 +114,19 @@ pub struct OrderExpect {
 }
 
 /// Bytes of one step for a machine: sent by a reprotect, or lost by a failback.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BytesExpect {
     /// The step.
     pub step: String,
     /// The machine. Default: the step's only machine.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<String>,
     /// At least. Default 0.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<Bytes>,
     /// At most. Default: no bound.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<Bytes>,
 }
 
@@ -145,7 +149,7 @@ pub enum AlertName {
 }
 
 /// An alert the engine must raise (at least once).
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertExpect {
     /// The machine.
@@ -153,10 +157,10 @@ pub struct AlertExpect {
     /// The alert.
     pub alert: AlertName,
     /// Its severity. Default: any.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
     /// Raised no later than this simulated time. Default: any time.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<Duration>,
 }
 
@@ -173,7 +177,7 @@ pub enum CheckVerdict {
 }
 
 /// A readiness check the job of a step must report.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckExpect {
     /// The step.
@@ -183,6 +187,6 @@ pub struct CheckExpect {
     /// The verdict (at least once for this rule in the step's job).
     pub verdict: CheckVerdict,
     /// The machine. Default: any.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<String>,
 }

@@ -11,7 +11,7 @@ use drsim_engine::item::{Origin, SourceKind};
 use drsim_engine::lifecycle::ItemState;
 use drsim_engine::protocol::LocationChoice;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 fn yes() -> bool {
     true
@@ -22,7 +22,7 @@ fn version() -> u32 {
 }
 
 /// The on-premises and Azure infrastructure.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Inventory {
     /// vCenter servers.
@@ -41,7 +41,7 @@ pub struct Inventory {
 }
 
 /// A vCenter server.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VCenter {
     /// Its name.
@@ -55,7 +55,7 @@ pub struct VCenter {
 }
 
 /// An ESXi host.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Host {
     /// Its name.
@@ -78,10 +78,10 @@ pub struct Host {
     #[serde(default = "host_memory")]
     pub memory_free: Bytes,
     /// Datastores it mounts read/write (RP-12).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub datastores: Vec<String>,
     /// Datastores it mounts read-only (RP-12: not usable as a target).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub read_only_datastores: Vec<String>,
 }
 
@@ -94,7 +94,7 @@ fn host_memory() -> Bytes {
 }
 
 /// A datastore.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Datastore {
     /// Its name.
@@ -107,15 +107,15 @@ pub struct Datastore {
     /// Capacity (more than 0).
     pub capacity: Bytes,
     /// Free space (at most the capacity). Default: the capacity.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub free: Option<Bytes>,
     /// Folders already on it: an old VM's folder makes recovery use another folder (CL-03).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub folders: Vec<String>,
 }
 
 /// The configuration server.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigServer {
     /// Running (RP-01). Default true.
@@ -125,13 +125,13 @@ pub struct ConfigServer {
     #[serde(default = "yes")]
     pub connected_to_azure: bool,
     /// The vCenters it knows (RP-18). Default: every vCenter of the inventory.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vcenters: Option<Vec<String>>,
     /// Its version (RP-20). Default 9.
     #[serde(default = "version")]
     pub version: u32,
     /// Registrations besides each machine's own (a duplicate entry with another host ID: CL-01).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_registrations: Vec<Registration>,
 }
 
@@ -148,7 +148,7 @@ impl Default for ConfigServer {
 }
 
 /// A machine as registered in the configuration server's database.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Registration {
     /// The machine (its on-prem VM name).
@@ -158,7 +158,7 @@ pub struct Registration {
 }
 
 /// A process server in Azure.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessServer {
     /// Its name.
@@ -179,10 +179,10 @@ pub struct ProcessServer {
     #[serde(default = "version")]
     pub version: u32,
     /// Throughput cap. Default: uncapped.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throughput: Option<Bandwidth>,
     /// Cache disk (DOMAIN.md §5: 300 GB … 1 TB; throttled below 20 % free). Default: not modelled.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<Bytes>,
 }
 
@@ -191,7 +191,7 @@ fn vnet() -> String {
 }
 
 /// A master target on-premises.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MasterTarget {
     /// Its name.
@@ -222,7 +222,7 @@ pub struct MasterTarget {
     #[serde(default = "own_disks")]
     pub own_disks: u32,
     /// UUIDs of its own disks (RP-11: a VM's disk with one of these clashes).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub disk_uuids: Vec<String>,
     /// Retention drives (RP-15).
     pub retention_drives: Vec<RetentionDrive>,
@@ -230,7 +230,7 @@ pub struct MasterTarget {
     #[serde(default = "version")]
     pub version: u32,
     /// Throughput cap. Default: uncapped.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throughput: Option<Bandwidth>,
 }
 
@@ -239,7 +239,7 @@ fn own_disks() -> u32 {
 }
 
 /// A retention drive of a master target.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionDrive {
     /// Its name, e.g. "R:" or "/mnt/retention".
@@ -258,7 +258,7 @@ pub struct RetentionDrive {
 }
 
 /// The Azure ↔ on-prem link and the PS download threads.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Network {
     /// `vpn` (default), `express-route-private`, `express-route-microsoft`, `none` (RP-03).
@@ -307,7 +307,7 @@ impl Default for Network {
 }
 
 /// How a disk is written to (DOMAIN.md §4 churn).
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(tag = "model", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Churn {
     /// A constant rate.
@@ -323,13 +323,17 @@ pub enum Churn {
         amplitude_pct: u16,
         /// Hour of the day (0–23) the rate peaks.
         peak_hour: u16,
+        /// How long the rate stays constant (it must divide a day). Default "1m"; coarser quanta make
+        /// long runs cheaper.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        quantum: Option<Duration>,
     },
     /// On/off bursts with exponentially distributed lengths.
     Bursty {
         /// Rate while on.
         on: Bandwidth,
         /// Rate while off (can be small).
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         off: Option<Bandwidth>,
         /// Mean length of an on phase.
         mean_on: Duration,
@@ -349,7 +353,7 @@ impl Default for Churn {
 }
 
 /// A protected machine: the vault's item, its on-prem VM and its Azure VM.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Machine {
     /// Its name: the on-prem VM's name and the item's id.
@@ -361,7 +365,7 @@ pub struct Machine {
     /// The ESXi host the on-prem VM is (or was) on.
     pub host: String,
     /// The vCenter it was protected from (RP-18). Default: its host's vCenter.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vcenter: Option<String>,
     /// `bios` (default) or `efi` (NS-09).
     #[serde(default)]
@@ -392,7 +396,7 @@ pub struct Machine {
     #[serde(default = "cpus")]
     pub cpus: u32,
     /// Replication group (RG-*). Default none.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication_group: Option<String>,
     /// Registered in the configuration server's database (RP-02). Default true.
     #[serde(default = "yes")]
@@ -403,7 +407,7 @@ pub struct Machine {
     #[serde(default)]
     pub azure: AzureSide,
     /// Reprotect settings in force, for a machine that starts `protected-to-on-prem`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protection: Option<ProtectionSpec>,
 }
 
@@ -416,23 +420,23 @@ fn cpus() -> u32 {
 }
 
 /// A disk of a machine.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Disk {
     /// Its UUID. Default "<machine>-disk<index>".
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Provisioned size (more than 0).
     pub size: Bytes,
     /// In use (a full copy sends this: RJ-04). Default: half the size.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub used: Option<Bytes>,
     /// The region writes land in (how much a differential resync sends, RJ-03). Default: a tenth of the
     /// size.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hot_region: Option<Bytes>,
     /// How it is written to. Default: the scenario's `churn`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub churn: Option<Churn>,
     /// A raw device mapping (RP-13). Default false.
     #[serde(default)]
@@ -440,40 +444,40 @@ pub struct Disk {
 }
 
 /// The Azure VM of a machine.
-#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AzureSide {
     /// Its name. Default "<machine>-azure".
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Its resource group now. Default "rg1".
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_group: Option<String>,
     /// The resource group it failed over into (NS-05: moved since ⇒ no failback). Default: the same.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_resource_group: Option<String>,
     /// Its virtual network (CL-04). Default "vnet1".
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vnet: Option<String>,
     /// The mobility agent is registered with the CS (RP-04). Default true.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_registered: Option<bool>,
     /// The agent's host ID (CL-01). Default "<machine>-hid".
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_host_id: Option<String>,
     /// The Azure temporary disk (page file, RP-19: never protected back). Default: none.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temporary_disk: Option<Bytes>,
     /// Disks added in Azure after failover (RJ-09: not replicated back).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub added_disks: Vec<Bytes>,
     /// IP per NIC (CL-06).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nic_ips: Vec<String>,
 }
 
 /// Reprotect settings (RJ-01) of a machine that starts protected to on-prem.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProtectionSpec {
     /// The master target.

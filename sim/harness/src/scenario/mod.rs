@@ -20,12 +20,12 @@ use crate::units::Duration;
 use drsim_world::faults::Fault;
 use inventory::{Churn, Inventory, Machine, Network};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use steps::{Plan, Step};
 
 /// A scenario file.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// The JSON Schema the file follows (for editors), e.g. "../scenario.schema.json".
@@ -55,13 +55,13 @@ pub struct Scenario {
     /// The protected machines.
     pub machines: Vec<Machine>,
     /// Recovery plans (FB-08, RP-09).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plans: Vec<Plan>,
     /// What the operator does.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<Step>,
     /// What breaks, and when it heals.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultEntry>,
     /// What must hold.
     #[serde(default)]
@@ -76,13 +76,13 @@ fn default_seed() -> u64 {
 }
 
 /// A fault: when it starts, when it heals, what it is.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultEntry {
     /// When it starts (simulated time).
     pub at: Duration,
     /// When it heals (simulated time, after `at`). Default: never.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heal: Option<Duration>,
     /// What breaks, e.g. `{"kind": "link-down"}`, `{"kind": "process-server-crash",
     /// "process_server": "ps1"}`. A VM is named by its machine's name.
@@ -90,7 +90,7 @@ pub struct FaultEntry {
 }
 
 /// Engine and world policies; every field has DOMAIN.md's default.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Policies {
     /// How long the engine waits for an action's result before retrying.
@@ -168,7 +168,7 @@ impl Default for Policies {
 }
 
 /// Report settings.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReportSettings {
     /// The step of the report time series (RPO, throughput, backlog) that `--report` writes (issue 7);
