@@ -332,10 +332,13 @@ impl Engine {
             };
             // SABOTAGE split-group: no barrier, so no common decision either: each member takes its own
             // final-sync tag or its own point (RG-03 broken).
+            // A group's reprotect ends together too: no member becomes protected while another may
+            // still fail (all members or none).
+            let grouped_op = op == Operation::Failback || (op == Operation::Reprotect && at_end);
             if t.status == TaskStatus::Running
                 && sync
                 && !t.barrier_passed
-                && op == Operation::Failback
+                && grouped_op
                 && self.in_group(job, item)
                 && !self.config.sabotaged(Sabotage::SplitGroup)
             {
@@ -933,8 +936,8 @@ impl Engine {
         }
     }
 
-    /// A step failed: undo what the task did (FB-07), and in a replication group stop every member
-    /// (RG-03: all or none). A failed rollback step is noted and the rollback goes on, except that the
+    /// A step failed: undo what the task did (FB-07), and in a replication group stop every member of a
+    /// failback or a reprotect (RG-03: all or none). A failed rollback step is noted and the rollback goes on, except that the
     /// Azure VM is never started when the on-prem VM could not be powered off.
     fn step_failed(&mut self, job: JobId, item: &ItemId, step: Step, f: Failure) {
         let j = self.jobs.get_mut(&job).expect("job exists");
@@ -967,11 +970,16 @@ impl Engine {
             return;
         }
         self.begin_rollback(job, item, f.clone());
-        if op == Operation::Failback {
+        if matches!(op, Operation::Failback | Operation::Reprotect) {
+            let together = if op == Operation::Failback {
+                "fails back"
+            } else {
+                "is reprotected"
+            };
             for peer in self.group_peers(job, item) {
                 if &peer != item {
                     let msg = format!(
-                        "replication group member `{item}` failed ({}); the group fails back together",
+                        "replication group member `{item}` failed ({}); the group {together} together",
                         f.message
                     );
                     self.request_abort(job, &peer, Failure::rule(RuleId::Rg03, msg));

@@ -1395,3 +1395,40 @@ fn an_item_that_starts_protected_learns_its_disks_and_mode_from_discovery() {
     assert_eq!(p.disks.len(), 2);
     assert!(p.target_prepared);
 }
+
+#[test]
+fn a_replication_group_is_reprotected_all_or_none() {
+    // RG-03 (all members or none), found by `drsim fuzz`: one member's replication fails to start after
+    // the other's is already syncing; the other must not end protected on its own.
+    let mut lab = group_lab(2);
+    lab.manual = true;
+    let job = lab
+        .cmd(Command::Reprotect {
+            target: Target::Plan("plan".into()),
+            machines: vec![machine(0), machine(1)],
+        })
+        .unwrap()
+        .unwrap();
+    lab.pump();
+    for _ in 0..500 {
+        if lab.outstanding.is_empty() {
+            break;
+        }
+        let member1 = lab.outstanding.iter().position(
+            |a| matches!(&a.kind, ActionKind::StartReplication { item, .. } if *item == item_id(1)),
+        );
+        match member1 {
+            Some(k) => lab.resolve(k, Some(error(None, 990_008, "process server down"))),
+            None => lab.resolve(0, None),
+        }
+        lab.pump();
+    }
+    assert!(matches!(lab.outcome(job), Some(JobOutcome::Failed(_))));
+    assert_eq!(
+        lab.state(0),
+        ItemState::InAzure,
+        "{:?}",
+        state_changes(&lab)
+    );
+    assert_eq!(lab.state(1), ItemState::InAzure);
+}
