@@ -280,8 +280,22 @@ impl World {
         }
     }
 
-    /// Remembers a VM's power before a power fault, with how often the engine had changed it.
+    /// Another active fault that is the same as fault `i` (the same kind on the same VM).
+    fn twin_active(&self, i: usize) -> Option<usize> {
+        let f = &self.faults.get(i)?.fault;
+        self.active_faults
+            .iter()
+            .copied()
+            .find(|&j| j != i && self.faults.get(j).is_some_and(|g| g.fault == *f))
+    }
+
+    /// Remembers a VM's power before a power fault, with how often the engine had changed it. A fault
+    /// that overlaps a twin (the same VM powered on by hand twice) keeps nothing: the first one's prior
+    /// state is the one to restore when the last of them heals.
     fn save_power(&mut self, i: usize, prior: Option<PowerState>, vm: &VmName) {
+        if self.twin_active(i).is_some() {
+            return;
+        }
         if let Some(p) = prior {
             let epoch = self.power_epoch.get(vm).copied().unwrap_or(0);
             self.fault_power.insert(i, (p, epoch));
@@ -292,6 +306,11 @@ impl World {
     /// (then the engine's state stands: healing must not undo a failback or a rollback).
     fn unchanged_power(&mut self, i: usize, vm: &VmName) -> Option<PowerState> {
         let (prior, epoch) = self.fault_power.remove(&i)?;
+        if let Some(j) = self.twin_active(i) {
+            // a twin still holds the VM: it restores the prior state when it heals
+            self.fault_power.insert(j, (prior, epoch));
+            return None;
+        }
         (self.power_epoch.get(vm).copied().unwrap_or(0) == epoch).then_some(prior)
     }
 

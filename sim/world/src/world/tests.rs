@@ -1343,3 +1343,33 @@ fn with_lost_result_hang_an_abandoned_final_sync_hangs_the_failback() {
     assert!(!rig.answered(sync));
     assert_eq!(rig.count("final-sync"), 1, "no retry");
 }
+
+#[test]
+fn overlapping_by_hand_power_ons_leave_the_vm_off_when_the_last_heals() {
+    // found by `drsim fuzz`: the first heal powered the VM off under the second fault, and the second heal
+    // then restored "on" for good
+    let by_hand = |at: Millis, heal: Millis| FaultSpec {
+        fault: Fault::OnPremPoweredOnByHand { vm: "vm-0".into() },
+        at_ms: at,
+        heal_at_ms: Some(heal),
+    };
+    let lab = Lab {
+        faults: vec![
+            by_hand(HOUR_MS, 3 * HOUR_MS),
+            by_hand(2 * HOUR_MS, 4 * HOUR_MS),
+        ],
+        ..Lab::default()
+    };
+    let mut rig = lab.rig();
+    let power = |rig: &Rig| rig.world.estate().onprem_vms[&VmName::from("vm-0")].power;
+    rig.run_until(HOUR_MS + 1);
+    assert_eq!(power(&rig), PowerState::On);
+    rig.run_until(3 * HOUR_MS + 1);
+    assert_eq!(
+        power(&rig),
+        PowerState::On,
+        "the second fault still holds it"
+    );
+    rig.run_until(5 * HOUR_MS);
+    assert_eq!(power(&rig), PowerState::Off, "off again once both healed");
+}
