@@ -1,6 +1,7 @@
 //! INV-OFF: the on-prem VM stays off from reprotect start until failback powers it on (RJ-02). The
 //! reprotect's own power-off gets a grace period; once the VM has been seen off, any power-on that is not
-//! the failback's (nor a fault's, which INV-SPLIT's detection rule covers) breaks it.
+//! the failback's (nor a fault's, which INV-SPLIT's detection rule covers) breaks it. A VM powered on by
+//! hand before the reprotect must still be off after the grace period: RJ-02 powers it off at the start.
 
 use super::{Checker, StepView, Violation};
 use drsim_engine::Millis;
@@ -109,7 +110,13 @@ impl Checker for OffChecker {
                 w.seen_off = true;
                 continue;
             }
-            if by_hand || w.reported || (!w.seen_off && view.now <= w.since + GRACE_MS) {
+            // A VM powered on by hand is the user's doing (INV-SPLIT's detection rule covers it) — but
+            // only once the reprotect has had it off: RJ-02 powers the VM off at the start whatever
+            // state it is in, so one still on after the grace period is the engine's failure.
+            if (by_hand && w.seen_off)
+                || w.reported
+                || (!w.seen_off && view.now <= w.since + GRACE_MS)
+            {
                 continue;
             }
             w.reported = true;
