@@ -26,6 +26,10 @@ struct Overlap {
 #[derive(Default)]
 pub struct SplitChecker {
     overlap: BTreeMap<ItemId, Overlap>,
+    /// Items whose split-brain alert stands (raised, not yet resolved): a copy powered on by hand again
+    /// while it stands is covered by it (found by `drsim fuzz`: the VM went off and on behind a
+    /// disconnected vCenter, and the engine rightly kept its alert up instead of raising a second one).
+    raised: std::collections::BTreeSet<ItemId>,
 }
 
 fn running(p: Option<PowerState>) -> bool {
@@ -50,10 +54,16 @@ impl Checker for SplitChecker {
                 .max()
         };
         for o in view.outputs {
-            if let Output::Alert(a) = o
-                && matches!(a.kind, AlertKind::SplitBrainRisk { .. })
-            {
-                self.overlap.entry(a.item.clone()).or_default().alerted = true;
+            let Output::Alert(a) = o else { continue };
+            match a.kind {
+                AlertKind::SplitBrainRisk { .. } => {
+                    self.overlap.entry(a.item.clone()).or_default().alerted = true;
+                    self.raised.insert(a.item.clone());
+                }
+                AlertKind::SplitBrainResolved { .. } => {
+                    self.raised.remove(&a.item);
+                }
+                _ => {}
             }
         }
         // The engine never asks for a copy to start while the other runs. A copy powered on by hand excuses
@@ -66,7 +76,8 @@ impl Checker for SplitChecker {
             };
             let onprem_on = running(estate.onprem_vms.get(&m.onprem_vm).map(|v| v.power));
             let azure_on = running(estate.azure_vms.get(&m.azure_vm).map(|v| v.power));
-            let told = self.overlap.get(item).is_some_and(|o| o.alerted);
+            let told =
+                self.overlap.get(item).is_some_and(|o| o.alerted) || self.raised.contains(item);
             let bad = match &a.kind {
                 ActionKind::PowerOnOnPremVm { .. } => azure_on,
                 ActionKind::StartAzureVm { .. } | ActionKind::FailoverToAzure { .. } => {
@@ -89,11 +100,13 @@ impl Checker for SplitChecker {
         for (item, m) in view.world.machines() {
             let onprem_on = running(estate.onprem_vms.get(&m.onprem_vm).map(|v| v.power));
             let azure_on = running(estate.azure_vms.get(&m.azure_vm).map(|v| v.power));
+            let standing = self.raised.contains(item);
             let o = self.overlap.entry(item.clone()).or_default();
             if !(onprem_on && azure_on) {
                 *o = Overlap::default();
                 continue;
             }
+            o.alerted |= standing;
             // An overlap a fault caused dates from the fault, however sparse the steps are.
             let fault_at = by_hand_since(&m.onprem_vm);
             let since = *o.since.get_or_insert(fault_at.unwrap_or(view.now));
