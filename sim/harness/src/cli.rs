@@ -261,32 +261,15 @@ fn progress_bar(duration_ms: u64, wanted: bool) -> Option<indicatif::ProgressBar
     Some(bar)
 }
 
-/// Writes the trace as JSONL: to a temporary file beside it, then renamed, so no half-written trace is
-/// ever left.
+/// Writes the trace as JSONL, atomically (no half-written trace is ever left).
 fn write_trace(path: &Path, r: &Rehearsal) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    {
-        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+    crate::output::write_atomically(path, |w| {
         for ev in &r.runner.trace {
-            serde_json::to_writer(&mut w, ev)?;
+            serde_json::to_writer(&mut *w, ev)?;
             w.write_all(b"\n")?;
         }
-        w.flush()?;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // a temp file is private (0600); a trace is an ordinary output file
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Parses the process's arguments and runs; the process's exit code. Clap's own usage errors exit 2.

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod fuzz_cli;
 pub mod fuzzing;
 pub mod invariants;
+pub mod output;
 pub mod rehearsal;
 pub mod rpo;
 pub mod runner;

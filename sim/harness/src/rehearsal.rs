@@ -127,7 +127,7 @@ pub fn summarise(file: &str, scenario: &Scenario, built: &Built, r: &Rehearsal) 
             let (outcome, failure) = step_outcome(run);
             StepSummary {
                 id: run.id.clone(),
-                op: crate::scenario::build::op_name(st.op).to_owned(),
+                op: kebab(&st.op),
                 ran_ms: run.ran_ms,
                 outcome: outcome.map_or("running".into(), |o| kebab(&o)),
                 rule: failure.and_then(|f| f.rule).map(|r| r.to_string()),

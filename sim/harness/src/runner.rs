@@ -239,31 +239,22 @@ impl Runner {
         let now = self.world.now();
         self.steps[i].outcome = Some(outcome.clone());
         self.steps[i].ended_ms = Some(now);
-        if self.script[i].op == Op::Reprotect
-            && *outcome == JobOutcome::Succeeded
+        // what a succeeded reprotect sent (RJ-03/04/05) and a succeeded failback lost (FB-03)
+        let op = self.script[i].op;
+        if *outcome == JobOutcome::Succeeded
+            && matches!(op, Op::Reprotect | Op::Failback | Op::ChangeRecoveryPoint)
             && let Some(j) = self.engine.job(job)
         {
             let items: Vec<ItemId> = j.items().cloned().collect();
             for item in items {
-                if let Some(m) = self.world.machines().get(&item) {
+                let Some(m) = self.world.machines().get(&item) else {
+                    continue;
+                };
+                if op == Op::Reprotect {
                     self.steps[i]
                         .reprotect_bytes
                         .insert(item, m.last_resync_bytes);
-                }
-            }
-        }
-        if matches!(self.script[i].op, Op::Failback | Op::ChangeRecoveryPoint)
-            && *outcome == JobOutcome::Succeeded
-            && let Some(j) = self.engine.job(job)
-        {
-            let items: Vec<ItemId> = j.items().cloned().collect();
-            for item in items {
-                if let Some(lost) = self
-                    .world
-                    .machines()
-                    .get(&item)
-                    .and_then(crate::invariants::loss::bytes_lost)
-                {
+                } else if let Some(lost) = crate::invariants::loss::bytes_lost(m) {
                     self.steps[i].data_loss.insert(item, lost);
                 }
             }

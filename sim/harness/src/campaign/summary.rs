@@ -5,7 +5,6 @@ use super::seed::SeedResult;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 
 /// The summary of one campaign (or of merged shards).
@@ -231,22 +230,7 @@ impl Summary {
     }
 }
 
-/// Writes `text` to `path` whole or not at all: a temporary file beside it, then a rename.
+/// Writes `text` to `path` whole or not at all (see [`crate::output::write_atomically`]).
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(text.as_bytes())?;
-    tmp.flush()?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    crate::output::write_atomically(path, |w| w.write_all(text.as_bytes()))
 }

@@ -1125,7 +1125,10 @@ fn step_action(
         if present {
             Err(Unlocated::new(
                 sp(field),
-                format!("`{field}` does not go with op `{}`", op_name(st.op)),
+                format!(
+                    "`{field}` does not go with op `{}`",
+                    crate::verdict::kebab(&st.op)
+                ),
             ))
         } else {
             Ok(())
@@ -1171,7 +1174,10 @@ fn step_action(
             )),
             (None, None) => Err(Unlocated::new(
                 vec![key("steps"), idx(i)],
-                format!("op `{}` needs an `item` or a `plan`", op_name(st.op)),
+                format!(
+                    "op `{}` needs an `item` or a `plan`",
+                    crate::verdict::kebab(&st.op)
+                ),
             )),
         }
     };
@@ -1184,7 +1190,7 @@ fn step_action(
             }
             None => Err(Unlocated::new(
                 vec![key("steps"), idx(i)],
-                format!("op `{}` needs an `item`", op_name(st.op)),
+                format!("op `{}` needs an `item`", crate::verdict::kebab(&st.op)),
             )),
         }
     };
@@ -1305,23 +1311,6 @@ fn field_of(m: &super::steps::MachineValues, f: &str) -> Option<bool> {
         "retention_drive" => m.retention_drive.is_some(),
         _ => return None,
     })
-}
-
-/// An op as written in files.
-pub fn op_name(op: Op) -> &'static str {
-    match op {
-        Op::Failover => "failover",
-        Op::CommitFailover => "commit-failover",
-        Op::Reprotect => "reprotect",
-        Op::Failback => "failback",
-        Op::ChangeRecoveryPoint => "change-recovery-point",
-        Op::CommitFailback => "commit-failback",
-        Op::ReprotectToAzure => "reprotect-to-azure",
-        Op::DisableProtection => "disable-protection",
-        Op::Cancel => "cancel",
-        Op::SetReplicationGroup => "set-replication-group",
-        Op::RefreshDiscovery => "refresh-discovery",
-    }
 }
 
 fn check_expect(s: &Scenario, machines: &Names, script: &[ScriptStep]) -> Res<()> {
