@@ -5,6 +5,7 @@
 
 pub mod campaign;
 pub mod cli;
+pub mod fleet;
 pub mod fuzz_cli;
 pub mod fuzzing;
 pub mod invariants;

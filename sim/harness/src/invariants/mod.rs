@@ -59,6 +59,48 @@ impl<'a> StepView<'a> {
     }
 }
 
+/// Which machines a checker must look at after a step: those whose on-prem or Azure VM changed since its
+/// last look (the estate's VM change log), or all of them on the first step and whenever the set of active
+/// faults changed (a fault's start or heal changes what excuses what). A step then costs what changed, not
+/// the fleet (issue 6).
+#[derive(Default)]
+pub struct VmWatch {
+    cursor: usize,
+    seen: bool,
+    active: Vec<usize>,
+}
+
+/// What [`VmWatch::changed`] found.
+pub enum Changed {
+    /// Look at every machine.
+    All,
+    /// Look at these.
+    Items(std::collections::BTreeSet<ItemId>),
+}
+
+impl VmWatch {
+    /// The machines to look at now.
+    pub fn changed(&mut self, world: &World) -> Changed {
+        let log = world.estate().vm_changes();
+        let from = std::mem::replace(&mut self.cursor, log.len());
+        let (_, active) = world.faults();
+        let faults_moved = !self.active.iter().eq(active.iter());
+        if faults_moved {
+            self.active = active.iter().copied().collect();
+        }
+        if !std::mem::replace(&mut self.seen, true) || faults_moved {
+            return Changed::All;
+        }
+        Changed::Items(
+            log[from..]
+                .iter()
+                .flat_map(|vm| world.items_of_vm(vm))
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
 /// A broken invariant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {

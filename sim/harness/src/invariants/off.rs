@@ -3,7 +3,7 @@
 //! the failback's (nor a fault's, which INV-SPLIT's detection rule covers) breaks it. A VM powered on by
 //! hand before the reprotect must still be off after the grace period: RJ-02 powers it off at the start.
 
-use super::{Checker, StepView, Violation};
+use super::{Changed, Checker, StepView, Violation, VmWatch};
 use drsim_engine::Millis;
 use drsim_engine::ids::ItemId;
 use drsim_engine::inventory::PowerState;
@@ -29,6 +29,9 @@ pub struct OffChecker {
     watching: BTreeMap<ItemId, Watch>,
     state: BTreeMap<ItemId, ItemState>,
     seeded: bool,
+    /// Watched items not yet seen off nor reported: looked at every step (their grace runs out).
+    unsettled: std::collections::BTreeSet<ItemId>,
+    watch: VmWatch,
 }
 
 impl Checker for OffChecker {
@@ -43,6 +46,7 @@ impl Checker for OffChecker {
             for (id, rec) in view.engine.items() {
                 self.state.insert(id.clone(), rec.spec.state);
                 if rec.spec.state == ItemState::ProtectedToOnPrem {
+                    self.unsettled.insert(id.clone());
                     self.watching.insert(
                         id.clone(),
                         Watch {
@@ -60,6 +64,7 @@ impl Checker for OffChecker {
                     self.state.insert(item.clone(), *to);
                     match to {
                         ItemState::Reprotecting => {
+                            self.unsettled.insert(item.clone());
                             self.watching.insert(
                                 item.clone(),
                                 Watch {
@@ -71,6 +76,9 @@ impl Checker for OffChecker {
                         }
                         // Back to Protected (a reprotect done, a failback undone): watched again.
                         ItemState::ProtectedToOnPrem => {
+                            if !self.watching.contains_key(item) {
+                                self.unsettled.insert(item.clone());
+                            }
                             self.watching.entry(item.clone()).or_insert(Watch {
                                 since: view.now,
                                 seen_off: false,
@@ -95,7 +103,19 @@ impl Checker for OffChecker {
             }
         }
         let (faults, active) = view.world.faults();
-        for (item, w) in &mut self.watching {
+        // Watched machines whose VMs changed, and those whose grace may run out now.
+        let candidates: Vec<ItemId> = match self.watch.changed(view.world) {
+            Changed::All => self.watching.keys().cloned().collect(),
+            Changed::Items(mut set) => {
+                set.extend(self.unsettled.iter().cloned());
+                set.into_iter().collect()
+            }
+        };
+        self.unsettled.retain(|i| self.watching.contains_key(i));
+        for item in &candidates {
+            let Some(w) = self.watching.get_mut(item) else {
+                continue;
+            };
             let Some(m) = view.world.machines().get(item) else {
                 continue;
             };
@@ -108,6 +128,7 @@ impl Checker for OffChecker {
             let by_hand = active.iter().any(|i| matches!(&faults[*i].fault, Fault::OnPremPoweredOnByHand { vm } if *vm == m.onprem_vm));
             if !on {
                 w.seen_off = true;
+                self.unsettled.remove(item);
                 continue;
             }
             // A VM powered on by hand is the user's doing (INV-SPLIT's detection rule covers it) — but
@@ -120,6 +141,7 @@ impl Checker for OffChecker {
                 continue;
             }
             w.reported = true;
+            self.unsettled.remove(item);
             found.push(Violation {
                 invariant: "INV-OFF",
                 at_ms: view.now,

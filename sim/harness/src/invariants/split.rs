@@ -3,7 +3,7 @@
 //! second copy on by hand, the engine must raise a critical alert within one discovery interval (plus a
 //! minute of slack) and must not power anything on for that machine until it is resolved.
 
-use super::{Checker, StepView, Violation};
+use super::{Changed, Checker, StepView, Violation, VmWatch};
 use drsim_engine::Millis;
 use drsim_engine::ids::{ItemId, VmName};
 use drsim_engine::inventory::PowerState;
@@ -30,6 +30,7 @@ pub struct SplitChecker {
     /// while it stands is covered by it (found by `drsim fuzz`: the VM went off and on behind a
     /// disconnected vCenter, and the engine rightly kept its alert up instead of raising a second one).
     raised: std::collections::BTreeSet<ItemId>,
+    watch: VmWatch,
 }
 
 fn running(p: Option<PowerState>) -> bool {
@@ -97,15 +98,28 @@ impl Checker for SplitChecker {
                 });
             }
         }
-        for (item, m) in view.world.machines() {
+        // Machines whose VMs changed, and those that overlap or were just alerted (their state is kept only
+        // while both copies run).
+        let candidates: Vec<ItemId> = match self.watch.changed(view.world) {
+            Changed::All => view.world.machines().keys().cloned().collect(),
+            Changed::Items(mut set) => {
+                set.extend(self.overlap.keys().cloned());
+                set.into_iter().collect()
+            }
+        };
+        for item in &candidates {
+            let Some(m) = view.world.machines().get(item) else {
+                self.overlap.remove(item);
+                continue;
+            };
             let onprem_on = running(estate.onprem_vms.get(&m.onprem_vm).map(|v| v.power));
             let azure_on = running(estate.azure_vms.get(&m.azure_vm).map(|v| v.power));
-            let standing = self.raised.contains(item);
-            let o = self.overlap.entry(item.clone()).or_default();
             if !(onprem_on && azure_on) {
-                *o = Overlap::default();
+                self.overlap.remove(item);
                 continue;
             }
+            let standing = self.raised.contains(item);
+            let o = self.overlap.entry(item.clone()).or_default();
             o.alerted |= standing;
             // An overlap a fault caused dates from the fault, however sparse the steps are.
             let fault_at = by_hand_since(&m.onprem_vm);

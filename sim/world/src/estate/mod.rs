@@ -59,6 +59,10 @@ pub struct Estate {
     known: BTreeSet<Key>,
     /// Changes discovery will find.
     undiscovered: BTreeSet<Key>,
+    /// Every VM (on-prem or Azure) changed, added or removed, in order, with repeats: readers keep a
+    /// cursor and look only at what changed since (the invariant checkers, so that a step costs what
+    /// changed, not the fleet; issue 6). Grows with the changes a run makes (a few per VM and job).
+    vm_log: Vec<VmName>,
 }
 
 impl std::ops::Deref for Estate {
@@ -105,6 +109,7 @@ macro_rules! entity_access {
         pub fn $get(&mut self, name: &$name, v: Visibility) -> Option<&mut $view> {
             let e = self.inv.$map.get_mut(name)?;
             let key = Key::$key(name.clone());
+            Self::log_vm(&mut self.vm_log, &key);
             match v {
                 Visibility::Known => self.known.insert(key),
                 Visibility::Discovered => self.undiscovered.insert(key),
@@ -182,7 +187,19 @@ impl Estate {
         self.mark(key, v);
     }
 
+    /// The VMs changed, added or removed so far, oldest first (see `vm_log`).
+    pub fn vm_changes(&self) -> &[VmName] {
+        &self.vm_log
+    }
+
+    fn log_vm(log: &mut Vec<VmName>, key: &Key) {
+        if let Key::OnPremVm(n) | Key::AzureVm(n) = key {
+            log.push(n.clone());
+        }
+    }
+
     fn mark(&mut self, key: Key, v: Visibility) {
+        Self::log_vm(&mut self.vm_log, &key);
         match v {
             Visibility::Known => self.known.insert(key),
             Visibility::Discovered => self.undiscovered.insert(key),

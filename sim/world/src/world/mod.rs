@@ -75,7 +75,7 @@ pub(crate) enum Event {
     /// Replication progress and points are reported.
     Report,
     /// A disk's stream reaches a qualitative change (resync done, backlog drained, demand changed).
-    DiskWake(ItemId, usize),
+    DiskWake(FlowId),
     /// A VM's agent registers with the CS after a boot (RP-04, RA-03).
     AgentRegistered {
         /// The VM.
@@ -138,7 +138,6 @@ pub struct World {
     pub(crate) report_interval_ms: Millis,
     pub(crate) enforce_mt_disk_limit: bool,
     pub(crate) pending: Vec<Observation>,
-    pub(crate) wakes: BTreeMap<(ItemId, usize), EventKey>,
     /// How many power changes the engine has made to each VM; a fault heals only what nobody changed since.
     pub(crate) power_epoch: BTreeMap<VmName, u64>,
     /// A power fault's prior state and the VM's power epoch at its start.
@@ -153,6 +152,10 @@ pub struct World {
     pub(crate) last_paths: BTreeMap<ItemId, (Option<ProcessServerName>, Option<MasterTargetName>)>,
     /// Events handled, for statistics.
     pub events_handled: u64,
+    /// DEBUG
+    pub settles: u64,
+    /// DEBUG
+    pub flow_updates: u64,
 }
 
 impl World {
@@ -312,7 +315,6 @@ impl World {
             report_interval_ms: spec.report_interval_ms.max(1),
             enforce_mt_disk_limit: spec.enforce_mt_disk_limit,
             pending: Vec::new(),
-            wakes: BTreeMap::new(),
             last_paths: BTreeMap::new(),
             last_reports: BTreeMap::new(),
             power_epoch: BTreeMap::new(),
@@ -324,6 +326,8 @@ impl World {
                 .filter_map(|p| p.cache_bytes.map(|c| (p.view.name.clone(), c)))
                 .collect(),
             events_handled: 0,
+            settles: 0,
+            flow_updates: 0,
         };
         for m in &spec.machines {
             world.add_machine(m, &mut unique)?;
@@ -535,6 +539,14 @@ impl World {
         &self.ps_throttled
     }
 
+    /// The items whose on-prem or Azure VM is `vm` (for readers of [`Estate::vm_changes`]).
+    pub fn items_of_vm(&self, vm: &VmName) -> impl Iterator<Item = &ItemId> {
+        self.by_onprem_vm
+            .get(vm)
+            .into_iter()
+            .chain(self.by_azure_vm.get(vm))
+    }
+
     /// The faults and which are active.
     pub fn faults(&self) -> (&[FaultSpec], &BTreeSet<usize>) {
         (&self.faults, &self.active_faults)
@@ -574,7 +586,7 @@ impl World {
                 let next = self.now() + self.report_interval_ms;
                 self.schedule(next, Event::Report);
             }
-            Event::DiskWake(item, disk) => self.disk_wake(&item, disk),
+            Event::DiskWake(flow) => self.disk_wake(flow),
             Event::AgentRegistered { vm, azure } => {
                 let running = if azure {
                     self.estate
@@ -614,7 +626,12 @@ impl World {
 
     /// Collects what the vault learns now: known estate changes first, then the rest.
     fn flush(&mut self) -> Option<Vec<Observation>> {
-        self.settle_network();
+        // Rates matter only once time moves: the network is re-allocated once per instant, after its last
+        // event, so a thousand streams changing demand at one instant (an hour's churn step) cost one
+        // allocation, not a thousand (issue 6).
+        if self.kernel.peek_time().is_none_or(|t| t > self.now()) {
+            self.settle_network();
+        }
         let delta = self.discovery.known_delta(&mut self.estate);
         let mut out = Vec::new();
         if !delta.upserts.is_empty() || !delta.removals.is_empty() {

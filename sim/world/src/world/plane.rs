@@ -16,8 +16,11 @@ use std::collections::VecDeque;
 /// At most this many disks of one VM resync at a time (DOMAIN.md §4: up to 3 during initial replication).
 pub const DISKS_AT_A_TIME: usize = 3;
 
-/// VM-level points kept per machine (a week of 5-minute points).
-const POINTS_KEPT: usize = 7 * 24 * 12;
+/// How long the MT keeps a machine's points: the longest retention window (DOMAIN.md §4: 15 days).
+const POINTS_KEPT_MS: Millis = 15 * drsim_engine::time::DAY_MS;
+
+/// The points are thinned once this many have accumulated (amortises the thinning pass).
+const THIN_AT: usize = 2 * (24 + 15 * 24);
 
 /// How big each disk's resync is when replication starts.
 #[derive(Clone, Copy, Debug)]
@@ -316,15 +319,15 @@ impl World {
         m.replication = None;
         m.final_sync = None;
         let mut flows = Vec::new();
-        for (d, disk) in m.disks.iter_mut().enumerate() {
+        for disk in m.disks.iter_mut() {
             if let Some(s) = disk.stream.take() {
-                flows.push((d, s.flow));
+                flows.push((s.flow, s.wake));
             }
         }
-        for (d, flow) in flows {
+        for (flow, wake) in flows {
             let _ = self.net.remove_flow(flow);
             self.flows.remove(&flow);
-            if let Some(k) = self.wakes.remove(&(item.clone(), d)) {
+            if let Some(k) = wake {
                 self.kernel.cancel(k);
             }
         }
@@ -380,47 +383,57 @@ impl World {
 
     /// Schedules the disk's next wake-up (cancelling the previous one).
     pub(crate) fn reschedule_wake(&mut self, item: &ItemId, d: usize) {
-        if let Some(k) = self.wakes.remove(&(item.clone(), d)) {
-            self.kernel.cancel(k);
-        }
-        let Some(t) = self
+        let Some(s) = self
             .machines
-            .get(item)
-            .and_then(|m| m.disks.get(d))
-            .and_then(|x| x.stream.as_ref())
-            .and_then(|s| s.fluid.next_event_time())
+            .get_mut(item)
+            .and_then(|m| m.disks.get_mut(d))
+            .and_then(|x| x.stream.as_mut())
         else {
             return;
         };
-        let k = self.schedule(t, Event::DiskWake(item.clone(), d));
-        self.wakes.insert((item.clone(), d), k);
+        reschedule(&mut self.kernel, s);
     }
 
-    /// Applies the network's new rates to the streams whose rate changed.
+    /// Applies the network's new rates to the streams whose rate changed: each stream is brought to now
+    /// at its old rate and woken anew at its new one. The machine's generations are not touched; they
+    /// are accounted lazily (they do not depend on rates). Hot in fleets (issue 6): one flow lookup by
+    /// number, one machine lookup, no allocation.
     pub(crate) fn settle_network(&mut self) {
         if !self.net.has_pending_changes() {
             return;
         }
         let now = self.now();
         for (flow, rate) in self.net.reallocate() {
-            let Some((item, d)) = self.flows.get(&flow).cloned() else {
+            let Some((item, d)) = self.flows.get(&flow) else {
                 continue;
             };
-            self.account(&item, d, now);
-            if let Some(s) = self
+            let Some(s) = self
                 .machines
-                .get_mut(&item)
-                .and_then(|m| m.disks[d].stream.as_mut())
-            {
-                s.fluid.set_send_rate(now, rate);
-            }
-            self.reschedule_wake(&item, d);
+                .get_mut(item)
+                .and_then(|m| m.disks.get_mut(*d))
+                .and_then(|x| x.stream.as_mut())
+            else {
+                continue;
+            };
+            s.fluid.set_send_rate(now, rate);
+            reschedule(&mut self.kernel, s);
         }
     }
 
     /// A disk's stream reached a qualitative change.
-    pub(crate) fn disk_wake(&mut self, item: &ItemId, d: usize) {
-        self.wakes.remove(&(item.clone(), d));
+    pub(crate) fn disk_wake(&mut self, flow: FlowId) {
+        let Some((item, d)) = self.flows.get(&flow).cloned() else {
+            return; // the stream ended
+        };
+        let item = &item;
+        if let Some(s) = self
+            .machines
+            .get_mut(item)
+            .and_then(|m| m.disks.get_mut(d))
+            .and_then(|x| x.stream.as_mut())
+        {
+            s.wake = None;
+        }
         let now = self.now();
         self.account(item, d, now);
         let n = self.machines.get(item).map_or(0, |m| m.disks.len());
@@ -530,7 +543,8 @@ impl World {
     }
 
     /// Gathers the points every disk of a machine has made usable into VM-level points (a VM point is
-    /// usable once usable on all its replicated disks).
+    /// usable once usable on all its replicated disks). The disks of a VM tag on one grid, so their points
+    /// usually arrive together: then they are zipped without the partial-point map (issue 6).
     pub(crate) fn collect_points(&mut self, item: &ItemId) {
         let now = self.now();
         self.account_machine(item);
@@ -541,39 +555,84 @@ impl World {
             return;
         };
         let n = r.disks.len();
-        for (k, &d) in r.disks.iter().enumerate() {
-            let Some(s) = m.disks[d].stream.as_mut() else {
-                continue;
-            };
-            for p in s.fluid.take_usable_points() {
-                let kind = match p.kind {
-                    crate::fluid::RecoveryPointKind::AppConsistent => PointKind::App,
-                    _ => PointKind::Crash,
-                };
-                let e = r.partial.entry(p.tag_ms).or_insert((kind, vec![None; n]));
-                e.0 = e.0.min(kind);
-                e.1[k] = Some(s.base_generation + p.generation_bytes);
+        let mut per_disk: Vec<Vec<crate::fluid::RecoveryPoint>> = Vec::with_capacity(n);
+        let mut bases = Vec::with_capacity(n);
+        for &d in &r.disks {
+            match m.disks[d].stream.as_mut() {
+                Some(s) => {
+                    per_disk.push(s.fluid.take_usable_points());
+                    bases.push(s.base_generation);
+                }
+                None => {
+                    per_disk.push(Vec::new());
+                    bases.push(0);
+                }
             }
         }
-        let complete: Vec<Millis> = r
-            .partial
-            .iter()
-            .filter(|(_, (_, g))| g.iter().all(Option::is_some))
-            .map(|(t, _)| *t)
-            .collect();
-        for t in complete {
-            let (kind, gens) = r.partial.remove(&t).expect("listed");
-            let p = VmPoint {
-                tag_ms: t,
-                kind,
-                generations: gens.into_iter().map(|g| g.unwrap_or(0)).collect(),
-                disks: r.disks.clone(),
-            };
-            r.points.push_back(p.clone());
-            r.unreported.push(p);
-            while r.points.len() > POINTS_KEPT {
-                r.points.pop_front();
+        let kind_of = |k: crate::fluid::RecoveryPointKind| match k {
+            crate::fluid::RecoveryPointKind::AppConsistent => PointKind::App,
+            _ => PointKind::Crash,
+        };
+        let first_new = r.unreported.len();
+        let aligned = r.partial.is_empty()
+            && per_disk.iter().all(|l| {
+                l.len() == per_disk[0].len()
+                    && l.iter()
+                        .zip(&per_disk[0])
+                        .all(|(a, b)| a.tag_ms == b.tag_ms)
+            });
+        if aligned && !per_disk.is_empty() {
+            for i in 0..per_disk[0].len() {
+                let p = VmPoint {
+                    tag_ms: per_disk[0][i].tag_ms,
+                    kind: per_disk
+                        .iter()
+                        .map(|l| kind_of(l[i].kind))
+                        .min()
+                        .expect("n > 0"),
+                    generations: per_disk
+                        .iter()
+                        .zip(&bases)
+                        .map(|(l, b)| b + l[i].generation_bytes)
+                        .collect(),
+                    disks: r.disks.clone(),
+                };
+                r.unreported.push(p);
             }
+        } else {
+            for (k, list) in per_disk.into_iter().enumerate() {
+                for p in list {
+                    let e = r
+                        .partial
+                        .entry(p.tag_ms)
+                        .or_insert((kind_of(p.kind), vec![None; n]));
+                    e.0 = e.0.min(kind_of(p.kind));
+                    e.1[k] = Some(bases[k] + p.generation_bytes);
+                }
+            }
+            let complete: Vec<Millis> = r
+                .partial
+                .iter()
+                .filter(|(_, (_, g))| g.iter().all(Option::is_some))
+                .map(|(t, _)| *t)
+                .collect();
+            for t in complete {
+                let (kind, gens) = r.partial.remove(&t).expect("listed");
+                r.unreported.push(VmPoint {
+                    tag_ms: t,
+                    kind,
+                    generations: gens.into_iter().map(|g| g.unwrap_or(0)).collect(),
+                    disks: r.disks.clone(),
+                });
+            }
+        }
+        for p in &r.unreported[first_new..] {
+            if r.points.back().is_none_or(|b| b.tag_ms < p.tag_ms) {
+                r.points.push_back(p.clone());
+            }
+        }
+        if r.points.len() > THIN_AT {
+            thin_points(&mut r.points, now);
         }
         // Partial points older than the newest complete one can no longer complete in order; drop them.
         if let Some(last) = r.points.back().map(|p| p.tag_ms) {
@@ -747,4 +806,62 @@ impl World {
             },
         });
     }
+}
+
+/// Cancels a stream's pending wake-up and schedules the next one under its current rates.
+fn reschedule(kernel: &mut crate::kernel::Kernel<Event>, s: &mut Stream) {
+    if let Some(k) = s.wake.take() {
+        kernel.cancel(k);
+    }
+    if let Some(t) = s.fluid.next_event_time() {
+        let at = t.max(kernel.now());
+        s.wake = Some(
+            kernel
+                .schedule_at(at, Event::DiskWake(s.flow))
+                .expect("never in the past: clamped to now"),
+        );
+    }
+}
+
+/// Thins a machine's points the way the MT's retention keeps them (DOMAIN.md §4): every point of the last
+/// 2 h; beyond, the newest app-consistent point of each hour, else its newest point; nothing older than
+/// the longest window (15 days). Whatever retention the engine prunes with keeps one point per 1, 2 or 4
+/// hours, aligned to absolute time, preferring app-consistent ones: always one of these, so a failback
+/// finds every point the engine offers (issue 6: a week of 5-minute points per machine was 2,016 kept).
+fn thin_points(points: &mut VecDeque<VmPoint>, now: Millis) {
+    use drsim_engine::recovery_point::KEEP_ALL_MS;
+    use drsim_engine::time::HOUR_MS;
+    let Some(newest) = points.back().map(|p| p.tag_ms) else {
+        return;
+    };
+    let mut kept: VecDeque<VmPoint> = VecDeque::with_capacity(points.len());
+    let mut bucket: Option<(Millis, VmPoint)> = None;
+    while let Some(p) = points.pop_back() {
+        let age = now.saturating_sub(p.tag_ms);
+        if p.tag_ms == newest || age <= KEEP_ALL_MS {
+            kept.push_front(p);
+            continue;
+        }
+        if age > POINTS_KEPT_MS {
+            continue;
+        }
+        let hour = p.tag_ms / HOUR_MS;
+        match &mut bucket {
+            Some((h, chosen)) if *h == hour => {
+                if chosen.kind == PointKind::Crash && p.kind == PointKind::App {
+                    *chosen = p;
+                }
+            }
+            _ => {
+                if let Some((_, chosen)) = bucket.take() {
+                    kept.push_front(chosen);
+                }
+                bucket = Some((hour, p));
+            }
+        }
+    }
+    if let Some((_, chosen)) = bucket {
+        kept.push_front(chosen);
+    }
+    *points = kept;
 }
