@@ -68,6 +68,8 @@ pub enum CliCommand {
     Schema,
     /// Run a fault-injection campaign over generated scenarios (or merge shards' summaries).
     Fuzz(crate::fuzz_cli::FuzzArgs),
+    /// Import an estate as a scenario: `drsim import rvtools EXPORT -o scenario.json`.
+    Import(crate::import::cli::ImportArgs),
 }
 
 /// Runs the CLI on parsed arguments; returns the exit code.
@@ -114,6 +116,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             code
         }
         CliCommand::Fuzz(a) => crate::fuzz_cli::fuzz(a, out, err),
+        CliCommand::Import(a) => crate::import::cli::import(a, out, err),
         CliCommand::Run {
             files,
             trace,

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod fleet;
 pub mod fuzz_cli;
 pub mod fuzzing;
+pub mod import;
 pub mod invariants;
 pub mod output;
 pub mod rehearsal;

@@ -7,6 +7,7 @@ use super::expect::Expect;
 use super::inventory::{Churn, Machine};
 use super::location::{Segment, key};
 use super::steps::{AfterOutcome, Op, Step};
+use super::trace::{TraceFiles, TraceRequest};
 use super::{FaultEntry, Scenario};
 use drsim_engine::ids::*;
 use drsim_engine::inventory::*;
@@ -162,8 +163,9 @@ fn positive(b: u64, path: Vec<Segment>, what: &str) -> Res<()> {
     }
 }
 
-/// Checks a scenario and builds its run. `file` locates files a scenario refers to (none yet).
-pub fn build(s: &Scenario, _file: &Path) -> Res<Built> {
+/// Checks a scenario and builds its run. `file` locates files a scenario refers to (trace churn CSVs,
+/// relative to its directory).
+pub fn build(s: &Scenario, file: &Path) -> Res<Built> {
     let inv = &s.inventory;
     let name_ok = !s.name.is_empty()
         && !s.name.starts_with('.')
@@ -372,7 +374,10 @@ pub fn build(s: &Scenario, _file: &Path) -> Res<Built> {
     let mut azure_names = BTreeMap::new();
     let mut items = Vec::new();
     let streams = RngStreams::new(s.seed);
-    let mut diurnal = DiurnalCache::new();
+    let mut churns = ChurnCache {
+        diurnal: BTreeMap::new(),
+        traces: TraceFiles::new(file),
+    };
     for (i, m) in s.machines.iter().enumerate() {
         let mp = |more: &[Segment]| at(&[key("machines"), idx(i)], more);
         hosts.check(&m.host, mp(&[key("host")]))?;
@@ -408,7 +413,7 @@ pub fn build(s: &Scenario, _file: &Path) -> Res<Built> {
             &azure_name,
             &vcenter,
             &streams,
-            &mut diurnal,
+            &mut churns,
             &refs,
             &mp,
         )?;
@@ -614,13 +619,16 @@ impl Refs<'_> {
     }
 }
 
-/// Diurnal models already built, by (mean, amplitude %, peak hour, quantum): disks with the same
-/// parameters share one model's rate tables.
-type DiurnalCache = BTreeMap<(u64, u16, u16, Millis), DiurnalChurn>;
+/// Churn models already built: diurnal ones by (mean, amplitude %, peak hour, quantum), traces by file,
+/// column and filter, so disks with the same parameters share one model's rate tables.
+struct ChurnCache {
+    diurnal: BTreeMap<(u64, u16, u16, Millis), DiurnalChurn>,
+    traces: TraceFiles,
+}
 
 fn churn_model(
     c: &Churn,
-    cache: &mut DiurnalCache,
+    cache: &mut ChurnCache,
     streams: &RngStreams,
     stream: &str,
     path: Vec<Segment>,
@@ -642,7 +650,7 @@ fn churn_model(
             }
             let quantum_ms = quantum.map_or(drsim_world::churn::DEFAULT_QUANTUM_MS, |q| q.0);
             let key = (mean.0, *amplitude_pct, *peak_hour, quantum_ms);
-            if let Some(m) = cache.get(&key) {
+            if let Some(m) = cache.diurnal.get(&key) {
                 return Ok(ChurnModel::Diurnal(m.clone()));
             }
             let m = DiurnalChurn::new(DiurnalParams {
@@ -652,9 +660,23 @@ fn churn_model(
                 quantum_ms,
             })
             .map_err(|e| Unlocated::new(path.clone(), e.to_string()))?;
-            cache.insert(key, m.clone());
+            cache.diurnal.insert(key, m.clone());
             ChurnModel::Diurnal(m)
         }
+        Churn::Trace {
+            file,
+            column,
+            filter,
+            end,
+        } => cache.traces.model(
+            &TraceRequest {
+                file,
+                column: column.as_deref(),
+                filter: filter.as_ref(),
+                end: *end,
+            },
+            &path,
+        )?,
         Churn::Bursty {
             on,
             off,
@@ -682,7 +704,7 @@ fn build_machine(
     azure_name: &str,
     vcenter: &str,
     streams: &RngStreams,
-    cache: &mut DiurnalCache,
+    cache: &mut ChurnCache,
     refs: &Refs<'_>,
     mp: &dyn Fn(&[Segment]) -> Vec<Segment>,
 ) -> Res<(MachineSpec, ItemSpec)> {

@@ -342,6 +342,54 @@ pub enum Churn {
     },
     /// Idle: no writes.
     Idle,
+    /// Per-minute rates replayed from a CSV file: a `minute` column (whole minutes from 0, increasing; a
+    /// gap holds the previous rate) and rates in MB/s (MB = 10⁶ bytes, DOMAIN.md §4), exact to 1 B/s. One
+    /// file can hold many traces: a column per VM or disk (`column`), or rows of many disks told apart
+    /// by another column (`filter`). The rate is this disk's: a disk that shares a VM's trace writes the
+    /// VM's whole rate.
+    Trace {
+        /// The CSV file, relative to the scenario file's directory (or absolute), e.g. "churn.csv".
+        file: String,
+        /// The column of MB/s to replay, e.g. "vm01" (matched ignoring ASCII case). Default "mb_per_s".
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        column: Option<String>,
+        /// Only the rows whose cell in another column equals a value, e.g.
+        /// `{"column": "disk", "value": "app01-disk0"}` in a file of rows `minute,disk,mb_per_s`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filter: Option<TraceRows>,
+        /// After the last minute: `repeat` (default: from minute 0 again) or `hold-last`.
+        #[serde(default, skip_serializing_if = "TraceEnd::is_repeat")]
+        end: TraceEnd,
+    },
+}
+
+/// The rows of one trace in a file holding many (`churn.filter`).
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TraceRows {
+    /// The column that tells the traces apart, e.g. "disk" or "vm" (matched ignoring ASCII case).
+    pub column: String,
+    /// The value of this trace's rows in that column (case-sensitive, surrounding spaces ignored).
+    pub value: String,
+}
+
+/// What a trace does after its last minute.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum TraceEnd {
+    /// Start again from minute 0 (a day's or a week's trace over a longer run).
+    #[default]
+    Repeat,
+    /// Keep the last minute's rate.
+    HoldLast,
+}
+
+impl TraceEnd {
+    fn is_repeat(&self) -> bool {
+        *self == TraceEnd::Repeat
+    }
 }
 
 impl Default for Churn {

@@ -11,6 +11,7 @@ pub mod expect;
 pub mod inventory;
 pub mod location;
 pub mod steps;
+pub mod trace;
 
 pub use build::{Built, ScriptStep, When};
 pub use error::InputError;
