@@ -865,3 +865,62 @@ fn thin_points(points: &mut VecDeque<VmPoint>, now: Millis) {
     }
     *points = kept;
 }
+
+#[cfg(test)]
+mod thinning_tests {
+    use super::*;
+    use drsim_engine::recovery_point::{PointStore, RecoveryPoint};
+    use drsim_engine::time::{DAY_MS, MINUTE_MS};
+
+    /// The world keeps every point the engine's retention pruning can keep, whatever the window: a
+    /// failback never asks for a point the MT threw away.
+    #[test]
+    fn thinned_points_hold_every_point_engine_pruning_keeps() {
+        let app_every = 90 * MINUTE_MS; // not hour-aligned: buckets mix app and crash points
+        for days in [1u64, 3, 10] {
+            let now = days * DAY_MS + 17 * MINUTE_MS;
+            let mut world: VecDeque<VmPoint> = VecDeque::new();
+            let mut engine = PointStore::new();
+            let mut t = 0;
+            while t <= now {
+                let kind = if t % app_every == 0 {
+                    PointKind::App
+                } else {
+                    PointKind::Crash
+                };
+                world.push_back(VmPoint {
+                    tag_ms: t,
+                    kind,
+                    generations: vec![t],
+                    disks: vec![0],
+                });
+                engine.insert(RecoveryPoint {
+                    tag_ms: t,
+                    kind,
+                    multi_vm: false,
+                });
+                // both prune as time goes on, as in a run
+                if t % (6 * 60 * MINUTE_MS) == 0 {
+                    thin_points(&mut world, t);
+                    engine.prune(t, days * DAY_MS);
+                }
+                t += 5 * MINUTE_MS;
+            }
+            thin_points(&mut world, now);
+            engine.prune(now, days * DAY_MS);
+            let kept: std::collections::BTreeSet<Millis> = world.iter().map(|p| p.tag_ms).collect();
+            for p in engine.iter() {
+                assert!(
+                    kept.contains(&p.tag_ms),
+                    "{days} d: engine keeps {} ms, the world does not",
+                    p.tag_ms
+                );
+            }
+            assert!(
+                world.len() < 24 + 15 * 24 + 2,
+                "{days} d: {} points kept",
+                world.len()
+            );
+        }
+    }
+}
