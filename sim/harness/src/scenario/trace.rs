@@ -11,6 +11,8 @@ use super::error::Unlocated;
 use super::inventory::{TraceEnd, TraceRows};
 use super::location::{Segment, key};
 use drsim_world::churn::{self, ChurnModel, MAX_TRACE_MINUTES, TraceChurn};
+// The world's reader of a rate cell: exact decimal MB/s (MB = 10⁶ bytes) in whole bytes per second.
+use drsim_world::churn::parse_mb_per_s as mb_per_s;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -316,37 +318,6 @@ fn char_column(text: &str, line: u64, field: usize) -> usize {
     }
     let skipped = l.chars().skip(start).take_while(|c| *c == ' ').count();
     start + skipped + 1
-}
-
-/// A non-negative decimal MB/s (MB = 10⁶ bytes) as whole bytes per second, exactly; digits below 1 B/s
-/// (past the 6th decimal) are dropped.
-fn mb_per_s(text: &str) -> Result<u64, &'static str> {
-    let s = text.trim();
-    if s.is_empty() {
-        return Err("the cell is empty");
-    }
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-    if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) {
-        return Err("digits with an optional '.' only (no sign, unit or exponent)");
-    }
-    let too_big = "too large";
-    let mut bps: u64 = 0;
-    for b in int.bytes() {
-        bps = bps
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(b - b'0')))
-            .ok_or(too_big)?;
-    }
-    bps = bps.checked_mul(churn::BYTES_PER_MB).ok_or(too_big)?;
-    let mut scale = churn::BYTES_PER_MB / 10;
-    for b in frac.bytes().take(6) {
-        bps = bps
-            .checked_add(u64::from(b - b'0') * scale)
-            .ok_or(too_big)?;
-        scale /= 10;
-    }
-    Ok(bps)
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ mod trace;
 
 pub use bursty::{BurstyChurn, BurstyParams, MAX_DURATION_FACTOR};
 pub use diurnal::{DEFAULT_QUANTUM_MS, DiurnalChurn, DiurnalParams};
-pub use trace::{MAX_TRACE_MINUTES, TraceChurn, TraceEnd, TraceFilter};
+pub use trace::{MAX_TRACE_MINUTES, TraceChurn, TraceEnd, TraceFilter, parse_mb_per_s};
 
 use drsim_engine::Millis;
 

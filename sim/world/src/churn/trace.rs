@@ -366,7 +366,7 @@ fn csv_error(e: csv::Error) -> ChurnError {
 
 /// Parses a non-negative decimal MB/s (MB = 10⁶ bytes) exactly into whole bytes per second;
 /// digits beyond the 6th decimal (below 1 B/s) are truncated.
-fn parse_mb_per_s(text: &str) -> Result<u64, &'static str> {
+pub fn parse_mb_per_s(text: &str) -> Result<u64, &'static str> {
     let s = text.trim();
     if s.is_empty() {
         return Err("empty cell; expected a rate in MB/s");

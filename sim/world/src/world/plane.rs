@@ -383,15 +383,9 @@ impl World {
 
     /// Schedules the disk's next wake-up (cancelling the previous one).
     pub(crate) fn reschedule_wake(&mut self, item: &ItemId, d: usize) {
-        let Some(s) = self
-            .machines
-            .get_mut(item)
-            .and_then(|m| m.disks.get_mut(d))
-            .and_then(|x| x.stream.as_mut())
-        else {
-            return;
-        };
-        reschedule(&mut self.kernel, s);
+        if let Some(s) = stream_mut(&mut self.machines, item, d) {
+            reschedule(&mut self.kernel, s);
+        }
     }
 
     /// Applies the network's new rates to the streams whose rate changed: each stream is brought to now
@@ -407,12 +401,7 @@ impl World {
             let Some((item, d)) = self.flows.get(&flow) else {
                 continue;
             };
-            let Some(s) = self
-                .machines
-                .get_mut(item)
-                .and_then(|m| m.disks.get_mut(*d))
-                .and_then(|x| x.stream.as_mut())
-            else {
+            let Some(s) = stream_mut(&mut self.machines, item, *d) else {
                 continue;
             };
             s.fluid.set_send_rate(now, rate);
@@ -426,12 +415,7 @@ impl World {
             return; // the stream ended
         };
         let item = &item;
-        if let Some(s) = self
-            .machines
-            .get_mut(item)
-            .and_then(|m| m.disks.get_mut(d))
-            .and_then(|x| x.stream.as_mut())
-        {
+        if let Some(s) = stream_mut(&mut self.machines, item, d) {
             s.wake = None;
         }
         let now = self.now();
@@ -806,6 +790,15 @@ impl World {
             },
         });
     }
+}
+
+/// Disk `d`'s stream of `item`, borrowing only the machines (so the kernel can be borrowed beside it).
+fn stream_mut<'a>(
+    machines: &'a mut std::collections::BTreeMap<ItemId, Machine>,
+    item: &ItemId,
+    d: usize,
+) -> Option<&'a mut Stream> {
+    machines.get_mut(item)?.disks.get_mut(d)?.stream.as_mut()
 }
 
 /// Cancels a stream's pending wake-up and schedules the next one under its current rates.
