@@ -513,13 +513,16 @@ impl FluidDisk {
             let c = u128::from(seg.rate_bps);
             let within = |e: &FluidEvent| seg.until_ms.is_none_or(|u| e.at_ms <= u);
             if resync > 0 {
+                // The whole send rate goes to the resync whatever the churn does, so it completes at
+                // t + remaining / rate: no need to walk the churn segments up to there.
                 if r == 0 {
                     return None;
                 }
-                let e = event(resync.div_ceil(r), t, FluidEventKind::ResyncCompleted);
-                if within(&e) {
-                    return Some(e);
-                }
+                return Some(event(
+                    resync.div_ceil(r),
+                    t,
+                    FluidEventKind::ResyncCompleted,
+                ));
             } else if written > sent {
                 if c < r {
                     let e = event(

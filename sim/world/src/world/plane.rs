@@ -3,7 +3,7 @@
 //! the streams whose rates change: a disk is touched only at its own wake-up (resync done, backlog drained,
 //! demand changed), when the network re-allocates its flow, and at report ticks.
 
-use super::{Event, Machine, Replication, Stream, VmPoint, World};
+use super::{Disk, Event, Machine, Replication, Stream, VmPoint, World};
 use crate::fluid::{FluidDisk, ResyncReason, ResyncSize, SendDemand, TagPolicy};
 use crate::network::{FlowId, FlowSpec, UNLIMITED_BYTES_PER_S};
 use drsim_engine::Millis;
@@ -52,67 +52,41 @@ impl World {
 
     /// Brings one disk's generations (and its stream) up to `now`.
     pub(crate) fn account(&mut self, item: &ItemId, d: usize, now: Millis) {
-        let azure_on = self.machines.get(item).is_some_and(|m| {
-            self.estate
-                .azure_vms
-                .get(&m.azure_vm)
-                .is_some_and(|v| v.power == PowerState::On)
-        });
-        let onprem_on = self.machines.get(item).is_some_and(|m| {
-            self.estate
-                .onprem_vms
-                .get(&m.onprem_vm)
-                .is_some_and(|v| v.power == PowerState::On)
-        });
+        self.account_disks(item, d..d + 1, now);
+    }
+
+    /// Brings disks `ds` of a machine up to `now`: the VMs' power is looked up once, and not at all when
+    /// they are accounted already (reports account every replicating machine every interval).
+    fn account_disks(&mut self, item: &ItemId, ds: std::ops::Range<usize>, now: Millis) {
+        let Some(m) = self.machines.get(item) else {
+            return;
+        };
+        let behind = |d: &Disk| now > d.accounted_ms;
+        if !m
+            .disks
+            .get(ds.clone())
+            .is_some_and(|x| x.iter().any(behind))
+        {
+            return;
+        }
+        let azure_on =
+            (self.estate.azure_vms.get(&m.azure_vm)).is_some_and(|v| v.power == PowerState::On);
+        let onprem_on =
+            (self.estate.onprem_vms.get(&m.onprem_vm)).is_some_and(|v| v.power == PowerState::On);
         let Some(m) = self.machines.get_mut(item) else {
             return;
         };
         let direction = m.replication.as_ref().map(|r| r.direction);
-        let Some(disk) = m.disks.get_mut(d) else {
-            return;
-        };
-        if now <= disk.accounted_ms {
-            return;
+        for disk in m.disks.get_mut(ds).into_iter().flatten() {
+            account_disk(disk, direction, azure_on, onprem_on, now);
         }
-        let written = disk.churn.bytes_written(disk.accounted_ms, now);
-        match (&mut disk.stream, direction) {
-            (Some(s), Some(dir)) => {
-                s.fluid.advance(now);
-                let source = s.base_generation + s.fluid.written_bytes();
-                match dir {
-                    Direction::ToOnPrem => {
-                        disk.azure_generation = source;
-                        if onprem_on {
-                            disk.onprem_generation += written; // a split copy diverges
-                        }
-                    }
-                    Direction::ToAzure => {
-                        disk.onprem_generation = source;
-                        if azure_on {
-                            disk.azure_generation += written;
-                        }
-                    }
-                }
-            }
-            _ => {
-                if azure_on {
-                    disk.azure_generation += written;
-                }
-                if onprem_on {
-                    disk.onprem_generation += written;
-                }
-            }
-        }
-        disk.accounted_ms = now;
     }
 
     /// Accounts every disk of a machine up to now (before any power change).
     pub(crate) fn account_machine(&mut self, item: &ItemId) {
         let now = self.now();
         let n = self.machines.get(item).map_or(0, |m| m.disks.len());
-        for d in 0..n {
-            self.account(item, d, now);
-        }
+        self.account_disks(item, 0..n, now);
     }
 
     /// Tells a machine's streams whether their source runs (after a power change).
@@ -916,4 +890,48 @@ mod thinning_tests {
             );
         }
     }
+}
+
+/// Brings one disk's generations (and its stream) up to `now`: writes go to the copy that runs; while
+/// replicating, the source's generation is the stream's, and a target copy that runs too diverges (split).
+fn account_disk(
+    disk: &mut Disk,
+    direction: Option<Direction>,
+    azure_on: bool,
+    onprem_on: bool,
+    now: Millis,
+) {
+    if now <= disk.accounted_ms {
+        return;
+    }
+    let written = disk.churn.bytes_written(disk.accounted_ms, now);
+    match (&mut disk.stream, direction) {
+        (Some(s), Some(dir)) => {
+            s.fluid.advance(now);
+            let source = s.base_generation + s.fluid.written_bytes();
+            match dir {
+                Direction::ToOnPrem => {
+                    disk.azure_generation = source;
+                    if onprem_on {
+                        disk.onprem_generation += written; // a split copy diverges
+                    }
+                }
+                Direction::ToAzure => {
+                    disk.onprem_generation = source;
+                    if azure_on {
+                        disk.azure_generation += written;
+                    }
+                }
+            }
+        }
+        _ => {
+            if azure_on {
+                disk.azure_generation += written;
+            }
+            if onprem_on {
+                disk.onprem_generation += written;
+            }
+        }
+    }
+    disk.accounted_ms = now;
 }
