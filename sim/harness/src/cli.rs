@@ -3,6 +3,7 @@
 //! expected).
 
 use crate::rehearsal::{self, Rehearsal};
+use crate::report;
 use crate::scenario;
 use crate::timeline::{self, Detail};
 use clap::{Parser, Subcommand};
@@ -57,6 +58,15 @@ pub enum CliCommand {
         /// Make the engine commit one known fault (see `drsim fuzz --sabotage list`).
         #[arg(long, value_name = "NAME")]
         sabotage: Option<String>,
+        /// Write reports (rpo.csv, backlog.csv, throughput.csv, items.csv, jobs.csv, summary.json,
+        /// report.html) into DIR; without DIR into `reports/<scenario name>/` (with several files:
+        /// `DIR/<scenario name>/`).
+        #[arg(long, value_name = "DIR", num_args = 0..=1)]
+        report: Option<Option<PathBuf>>,
+        /// A machine that gets its own RPO and backlog series in the report whatever its rank
+        /// (repeatable; with more than 100 machines only the 20 worst get one otherwise).
+        #[arg(long = "item", value_name = "NAME", requires = "report")]
+        items: Vec<String>,
     },
     /// Validate scenario files without running them.
     Check {
@@ -70,6 +80,8 @@ pub enum CliCommand {
     Fuzz(crate::fuzz_cli::FuzzArgs),
     /// Import an estate as a scenario: `drsim import rvtools EXPORT -o scenario.json`.
     Import(crate::import::cli::ImportArgs),
+    /// What-if sweeps over bandwidth and process servers, with sizing recommendations.
+    Plan(crate::plan::PlanArgs),
 }
 
 /// Runs the CLI on parsed arguments; returns the exit code.
@@ -117,6 +129,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         }
         CliCommand::Fuzz(a) => crate::fuzz_cli::fuzz(a, out, err),
         CliCommand::Import(a) => crate::import::cli::import(a, out, err),
+        CliCommand::Plan(a) => crate::plan::plan(a, out, err),
         CliCommand::Run {
             files,
             trace,
@@ -125,6 +138,8 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             quiet,
             verbose,
             sabotage,
+            report,
+            items,
         } => {
             let sabotage = match crate::fuzz_cli::parse_sabotage(sabotage.as_deref()) {
                 Ok(s) => s,
@@ -136,6 +151,8 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             let opts = RunOpts {
                 sabotage,
                 trace,
+                report,
+                items,
                 several: files.len() > 1,
                 seed,
                 json,
@@ -159,6 +176,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
 struct RunOpts {
     sabotage: Option<drsim_engine::Sabotage>,
     trace: Option<PathBuf>,
+    /// `--report`: None absent, Some(None) without a directory.
+    report: Option<Option<PathBuf>>,
+    items: Vec<String>,
     several: bool,
     seed: Option<u64>,
     json: bool,
@@ -180,18 +200,39 @@ fn run_one(
             return EXIT_BAD_INPUT;
         }
     };
-    if o.trace.is_some() && o.several && !traced.insert(scenario.name.clone()) {
+    if (o.trace.is_some() || o.report.is_some())
+        && o.several
+        && !traced.insert(scenario.name.clone())
+    {
         let _ = writeln!(
             err,
-            "error: {}: another scenario is named `{}` too: their traces would overwrite each other",
+            "error: {}: another scenario is named `{}` too: their traces or reports would overwrite each other",
             file.display(),
             scenario.name
         );
         return EXIT_BAD_INPUT;
     }
     crate::campaign::seed::apply_sabotage(&mut built, o.sabotage);
+    if o.report.is_some()
+        && let Some(n) = o
+            .items
+            .iter()
+            .find(|n| !built.items.iter().any(|i| i.id.0 == **n))
+    {
+        let _ = writeln!(
+            err,
+            "error: {}: {}",
+            file.display(),
+            report::UnknownItem(n.clone())
+        );
+        return EXIT_BAD_INPUT;
+    }
+    let mut recorder = o
+        .report
+        .as_ref()
+        .map(|_| report::Recorder::new(built.report_interval_ms, built.duration_ms));
     let bar = progress_bar(built.duration_ms, !o.quiet && !o.json);
-    let result = rehearsal::rehearse(&built, |t| {
+    let result = rehearsal::rehearse_recording(&built, recorder.as_mut(), |t| {
         if let Some(b) = &bar {
             b.set_position(t / 1000);
         }
@@ -214,6 +255,21 @@ fn run_one(
         };
         if let Err(e) = write_trace(&path, &r) {
             let _ = writeln!(err, "error: cannot write the trace {}: {e}", path.display());
+            return EXIT_BAD_INPUT;
+        }
+    }
+    if let (Some(dir), Some(rec)) = (&o.report, &recorder) {
+        let dir = report_dir(dir.as_deref(), &scenario.name, o.several);
+        let written = report::build(&scenario.name, scenario.seed, &built, &r, rec, &o.items)
+            .map_err(|e| e.to_string())
+            .and_then(|rep| report::write::write_dir(&rep, &dir).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            let _ = writeln!(
+                err,
+                "error: {}: cannot write the report into {}: {e}",
+                file.display(),
+                dir.display()
+            );
             return EXIT_BAD_INPUT;
         }
     }
@@ -247,6 +303,16 @@ fn run_one(
         );
     }
     if pass { EXIT_OK } else { EXIT_FAILED }
+}
+
+/// Where a run's report goes: `--report` without a directory means `reports/<scenario name>/`; with
+/// several files each scenario gets `DIR/<scenario name>/`.
+fn report_dir(given: Option<&Path>, scenario: &str, several: bool) -> PathBuf {
+    match given {
+        None => Path::new("reports").join(scenario),
+        Some(d) if several => d.join(scenario),
+        Some(d) => d.to_path_buf(),
+    }
 }
 
 /// A progress bar over simulated seconds, on stderr, only when stderr is a terminal.

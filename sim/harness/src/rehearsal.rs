@@ -2,6 +2,7 @@
 //! events, faults as scheduled — then judged ([`crate::verdict`]) and summed up for `--json`.
 
 use crate::invariants::Violation;
+use crate::report::Recorder;
 use crate::runner::{Runner, SetupError};
 use crate::scenario::{Built, Scenario};
 use crate::verdict::{self, Verdict, kebab, step_outcome};
@@ -24,7 +25,17 @@ pub struct Rehearsal {
 }
 
 /// Runs a built scenario; `progress` is told the simulated time reached, now and then.
-pub fn rehearse(built: &Built, mut progress: impl FnMut(Millis)) -> Result<Rehearsal, SetupError> {
+pub fn rehearse(built: &Built, progress: impl FnMut(Millis)) -> Result<Rehearsal, SetupError> {
+    rehearse_recording(built, None, progress)
+}
+
+/// Like [`rehearse`], with `recorder` (if any) sampling the world at every report interval
+/// ([`crate::report`]).
+pub fn rehearse_recording(
+    built: &Built,
+    mut recorder: Option<&mut Recorder>,
+    mut progress: impl FnMut(Millis),
+) -> Result<Rehearsal, SetupError> {
     let mut runner = Runner::new(
         built.world.clone(),
         built.items.clone(),
@@ -41,10 +52,20 @@ pub fn rehearse(built: &Built, mut progress: impl FnMut(Millis)) -> Result<Rehea
     runner.load_script(built.script.clone());
     let slice = (built.duration_ms / PROGRESS_SLICES).max(1);
     let mut t = 0;
+    let mut next_progress = slice.min(built.duration_ms);
     while t < built.duration_ms {
-        t = (t + slice).min(built.duration_ms);
+        let sample = recorder.as_ref().and_then(|r| r.next_ms());
+        t = sample.map_or(next_progress, |s| s.min(next_progress));
         runner.run_until(t);
-        progress(t);
+        if let Some(r) = recorder.as_deref_mut()
+            && sample == Some(t)
+        {
+            r.sample(&runner.world);
+        }
+        if t == next_progress {
+            progress(t);
+            next_progress = (t + slice).min(built.duration_ms);
+        }
     }
     let violations = runner.finish();
     let verdict = verdict::judge(built, &runner, &violations);

@@ -36,7 +36,108 @@ pub struct RpoSeries {
     pub segments: Vec<Segment>,
 }
 
+impl Segment {
+    /// When it ends.
+    pub fn end_ms(&self) -> Millis {
+        self.start_ms.saturating_add(self.len_ms)
+    }
+
+    /// The part of the ramp within `[from, until]`, if any time of it is.
+    pub fn clip(&self, from: Millis, until: Millis) -> Option<Segment> {
+        let start = self.start_ms.max(from);
+        let end = self.end_ms().min(until);
+        (start < end).then(|| Segment {
+            start_ms: start,
+            rpo_ms: self.rpo_ms + (start - self.start_ms),
+            len_ms: end - start,
+        })
+    }
+
+    /// The RPO at the ramp's end (its largest).
+    pub fn peak_ms(&self) -> Millis {
+        self.rpo_ms + self.len_ms
+    }
+
+    /// Time of the ramp with RPO ≤ `v`.
+    fn time_at_most(&self, v: Millis) -> Millis {
+        v.saturating_sub(self.rpo_ms).min(self.len_ms)
+    }
+}
+
+/// The `pct`-th percentile of the RPO over `ramps` (time-weighted, exact to the millisecond), pooled:
+/// ramps of several items weigh by their time, as a fleet's or a plan's RPO distribution does.
+pub fn percentile_of(ramps: &[Segment], pct: u32) -> Option<Millis> {
+    let total: u128 = ramps.iter().map(|s| u128::from(s.len_ms)).sum();
+    if total == 0 {
+        return ramps.first().map(|s| s.rpo_ms);
+    }
+    let want = total * u128::from(pct.min(100)) / 100;
+    // time with RPO ≤ v, summed over the ramps: monotone in v, so bisect
+    let below = |v: Millis| -> u128 { ramps.iter().map(|s| u128::from(s.time_at_most(v))).sum() };
+    let (mut lo, mut hi) = (0, ramps.iter().map(Segment::peak_ms).max()?);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if below(mid) >= want {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Some(lo)
+}
+
+/// Stretches of time with the RPO above a threshold (DOMAIN.md §4: the failback policy's 15 min).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Violations {
+    /// How many separate stretches.
+    pub count: u64,
+    /// Their total length, ms.
+    pub total_ms: Millis,
+    /// The longest, ms.
+    pub longest_ms: Millis,
+}
+
 impl RpoSeries {
+    /// Time spent replicating with the RPO at most `threshold_ms`.
+    pub fn time_within(&self, threshold_ms: Millis) -> Millis {
+        self.segments
+            .iter()
+            .map(|s| s.time_at_most(threshold_ms))
+            .sum()
+    }
+
+    /// The stretches with the RPO above `threshold_ms`: a ramp crosses it `threshold − rpo` after its
+    /// start; a stretch goes on into the next ramp when that one starts where it ended, still above.
+    pub fn violations(&self, threshold_ms: Millis) -> Violations {
+        let mut v = Violations::default();
+        let mut open: Option<(Millis, Millis)> = None; // (start, end) of the stretch being measured
+        let close = |open: &mut Option<(Millis, Millis)>, v: &mut Violations| {
+            if let Some((a, b)) = open.take() {
+                v.count += 1;
+                v.total_ms += b - a;
+                v.longest_ms = v.longest_ms.max(b - a);
+            }
+        };
+        for s in &self.segments {
+            if s.peak_ms() <= threshold_ms {
+                close(&mut open, &mut v);
+                continue;
+            }
+            let above_from = s.start_ms + threshold_ms.saturating_sub(s.rpo_ms);
+            match &mut open {
+                Some((_, end)) if *end == s.start_ms && s.rpo_ms > threshold_ms => {
+                    *end = s.end_ms()
+                }
+                _ => {
+                    close(&mut open, &mut v);
+                    open = Some((above_from, s.end_ms()));
+                }
+            }
+        }
+        close(&mut open, &mut v);
+        v
+    }
+
     /// The largest RPO within `[from, until]`, exact.
     pub fn max_in(&self, from: Millis, until: Millis) -> Option<Millis> {
         self.segments
@@ -56,28 +157,7 @@ impl RpoSeries {
 
     /// The `pct`-th percentile of the RPO over the time it replicated (time-weighted), if any time.
     pub fn percentile(&self, pct: u32) -> Option<Millis> {
-        let total = self.observed_ms();
-        if total == 0 {
-            return self.segments.first().map(|s| s.rpo_ms);
-        }
-        let want = u128::from(total) * u128::from(pct.min(100)) / 100;
-        // time with RPO ≤ v, summed over the ramps: monotone in v, so bisect
-        let below = |v: Millis| -> u128 {
-            self.segments
-                .iter()
-                .map(|s| u128::from(v.saturating_sub(s.rpo_ms).min(s.len_ms)))
-                .sum()
-        };
-        let (mut lo, mut hi) = (0, self.max_in(0, Millis::MAX)?);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if below(mid) >= want {
-                hi = mid;
-            } else {
-                lo = mid + 1;
-            }
-        }
-        Some(lo)
+        percentile_of(&self.segments, pct)
     }
 }
 
@@ -171,6 +251,51 @@ mod tests {
         assert_eq!(s.percentile(37), Some(10));
         assert_eq!(s.percentile(100), Some(25));
         assert_eq!(s.percentile(0), Some(0));
+    }
+
+    #[test]
+    fn violations_are_stretches_above_the_threshold_joined_across_ramps() {
+        let item = ItemId::from("a");
+        let mut r = RpoTracker::new();
+        r.update(&item, 0, true, Some(0));
+        // ramp 0 → 30 (above 20 from 20 to 30); the next point is old: RPO restarts at 25, still above
+        r.update(&item, 30, true, Some(5));
+        // ramp 25 → 35 until 40, then a fresh point: 0 → 10 (below), then 0 → 25 (above from 70 to 75)
+        r.update(&item, 40, true, Some(40));
+        r.update(&item, 50, true, Some(50));
+        r.finish(75);
+        let s = &r.series[&item];
+        let v = s.violations(20);
+        assert_eq!(
+            v,
+            Violations {
+                count: 2,
+                total_ms: 20 + 5,
+                longest_ms: 20
+            }
+        );
+        // RPO ≤ 20: 20 of the first ramp, none of the second, 10 of the third, 20 of the last
+        assert_eq!(s.time_within(20), 50);
+        assert_eq!(s.violations(1000), Violations::default());
+        // a window clips ramps and restarts their RPO where the window starts
+        let clipped: Vec<Segment> = s.segments.iter().filter_map(|g| g.clip(35, 45)).collect();
+        assert_eq!(
+            clipped,
+            vec![
+                Segment {
+                    start_ms: 35,
+                    rpo_ms: 30,
+                    len_ms: 5
+                },
+                Segment {
+                    start_ms: 40,
+                    rpo_ms: 0,
+                    len_ms: 5
+                }
+            ]
+        );
+        assert_eq!(percentile_of(&clipped, 100), Some(35));
+        assert_eq!(percentile_of(&clipped, 50), Some(5));
     }
 
     #[test]

@@ -1,0 +1,210 @@
+//! Runs one sweep point and measures what a capacity planner asks of it: RPO compliance, the RPO at the
+//! chosen percentile and its peak, initial replication time (re-protect to Azure, RA-02), reprotect
+//! resync time and bytes by mode (RJ-03 OLR differential, RJ-04 ALR full), failback downtime per machine
+//! and per recovery plan, and how busy the process servers and the link were.
+
+use super::variant::Variant;
+use crate::rehearsal::{Rehearsal, rehearse_recording};
+use crate::report::sample::ResourceKind;
+use crate::report::{self, Recorder, Report};
+use crate::rpo::{Segment, percentile_of};
+use crate::runner::TraceEvent;
+use crate::scenario::Built;
+use drsim_engine::Millis;
+use drsim_engine::ids::{ItemId, JobId};
+use drsim_engine::lifecycle::Operation;
+use drsim_engine::protocol::{Direction, Input, JobEvent, Observation, Output};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Reprotects of one mode at a point.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct ModeFigures {
+    /// Machines reprotected this way.
+    pub machines: usize,
+    /// Bytes their resyncs sent.
+    pub bytes: u64,
+    /// The longest, from the job's start to the machine in sync, seconds.
+    pub longest_s: Option<f64>,
+}
+
+/// What one point measured.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PointResult {
+    /// The point.
+    #[serde(flatten)]
+    pub variant: Variant,
+    /// Every invariant and expectation held.
+    pub pass: bool,
+    /// Share of machine-time replicating with the RPO within the desired RPO, percent.
+    pub rpo_compliance_pct: Option<f64>,
+    /// The fleet's RPO at the planner's percentile, seconds.
+    pub rpo_percentile_s: Option<f64>,
+    /// The largest RPO of any machine, seconds.
+    pub rpo_peak_s: Option<f64>,
+    /// Initial replication to Azure after failback (RA-02): the longest machine's, seconds.
+    pub initial_replication_s: Option<f64>,
+    /// Machines whose initial replication to Azure had not finished when the run ended.
+    pub initial_replication_unfinished: usize,
+    /// Reprotects to their original location (RJ-03, differential).
+    pub reprotect_olr: ModeFigures,
+    /// Reprotects to an alternate location (RJ-04, full copy).
+    pub reprotect_alr: ModeFigures,
+    /// The longest application downtime of a machine at failback, seconds.
+    pub failback_downtime_max_s: Option<f64>,
+    /// The longest downtime of a recovery plan at failback (first shutdown to last power-on), seconds.
+    pub plan_downtime_max_s: Option<f64>,
+    /// The busiest process server's busiest interval, as a share of its throughput cap (None: uncapped).
+    pub ps_peak_utilisation: Option<f64>,
+    /// The busiest process server's busiest interval, bytes/s.
+    pub ps_peak_bytes_per_s: u64,
+    /// The busiest process server's busiest day (or the run, if shorter), bytes — DOMAIN.md §4: a PS
+    /// handles ≤ 2 TB/day.
+    pub ps_peak_daily_bytes: u64,
+    /// The site link's busiest interval toward on-prem, as a share of its capacity.
+    pub link_peak_utilisation: Option<f64>,
+}
+
+/// Runs `built` (the scenario at `v`) with a report recorder and measures it; `percentile` is the
+/// planner's RPO percentile.
+pub fn run(name: &str, built: &Built, v: Variant, percentile: u32) -> Result<PointResult, String> {
+    let mut rec = Recorder::new(built.report_interval_ms, built.duration_ms);
+    let r = rehearse_recording(built, Some(&mut rec), |_| {}).map_err(|e| e.to_string())?;
+    let report =
+        report::build(name, built.world.seed, built, &r, &rec, &[]).map_err(|e| e.to_string())?;
+    Ok(measure(v, percentile, &r, &report))
+}
+
+fn measure(v: Variant, percentile: u32, r: &Rehearsal, report: &Report) -> PointResult {
+    let fleet = &report.summary.fleet.rpo;
+    let ramps: Vec<Segment> = r
+        .runner
+        .rpo
+        .series
+        .values()
+        .flat_map(|s| s.segments.iter().copied())
+        .collect();
+    let mut olr = ModeFigures::default();
+    let mut alr = ModeFigures::default();
+    for i in &report.summary.items {
+        let Some(rp) = &i.reprotect else { continue };
+        let m = if rp.mode.as_deref() == Some("alternate") {
+            &mut alr
+        } else {
+            &mut olr
+        };
+        m.machines += 1;
+        m.bytes += rp.bytes.unwrap_or(0);
+        m.longest_s = Some(m.longest_s.map_or(rp.duration_s, |l| l.max(rp.duration_s)));
+    }
+    let (ir, unfinished) = initial_replication(&r.runner.trace, &r.runner.engine);
+    let ps: Vec<&report::series::Throughput> = report
+        .throughput
+        .iter()
+        .filter(|t| t.kind == ResourceKind::ProcessServer)
+        .collect();
+    let peak_util = |ts: &[&report::series::Throughput]| {
+        ts.iter()
+            .flat_map(|t| t.utilisation.iter().flatten().copied())
+            .fold(None, |acc: Option<f64>, u| {
+                Some(acc.map_or(u, |a| a.max(u)))
+            })
+    };
+    let link: Vec<&report::series::Throughput> = report
+        .throughput
+        .iter()
+        .filter(|t| t.name == report::sample::LINK_TO_ONPREM)
+        .collect();
+    PointResult {
+        variant: v,
+        pass: r.verdict.pass(),
+        rpo_compliance_pct: fleet.within_threshold_pct,
+        rpo_percentile_s: percentile_of(&ramps, percentile).map(report::summary::seconds),
+        rpo_peak_s: fleet.rpo.map(|f| f.max_s),
+        initial_replication_s: ir,
+        initial_replication_unfinished: unfinished,
+        reprotect_olr: olr,
+        reprotect_alr: alr,
+        failback_downtime_max_s: report.summary.fleet.failback_downtime_max_s,
+        plan_downtime_max_s: report
+            .summary
+            .plans
+            .iter()
+            .filter_map(|p| p.failback.map(|f| f.downtime_s))
+            .reduce(f64::max),
+        ps_peak_utilisation: peak_util(&ps),
+        ps_peak_bytes_per_s: ps
+            .iter()
+            .flat_map(|t| t.bytes_per_s.iter().copied())
+            .max()
+            .unwrap_or(0),
+        ps_peak_daily_bytes: ps
+            .iter()
+            .map(|t| busiest_day(&report.times, &t.bytes_per_s))
+            .max()
+            .unwrap_or(0),
+        link_peak_utilisation: peak_util(&link),
+    }
+}
+
+/// The most bytes carried in any day-long window of whole intervals (the run, if shorter).
+fn busiest_day(times: &[Millis], bytes_per_s: &[u64]) -> u64 {
+    let bytes: Vec<u128> = times
+        .iter()
+        .enumerate()
+        .map(|(k, &end)| {
+            let start = if k == 0 { 0 } else { times[k - 1] };
+            u128::from(bytes_per_s[k]) * u128::from(end - start) / 1000
+        })
+        .collect();
+    let (mut best, mut sum, mut from) = (0u128, 0u128, 0usize);
+    for (k, b) in bytes.iter().enumerate() {
+        sum += b;
+        let start = |j: usize| if j == 0 { 0 } else { times[j - 1] };
+        while times[k] - start(from) > drsim_engine::time::DAY_MS {
+            sum -= bytes[from];
+            from += 1;
+        }
+        best = best.max(sum);
+    }
+    u64::try_from(best).unwrap_or(u64::MAX)
+}
+
+/// Initial replication to Azure (RA-02): from each re-protect-to-Azure job's start to the machine's
+/// first report of a finished initial sync toward Azure. The longest, and how many never finished.
+fn initial_replication(
+    trace: &[TraceEvent],
+    engine: &drsim_engine::Engine,
+) -> (Option<f64>, usize) {
+    let mut started: BTreeMap<ItemId, Millis> = BTreeMap::new();
+    let mut done: BTreeMap<ItemId, Millis> = BTreeMap::new();
+    let jobs: BTreeMap<JobId, Operation> = engine
+        .jobs()
+        .iter()
+        .map(|(id, j)| (*id, j.operation))
+        .collect();
+    for e in trace {
+        match e {
+            TraceEvent::Out {
+                t,
+                output: Output::Job(JobEvent::Created { job, items, .. }),
+            } if jobs.get(job) == Some(&Operation::ReprotectToAzure) => {
+                for i in items {
+                    started.insert(i.clone(), *t);
+                    done.remove(i);
+                }
+            }
+            TraceEvent::In {
+                t,
+                input: Input::Observation(Observation::Replication { item, report }),
+            } if report.direction == Direction::ToAzure && report.initial_sync_done => {
+                if let Some(&s) = started.get(item) {
+                    done.entry(item.clone()).or_insert(t - s);
+                }
+            }
+            _ => {}
+        }
+    }
+    let longest = done.values().max().copied().map(report::summary::seconds);
+    (longest, started.len() - done.len())
+}

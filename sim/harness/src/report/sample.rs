@@ -1,0 +1,186 @@
+//! What `--report` samples while a run goes (issue 7): at the end of every report interval, each machine's
+//! unsent bytes (churn backlog plus what its resync still has to send) and the bytes each link, process
+//! server and master target carried during the interval.
+//!
+//! Sampling only reads the world: the rehearsal stops at each sample time as it stops at its progress
+//! slices, and stopping there changes nothing the run does (INV-DET; a test in `report::tests` compares
+//! trace digests with and without a report).
+
+use drsim_engine::Millis;
+use drsim_engine::ids::ItemId;
+use drsim_engine::protocol::Direction;
+use drsim_world::World;
+use drsim_world::network::{FlowId, NodeKind, UNLIMITED_BYTES_PER_S};
+use std::collections::BTreeMap;
+
+/// What a metered resource is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResourceKind {
+    /// The site link (VPN or ExpressRoute), one direction.
+    Link,
+    /// A process server in Azure (DOMAIN.md §1, §5).
+    ProcessServer,
+    /// A master target on-premises.
+    MasterTarget,
+}
+
+/// The name the site link's Azure → on-prem direction has in reports.
+pub const LINK_TO_ONPREM: &str = "link azure→on-prem";
+/// The name the site link's on-prem → Azure direction has in reports.
+pub const LINK_TO_AZURE: &str = "link on-prem→azure";
+
+/// One resource's bytes per interval.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceSeries {
+    /// What it is.
+    pub kind: ResourceKind,
+    /// Bytes carried in each interval (aligned with [`Recorder::times`]).
+    pub bytes: Vec<u64>,
+    /// Capacity at each sample, bytes/s (None: uncapped).
+    pub capacity_bytes_per_s: Vec<Option<u64>>,
+}
+
+/// The samples of one run.
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    interval_ms: Millis,
+    end_ms: Millis,
+    /// The end of each sampled interval, ascending; the first interval starts at 0.
+    pub times: Vec<Millis>,
+    /// Unsent bytes per machine at each sample.
+    pub backlog: BTreeMap<ItemId, Vec<u64>>,
+    /// Per resource, by report name (`link …`, `ps/NAME`, `mt/NAME`).
+    pub resources: BTreeMap<String, ResourceSeries>,
+    /// Bytes each stream had sent at the last sample, by machine and disk, with the stream's flow (a new
+    /// flow is a new stream whose count starts at 0).
+    sent: BTreeMap<(ItemId, usize), (FlowId, u64)>,
+}
+
+impl Recorder {
+    /// A recorder sampling every `interval_ms` (at least 1 ms) up to `end_ms`, the run's duration.
+    pub fn new(interval_ms: Millis, end_ms: Millis) -> Self {
+        Recorder {
+            interval_ms: interval_ms.max(1),
+            end_ms,
+            times: Vec::new(),
+            backlog: BTreeMap::new(),
+            resources: BTreeMap::new(),
+            sent: BTreeMap::new(),
+        }
+    }
+
+    /// The report interval.
+    pub fn interval_ms(&self) -> Millis {
+        self.interval_ms
+    }
+
+    /// When the next sample is due (None: all taken). The last interval ends at the run's end, so it may
+    /// be shorter.
+    pub fn next_ms(&self) -> Option<Millis> {
+        let last = self.times.last().copied().unwrap_or(0);
+        (last < self.end_ms).then(|| last.saturating_add(self.interval_ms).min(self.end_ms))
+    }
+
+    /// The start of the interval that ends at sample `k`.
+    pub fn window_start(&self, k: usize) -> Millis {
+        if k == 0 { 0 } else { self.times[k - 1] }
+    }
+
+    /// Takes the sample due now: call with the world stopped at [`Recorder::next_ms`] and caught up.
+    pub fn sample(&mut self, world: &World) {
+        let now = world.now();
+        let k = self.times.len();
+        self.times.push(now);
+        self.sample_capacities(world, k);
+        let mut sent = BTreeMap::new();
+        for (item, m) in world.machines() {
+            let mut unsent = 0u64;
+            let route = m.replication.as_ref().map(|r| {
+                let link = match r.direction {
+                    Direction::ToOnPrem => LINK_TO_ONPREM,
+                    Direction::ToAzure => LINK_TO_AZURE,
+                };
+                let ps = r.process_server.as_ref().map(|p| format!("ps/{p}"));
+                let mt = r.master_target.as_ref().map(|t| format!("mt/{t}"));
+                (link, ps, mt)
+            });
+            for (d, disk) in m.disks.iter().enumerate() {
+                let Some(s) = &disk.stream else { continue };
+                let f = &s.fluid;
+                unsent += f.backlog_bytes() + f.resync_progress().map_or(0, |p| p.remaining_bytes);
+                // bytes on the wire: churn applied, less backlog folded into a resync, plus resync bytes
+                let total = f.sent_bytes() - f.folded_into_resync_bytes().min(f.sent_bytes())
+                    + f.resync_bytes_sent_total();
+                let before = match self.sent.get(&(item.clone(), d)) {
+                    Some(&(flow, b)) if flow == s.flow => b,
+                    _ => 0,
+                };
+                sent.insert((item.clone(), d), (s.flow, total));
+                let delta = total.saturating_sub(before);
+                if let Some((link, ps, mt)) = &route {
+                    self.add(link, k, delta);
+                    for name in [ps, mt].into_iter().flatten() {
+                        self.add(name, k, delta);
+                    }
+                }
+            }
+            self.backlog.entry(item.clone()).or_default().push(unsent);
+        }
+        self.sent = sent;
+    }
+
+    fn add(&mut self, name: &str, k: usize, bytes: u64) {
+        if let Some(r) = self.resources.get_mut(name) {
+            r.bytes[k] += bytes;
+        }
+    }
+
+    /// Registers every metered resource (the first time) and notes its capacity now; every series gets
+    /// a zero entry for interval `k`.
+    fn sample_capacities(&mut self, world: &World, k: usize) {
+        let topo = world.network().topology();
+        let cap = |c: u64| (c != UNLIMITED_BYTES_PER_S).then_some(c);
+        let mut now: Vec<(String, ResourceKind, Option<u64>)> = Vec::new();
+        for (id, link) in topo.links() {
+            let Ok((a, b)) = topo.link_endpoints(id) else {
+                continue;
+            };
+            let kind = |n| topo.node(n).map(|n| n.spec.kind).ok();
+            let name = match (kind(a), kind(b)) {
+                (Some(NodeKind::AzureGateway), Some(NodeKind::OnPremGateway)) => LINK_TO_ONPREM,
+                (Some(NodeKind::OnPremGateway), Some(NodeKind::AzureGateway)) => LINK_TO_AZURE,
+                _ => continue,
+            };
+            now.push((
+                name.to_owned(),
+                ResourceKind::Link,
+                cap(link.effective_capacity_bytes_per_s()),
+            ));
+        }
+        for (_, node) in topo.nodes() {
+            let kind = match node.spec.kind {
+                NodeKind::ProcessServer => ResourceKind::ProcessServer,
+                NodeKind::MasterTarget => ResourceKind::MasterTarget,
+                _ => continue,
+            };
+            now.push((
+                node.spec.name.clone(),
+                kind,
+                cap(node.effective_capacity_bytes_per_s()),
+            ));
+        }
+        for (name, kind, capacity) in now {
+            let r = self
+                .resources
+                .entry(name)
+                .or_insert_with(|| ResourceSeries {
+                    kind,
+                    bytes: vec![0; k],
+                    capacity_bytes_per_s: vec![None; k],
+                });
+            r.bytes.push(0);
+            r.capacity_bytes_per_s.push(capacity);
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The report's time series (`rpo.csv`, `backlog.csv`, `throughput.csv` and their charts): one value per
+//! report interval and scope — the fleet, each recovery plan, and chosen machines.
+//!
+//! RPO per interval is exact: each machine's saw-tooth ([`crate::rpo`]) clipped to the interval, pooled
+//! over the scope's machines and weighted by time, so a fleet's p95 is "95 % of machine-time in this
+//! interval had at most this RPO".
+
+use super::sample::{Recorder, ResourceKind};
+use crate::rpo::{RpoTracker, Segment, percentile_of};
+use drsim_engine::Millis;
+use drsim_engine::ids::ItemId;
+use serde::Serialize;
+
+/// What a series is about.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(tag = "scope", content = "name", rename_all = "kebab-case")]
+pub enum Scope {
+    /// Every machine.
+    Fleet,
+    /// The machines of one recovery plan.
+    Plan(String),
+    /// One machine.
+    Item(String),
+}
+
+impl Scope {
+    /// `fleet`, `plan` or `item`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Scope::Fleet => "fleet",
+            Scope::Plan(_) => "plan",
+            Scope::Item(_) => "item",
+        }
+    }
+
+    /// The plan's or machine's name ("" for the fleet).
+    pub fn name(&self) -> &str {
+        match self {
+            Scope::Fleet => "",
+            Scope::Plan(n) | Scope::Item(n) => n,
+        }
+    }
+}
+
+/// RPO figures of one scope in one interval, ms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct RpoPoint {
+    /// Median.
+    pub p50_ms: Millis,
+    /// 95th percentile.
+    pub p95_ms: Millis,
+    /// Largest.
+    pub max_ms: Millis,
+}
+
+/// A scope's values, one per report interval (aligned with [`super::Report::times`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ScopeSeries<T> {
+    /// The scope.
+    pub scope: Scope,
+    /// Per interval.
+    pub values: Vec<T>,
+}
+
+/// A link's or server's throughput, one value per interval.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Throughput {
+    /// Its report name.
+    pub name: String,
+    /// What it is.
+    pub kind: ResourceKind,
+    /// Mean bytes/s over each interval.
+    pub bytes_per_s: Vec<u64>,
+    /// Mean bytes/s over capacity (None: uncapped or down).
+    pub utilisation: Vec<Option<f64>>,
+}
+
+/// A scope and its machines.
+pub struct Members {
+    /// The scope.
+    pub scope: Scope,
+    /// Indexes into the machine list given with it.
+    pub items: Vec<usize>,
+}
+
+/// RPO per interval for each scope: `times` are the intervals' ends, the first starts at 0.
+pub fn rpo_series(
+    tracker: &RpoTracker,
+    items: &[ItemId],
+    scopes: &[Members],
+    times: &[Millis],
+) -> Vec<ScopeSeries<Option<RpoPoint>>> {
+    let empty = Default::default();
+    let series: Vec<&[Segment]> = items
+        .iter()
+        .map(|i| {
+            tracker
+                .series
+                .get(i)
+                .map_or(&empty, |s| s)
+                .segments
+                .as_slice()
+        })
+        .collect();
+    // per machine, the first ramp that may reach into the current interval (ramps are in time order)
+    let mut cursor = vec![0usize; items.len()];
+    let mut clipped: Vec<Vec<Segment>> = vec![Vec::new(); items.len()];
+    let mut out: Vec<ScopeSeries<Option<RpoPoint>>> = scopes
+        .iter()
+        .map(|s| ScopeSeries {
+            scope: s.scope.clone(),
+            values: Vec::with_capacity(times.len()),
+        })
+        .collect();
+    let mut pool: Vec<Segment> = Vec::new();
+    for (k, &until) in times.iter().enumerate() {
+        let from = if k == 0 { 0 } else { times[k - 1] };
+        for (i, ramps) in series.iter().enumerate() {
+            let c = &mut cursor[i];
+            while *c < ramps.len() && ramps[*c].end_ms() <= from {
+                *c += 1;
+            }
+            clipped[i].clear();
+            clipped[i].extend(
+                ramps[*c..]
+                    .iter()
+                    .take_while(|s| s.start_ms < until)
+                    .filter_map(|s| s.clip(from, until)),
+            );
+        }
+        for (s, o) in scopes.iter().zip(&mut out) {
+            pool.clear();
+            for &i in &s.items {
+                pool.extend_from_slice(&clipped[i]);
+            }
+            o.values.push(rpo_point(&pool));
+        }
+    }
+    out
+}
+
+fn rpo_point(ramps: &[Segment]) -> Option<RpoPoint> {
+    Some(RpoPoint {
+        p50_ms: percentile_of(ramps, 50)?,
+        p95_ms: percentile_of(ramps, 95)?,
+        max_ms: ramps.iter().map(Segment::peak_ms).max()?,
+    })
+}
+
+/// Unsent bytes per interval end for each scope: the sum over its machines.
+pub fn backlog_series(
+    rec: &Recorder,
+    items: &[ItemId],
+    scopes: &[Members],
+) -> Vec<ScopeSeries<u64>> {
+    let per_item: Vec<Option<&Vec<u64>>> = items.iter().map(|i| rec.backlog.get(i)).collect();
+    scopes
+        .iter()
+        .map(|s| ScopeSeries {
+            scope: s.scope.clone(),
+            values: (0..rec.times.len())
+                .map(|k| {
+                    s.items
+                        .iter()
+                        .filter_map(|&i| per_item[i].and_then(|v| v.get(k)))
+                        .sum()
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Mean throughput and utilisation per interval of every metered link and server.
+pub fn throughput_series(rec: &Recorder) -> Vec<Throughput> {
+    rec.resources
+        .iter()
+        .map(|(name, r)| {
+            let mut bps = Vec::with_capacity(rec.times.len());
+            let mut util = Vec::with_capacity(rec.times.len());
+            for (k, &end) in rec.times.iter().enumerate() {
+                let len = end - rec.window_start(k);
+                let b = if len == 0 {
+                    0
+                } else {
+                    u64::try_from(u128::from(r.bytes[k]) * 1000 / u128::from(len))
+                        .unwrap_or(u64::MAX)
+                };
+                bps.push(b);
+                util.push(
+                    r.capacity_bytes_per_s[k]
+                        .filter(|&c| c > 0)
+                        .map(|c| b as f64 / c as f64),
+                );
+            }
+            Throughput {
+                name: name.clone(),
+                kind: r.kind,
+                bytes_per_s: bps,
+                utilisation: util,
+            }
+        })
+        .collect()
+}

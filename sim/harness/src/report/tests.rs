@@ -1,0 +1,185 @@
+use super::*;
+use crate::rehearsal::{rehearse, rehearse_recording};
+use crate::scenario;
+use std::path::{Path, PathBuf};
+
+fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
+}
+
+fn reported(rel: &str) -> (Built, Rehearsal, Report) {
+    let (s, built) = scenario::load(&repo_file(rel), None).expect("scenario loads");
+    let mut rec = Recorder::new(built.report_interval_ms, built.duration_ms);
+    let r = rehearse_recording(&built, Some(&mut rec), |_| {}).expect("runs");
+    let report = build(&s.name, s.seed, &built, &r, &rec, &[]).expect("report");
+    (built, r, report)
+}
+
+#[test]
+fn sampling_for_a_report_changes_nothing_the_run_does() {
+    // INV-DET: stopping at every report interval must not change the trace
+    let rel = "scenarios/faults/vpn-drop-during-resync.json";
+    let (_, built) = scenario::load(&repo_file(rel), None).expect("loads");
+    let plain = rehearse(&built, |_| {}).expect("runs");
+    let (_, with, report) = reported(rel);
+    assert_eq!(plain.runner.trace_digest(), with.runner.trace_digest());
+    assert_eq!(plain.verdict.pass(), with.verdict.pass());
+    // one sample per 5 minutes of the 4 h run, the last at its end
+    assert_eq!(report.times.len(), 48);
+    assert_eq!(report.times.last(), Some(&built.duration_ms));
+}
+
+#[test]
+fn the_same_run_writes_byte_identical_reports() {
+    let rel = "scenarios/tutorial/03-recovery-plan-groups.json";
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    for d in &dirs {
+        let (_, _, report) = reported(rel);
+        write::write_dir(&report, d.path()).expect("written");
+    }
+    for f in write::FILES {
+        let a = std::fs::read(dirs[0].path().join(f)).unwrap();
+        let b = std::fs::read(dirs[1].path().join(f)).unwrap();
+        assert!(!a.is_empty(), "{f} is empty");
+        assert!(a == b, "{f} differs between two runs");
+    }
+}
+
+#[test]
+fn a_vpn_outage_shows_as_an_rpo_violation_a_backlog_and_an_idle_link() {
+    // the link is down from 1 h to 1 h 45 m while a machine replicates: its RPO passes the 15 min
+    // threshold, its churn piles up, and the link carries nothing
+    let (built, _, report) = reported("scenarios/faults/vpn-drop-during-resync.json");
+    let fleet = &report.summary.fleet.rpo;
+    assert!(fleet.violations.count >= 1, "{fleet:?}");
+    assert!(fleet.violations.longest_s > 900.0, "{fleet:?}");
+    assert!(fleet.within_threshold_pct.is_some_and(|p| p < 100.0));
+    let at = |t_ms: u64| report.times.iter().position(|&t| t == t_ms).unwrap();
+    let link = report
+        .throughput
+        .iter()
+        .find(|t| t.name == sample::LINK_TO_ONPREM)
+        .expect("the link is metered");
+    // the interval (1h30m, 1h35m] lies inside the outage
+    let down = at(95 * 60_000);
+    assert_eq!(link.bytes_per_s[down], 0);
+    let fleet_backlog = &report.backlog[0];
+    assert_eq!(fleet_backlog.scope, Scope::Fleet);
+    // unsent bytes (sql01's resync, app02's churn) only grow while the link is down
+    let outage = &fleet_backlog.values[at(65 * 60_000)..=at(105 * 60_000)];
+    assert!(outage.windows(2).all(|w| w[0] <= w[1]), "{outage:?}");
+    assert!(outage.last() > outage.first());
+    let fleet_rpo = &report.rpo[0];
+    let peak = fleet_rpo.values[down].expect("replicating").max_ms;
+    assert!(peak > built.config.failback_policy.rpo_threshold_ms);
+}
+
+#[test]
+fn series_add_up_and_stay_within_capacity() {
+    let (_, _, report) = reported("scenarios/tutorial/03-recovery-plan-groups.json");
+    let n = report.times.len();
+    // fleet backlog is the sum of the machines' (4 machines: every one has its own series)
+    let items: Vec<&ScopeSeries<u64>> = report
+        .backlog
+        .iter()
+        .filter(|s| matches!(s.scope, Scope::Item(_)))
+        .collect();
+    assert_eq!(items.len(), 4);
+    for k in 0..n {
+        let sum: u64 = items.iter().map(|s| s.values[k]).sum();
+        assert_eq!(report.backlog[0].values[k], sum);
+    }
+    // a fleet's max RPO in an interval is the largest of its machines'
+    for k in 0..n {
+        let of_items = report
+            .rpo
+            .iter()
+            .filter(|s| matches!(s.scope, Scope::Item(_)))
+            .filter_map(|s| s.values[k].map(|p| p.max_ms))
+            .max();
+        assert_eq!(report.rpo[0].values[k].map(|p| p.max_ms), of_items);
+    }
+    // mean throughput over an interval never exceeds the capacity
+    let mut carried = 0;
+    for t in &report.throughput {
+        for u in t.utilisation.iter().flatten() {
+            assert!(*u <= 1.0 + 1e-9, "{} at {u}", t.name);
+        }
+        carried += t.bytes_per_s.iter().sum::<u64>();
+    }
+    assert!(carried > 0, "something was replicated");
+}
+
+#[test]
+fn reprotect_and_failback_figures_come_from_the_jobs() {
+    let (_, r, report) = reported("scenarios/tutorial/03-recovery-plan-groups.json");
+    let reprotect = report
+        .jobs
+        .iter()
+        .find(|j| j.operation == "reprotect")
+        .unwrap();
+    let failback = report
+        .jobs
+        .iter()
+        .find(|j| j.operation == "failback")
+        .unwrap();
+    assert_eq!(reprotect.result, "succeeded");
+    for i in &report.summary.items {
+        let rp = i.reprotect.as_ref().expect("reprotected");
+        assert_eq!(rp.job, reprotect.job);
+        assert_eq!(rp.mode.as_deref(), Some("original"), "RJ-03: OLR");
+        let step_bytes = r.runner.steps.iter().find_map(|s| {
+            s.reprotect_bytes
+                .get(&ItemId::from(i.item.as_str()))
+                .copied()
+        });
+        assert_eq!(rp.bytes, step_bytes);
+        let job_s = (reprotect.end_ms.unwrap() - reprotect.start_ms) as f64 / 1000.0;
+        assert!(rp.duration_s > 0.0 && rp.duration_s <= job_s);
+        let fb = i.failback.expect("failed back");
+        assert!(fb.from_s >= failback.start_ms as f64 / 1000.0);
+        assert!(fb.to_s <= failback.end_ms.unwrap() as f64 / 1000.0);
+        assert!(fb.downtime_s > 0.0);
+    }
+    // the plan's downtime spans its machines'
+    let plan = &report.summary.plans[0];
+    let span = plan.failback.expect("plan failed back");
+    let items = &report.summary.items;
+    let longest = items
+        .iter()
+        .map(|i| i.failback.unwrap().downtime_s)
+        .fold(0.0, f64::max);
+    assert!(span.downtime_s >= longest);
+    assert_eq!(plan.failed_back, 4);
+}
+
+#[test]
+fn beyond_a_hundred_machines_only_the_worst_get_a_series() {
+    let rpo = |max_s: f64| summary::RpoSummary {
+        rpo: Some(summary::RpoFigures {
+            p50_s: 1.0,
+            p95_s: 2.0,
+            p99_s: 3.0,
+            max_s,
+        }),
+        replicating_s: 1.0,
+        within_threshold_pct: Some(100.0),
+        violations: Default::default(),
+    };
+    let items: Vec<summary::ItemSummary> = (0..150)
+        .map(|k| summary::ItemSummary {
+            item: format!("vm{k:03}"),
+            plan: None,
+            rpo: rpo(f64::from(k % 50)),
+            reprotect: None,
+            failback: None,
+        })
+        .collect();
+    let w = worst(&items, WORST_ITEMS);
+    assert_eq!(w.len(), WORST_ITEMS);
+    // max 49 (three machines), 48, …: the twenty largest are 49..=43 (ties by name)
+    assert!(w.iter().all(|&k| k % 50 >= 43), "{w:?}");
+    assert!(w.contains(&49) && w.contains(&99) && w.contains(&149));
+}
