@@ -232,7 +232,9 @@ fn run_one(
         .as_ref()
         .map(|_| report::Recorder::new(built.report_interval_ms, built.duration_ms));
     let bar = progress_bar(built.duration_ms, !o.quiet && !o.json);
-    let result = rehearsal::rehearse_recording(&built, recorder.as_mut(), |t| {
+    // `-q` alone prints only the verdict: the trace's bulk (progress observations) need not be kept
+    let keep_progress = !o.quiet || o.json || o.trace.is_some();
+    let result = rehearsal::rehearse_recording(&built, recorder.as_mut(), keep_progress, |t| {
         if let Some(b) = &bar {
             b.set_position(t / 1000);
         }

@@ -26,14 +26,16 @@ pub struct Rehearsal {
 
 /// Runs a built scenario; `progress` is told the simulated time reached, now and then.
 pub fn rehearse(built: &Built, progress: impl FnMut(Millis)) -> Result<Rehearsal, SetupError> {
-    rehearse_recording(built, None, progress)
+    rehearse_recording(built, None, true, progress)
 }
 
 /// Like [`rehearse`], with `recorder` (if any) sampling the world at every report interval
-/// ([`crate::report`]).
+/// ([`crate::report`]); `keep_progress` false leaves replication progress and recovery point
+/// observations out of the trace ([`Runner::keep_progress`]: for long runs nobody reads the trace of).
 pub fn rehearse_recording(
     built: &Built,
     mut recorder: Option<&mut Recorder>,
+    keep_progress: bool,
     mut progress: impl FnMut(Millis),
 ) -> Result<Rehearsal, SetupError> {
     let mut runner = Runner::new(
@@ -41,6 +43,7 @@ pub fn rehearse_recording(
         built.items.clone(),
         built.config.clone(),
     )?;
+    runner.keep_progress = keep_progress;
     if let Some(by) = built.expect.settled_by {
         runner.settle_by(by.0);
     }

@@ -106,6 +106,11 @@ pub struct Runner {
     timer: Option<(Millis, EventKey)>,
     /// Results of the commands given so far, in order.
     pub command_results: Vec<(Millis, Result<Option<JobId>, Refusal>)>,
+    /// Keep replication progress and recovery point observations in the trace (the bulk of a long
+    /// run's trace: a few per machine every report interval). Without them the trace holds every
+    /// command, action result, inventory change and engine output — all that verdicts, the timeline
+    /// and reports read — and its digest covers only those.
+    pub keep_progress: bool,
 }
 
 impl Runner {
@@ -134,6 +139,7 @@ impl Runner {
             next_token: 0,
             timer: None,
             command_results: Vec::new(),
+            keep_progress: true,
         })
     }
 
@@ -300,10 +306,12 @@ impl Runner {
                             _ => None,
                         };
                         let input = Input::Observation(o);
-                        self.trace.push(TraceEvent::In {
-                            t,
-                            input: input.clone(),
-                        });
+                        if self.keep_progress || touched.is_none() {
+                            self.trace.push(TraceEvent::In {
+                                t,
+                                input: input.clone(),
+                            });
+                        }
                         self.engine.handle(t, input);
                         if let Some(item) = touched {
                             self.track_rpo(&item);

@@ -8,12 +8,11 @@ use crate::rehearsal::{Rehearsal, rehearse_recording};
 use crate::report::sample::ResourceKind;
 use crate::report::{self, Recorder, Report};
 use crate::rpo::{Segment, percentile_of};
-use crate::runner::TraceEvent;
 use crate::scenario::Built;
 use drsim_engine::Millis;
-use drsim_engine::ids::{ItemId, JobId};
+use drsim_engine::ids::ItemId;
+use drsim_engine::job::Step;
 use drsim_engine::lifecycle::Operation;
-use drsim_engine::protocol::{Direction, Input, JobEvent, Observation, Output};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -69,7 +68,7 @@ pub struct PointResult {
 /// planner's RPO percentile.
 pub fn run(name: &str, built: &Built, v: Variant, percentile: u32) -> Result<PointResult, String> {
     let mut rec = Recorder::new(built.report_interval_ms, built.duration_ms);
-    let r = rehearse_recording(built, Some(&mut rec), |_| {}).map_err(|e| e.to_string())?;
+    let r = rehearse_recording(built, Some(&mut rec), false, |_| {}).map_err(|e| e.to_string())?;
     let report =
         report::build(name, built.world.seed, built, &r, &rec, &[]).map_err(|e| e.to_string())?;
     Ok(measure(v, percentile, &r, &report))
@@ -97,7 +96,7 @@ fn measure(v: Variant, percentile: u32, r: &Rehearsal, report: &Report) -> Point
         m.bytes += rp.bytes.unwrap_or(0);
         m.longest_s = Some(m.longest_s.map_or(rp.duration_s, |l| l.max(rp.duration_s)));
     }
-    let (ir, unfinished) = initial_replication(&r.runner.trace, &r.runner.engine);
+    let (ir, unfinished) = initial_replication(&r.runner.engine);
     let ps: Vec<&report::series::Throughput> = report
         .throughput
         .iter()
@@ -170,41 +169,30 @@ fn busiest_day(times: &[Millis], bytes_per_s: &[u64]) -> u64 {
     u64::try_from(best).unwrap_or(u64::MAX)
 }
 
-/// Initial replication to Azure (RA-02): from each re-protect-to-Azure job's start to the machine's
-/// first report of a finished initial sync toward Azure. The longest, and how many never finished.
-fn initial_replication(
-    trace: &[TraceEvent],
-    engine: &drsim_engine::Engine,
-) -> (Option<f64>, usize) {
-    let mut started: BTreeMap<ItemId, Millis> = BTreeMap::new();
-    let mut done: BTreeMap<ItemId, Millis> = BTreeMap::new();
-    let jobs: BTreeMap<JobId, Operation> = engine
+/// Initial replication to Azure (RA-02): from each re-protect-to-Azure job's start to the end of the
+/// machine's "Synchronise data" step. The longest, and how many machines never got there.
+fn initial_replication(engine: &drsim_engine::Engine) -> (Option<f64>, usize) {
+    let mut took: BTreeMap<&ItemId, Option<Millis>> = BTreeMap::new();
+    for j in engine
         .jobs()
-        .iter()
-        .map(|(id, j)| (*id, j.operation))
-        .collect();
-    for e in trace {
-        match e {
-            TraceEvent::Out {
-                t,
-                output: Output::Job(JobEvent::Created { job, items, .. }),
-            } if jobs.get(job) == Some(&Operation::ReprotectToAzure) => {
-                for i in items {
-                    started.insert(i.clone(), *t);
-                    done.remove(i);
-                }
-            }
-            TraceEvent::In {
-                t,
-                input: Input::Observation(Observation::Replication { item, report }),
-            } if report.direction == Direction::ToAzure && report.initial_sync_done => {
-                if let Some(&s) = started.get(item) {
-                    done.entry(item.clone()).or_insert(t - s);
-                }
-            }
-            _ => {}
+        .values()
+        .filter(|j| j.operation == Operation::ReprotectToAzure)
+    {
+        for item in j.tasks.keys() {
+            let synced = j
+                .history
+                .iter()
+                .find(|h| &h.item == item && h.name == Step::WaitSync.name() && h.ok == Some(true))
+                .and_then(|h| h.ended_ms);
+            // a later job for the machine replaces an earlier one
+            took.insert(item, synced.map(|e| e.saturating_sub(j.started_ms)));
         }
     }
-    let longest = done.values().max().copied().map(report::summary::seconds);
-    (longest, started.len() - done.len())
+    let longest = took
+        .values()
+        .flatten()
+        .max()
+        .copied()
+        .map(report::summary::seconds);
+    (longest, took.values().filter(|d| d.is_none()).count())
 }

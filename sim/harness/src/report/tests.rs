@@ -12,7 +12,7 @@ fn repo_file(rel: &str) -> PathBuf {
 fn reported(rel: &str) -> (Built, Rehearsal, Report) {
     let (s, built) = scenario::load(&repo_file(rel), None).expect("scenario loads");
     let mut rec = Recorder::new(built.report_interval_ms, built.duration_ms);
-    let r = rehearse_recording(&built, Some(&mut rec), |_| {}).expect("runs");
+    let r = rehearse_recording(&built, Some(&mut rec), true, |_| {}).expect("runs");
     let report = build(&s.name, s.seed, &built, &r, &rec, &[]).expect("report");
     (built, r, report)
 }

@@ -327,6 +327,7 @@ impl World {
         if let Some(m) = self.machines.get_mut(item) {
             m.attached = None;
         }
+        self.attach_epoch += 1;
         Ok(None)
     }
 
@@ -621,6 +622,7 @@ impl World {
         }
         let m = self.machines.get_mut(item).expect("exists");
         m.attached = Some((mt.clone(), n));
+        self.attach_epoch += 1;
         if mode == RecoveryMode::Alternate {
             m.alr_vm = Some((m_view.host.clone(), ds.clone(), folder.to_owned()));
         }
@@ -756,6 +758,7 @@ impl World {
             ..point.clone()
         });
         m.attached = None;
+        self.attach_epoch += 1;
         let disk_views: Vec<OnPremDiskView> = m
             .disks
             .iter()

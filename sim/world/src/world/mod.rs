@@ -152,8 +152,8 @@ pub struct World {
     pub(crate) last_paths: BTreeMap<ItemId, (Option<ProcessServerName>, Option<MasterTargetName>)>,
     /// Events handled, for statistics.
     pub events_handled: u64,
-    /// DEBUG
-    pub settles: u64,
+    /// Bumped whenever a machine's disks are attached to or detached from a master target.
+    pub(crate) attach_epoch: u64,
     /// DEBUG
     pub flow_updates: u64,
 }
@@ -326,7 +326,7 @@ impl World {
                 .filter_map(|p| p.cache_bytes.map(|c| (p.view.name.clone(), c)))
                 .collect(),
             events_handled: 0,
-            settles: 0,
+            attach_epoch: 0,
             flow_updates: 0,
         };
         for m in &spec.machines {
@@ -545,6 +545,12 @@ impl World {
             .get(vm)
             .into_iter()
             .chain(self.by_azure_vm.get(vm))
+    }
+
+    /// Changes whenever some machine's disks are attached to or detached from a master target (RP-14,
+    /// INV-CAP): a checker of attachments need only look again when it has changed.
+    pub fn attachments_epoch(&self) -> u64 {
+        self.attach_epoch
     }
 
     /// The faults and which are active.

@@ -833,6 +833,50 @@ fn thin_points(points: &mut VecDeque<VmPoint>, now: Millis) {
     *points = kept;
 }
 
+/// Brings one disk's generations (and its stream) up to `now`: writes go to the copy that runs; while
+/// replicating, the source's generation is the stream's, and a target copy that runs too diverges (split).
+fn account_disk(
+    disk: &mut Disk,
+    direction: Option<Direction>,
+    azure_on: bool,
+    onprem_on: bool,
+    now: Millis,
+) {
+    if now <= disk.accounted_ms {
+        return;
+    }
+    let written = disk.churn.bytes_written(disk.accounted_ms, now);
+    match (&mut disk.stream, direction) {
+        (Some(s), Some(dir)) => {
+            s.fluid.advance(now);
+            let source = s.base_generation + s.fluid.written_bytes();
+            match dir {
+                Direction::ToOnPrem => {
+                    disk.azure_generation = source;
+                    if onprem_on {
+                        disk.onprem_generation += written; // a split copy diverges
+                    }
+                }
+                Direction::ToAzure => {
+                    disk.onprem_generation = source;
+                    if azure_on {
+                        disk.azure_generation += written;
+                    }
+                }
+            }
+        }
+        _ => {
+            if azure_on {
+                disk.azure_generation += written;
+            }
+            if onprem_on {
+                disk.onprem_generation += written;
+            }
+        }
+    }
+    disk.accounted_ms = now;
+}
+
 #[cfg(test)]
 mod thinning_tests {
     use super::*;
@@ -890,48 +934,4 @@ mod thinning_tests {
             );
         }
     }
-}
-
-/// Brings one disk's generations (and its stream) up to `now`: writes go to the copy that runs; while
-/// replicating, the source's generation is the stream's, and a target copy that runs too diverges (split).
-fn account_disk(
-    disk: &mut Disk,
-    direction: Option<Direction>,
-    azure_on: bool,
-    onprem_on: bool,
-    now: Millis,
-) {
-    if now <= disk.accounted_ms {
-        return;
-    }
-    let written = disk.churn.bytes_written(disk.accounted_ms, now);
-    match (&mut disk.stream, direction) {
-        (Some(s), Some(dir)) => {
-            s.fluid.advance(now);
-            let source = s.base_generation + s.fluid.written_bytes();
-            match dir {
-                Direction::ToOnPrem => {
-                    disk.azure_generation = source;
-                    if onprem_on {
-                        disk.onprem_generation += written; // a split copy diverges
-                    }
-                }
-                Direction::ToAzure => {
-                    disk.onprem_generation = source;
-                    if azure_on {
-                        disk.azure_generation += written;
-                    }
-                }
-            }
-        }
-        _ => {
-            if azure_on {
-                disk.azure_generation += written;
-            }
-            if onprem_on {
-                disk.onprem_generation += written;
-            }
-        }
-    }
-    disk.accounted_ms = now;
 }
