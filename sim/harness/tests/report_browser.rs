@@ -1,11 +1,13 @@
-//! `report.html` in a real browser: the built `drsim` writes the report of a scenario with a recovery plan,
-//! headless Chromium loads the page, and
+//! `report.html` and `plan.html` in a real browser: the built `drsim` writes the report of a scenario with
+//! a recovery plan (and the plan of a sweep over it), headless Chromium loads the page, and
 //! - with `--dump-dom`, the page's own check (its inline script, on load) must have found every chart
-//!   (`rpo`, `throughput`, `backlog`, `jobs`) laid out with an `<svg>` of non-zero size that has content —
-//!   `<body data-charts-ok="4" data-charts-drawn="…">` in the DOM Chromium dumps — and Chromium's log
-//!   must hold no console message at all (Chromium logs every console message, errors and uncaught
-//!   exceptions included, as `INFO:CONSOLE…` whatever its level; the page logs nothing);
-//! - a screenshot goes to `reports/report-screenshot.png` (CI keeps `reports/`).
+//!   (report: `rpo`, `throughput`, `backlog`, `jobs`; plan: `compliance`, `rpo`, `failback`, `ps`) laid
+//!   out with an `<svg>` of non-zero size that has content — `<body data-charts-ok="4"
+//!   data-charts-drawn="…">` in the DOM Chromium dumps — and Chromium's log must hold no console message
+//!   at all (Chromium logs every console message, errors and uncaught exceptions included, as
+//!   `INFO:CONSOLE…` whatever its level; the pages log nothing);
+//! - a screenshot goes to `reports/report-screenshot.png` (`reports/plan-screenshot.png`; CI keeps
+//!   `reports/`).
 //!
 //! A second test breaks a copy of the page (a chart without its drawing, a script that throws) and checks
 //! that the same checks catch it.
@@ -20,7 +22,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-const CHARTS: [&str; 4] = ["rpo", "throughput", "backlog", "jobs"];
+const REPORT_CHARTS: [&str; 4] = ["rpo", "throughput", "backlog", "jobs"];
+const PLAN_CHARTS: [&str; 4] = ["compliance", "rpo", "failback", "ps"];
 const SCENARIO: &str = "scenarios/tutorial/03-recovery-plan-groups.json";
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -66,6 +69,36 @@ fn write_report(dir: &Path) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     let page = dir.join("report.html");
+    assert!(page.is_file(), "no {}", page.display());
+    page
+}
+
+/// `drsim plan SCENARIO` over 20 Mbps..1 Gbps (4 steps) × 1..2 process servers into `dir`; the page's path.
+fn write_plan(dir: &Path) -> PathBuf {
+    let out = Command::new(env!("CARGO_BIN_EXE_drsim"))
+        .current_dir(repo_root())
+        .args([
+            "plan",
+            SCENARIO,
+            "--bandwidth",
+            "20Mbps..1Gbps",
+            "--bandwidth-steps",
+            "4",
+            "--process-servers",
+            "1..2",
+            "-o",
+        ])
+        .arg(dir)
+        .output()
+        .expect("drsim runs");
+    assert!(
+        out.status.success(),
+        "drsim plan: {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = dir.join("plan.html");
     assert!(page.is_file(), "no {}", page.display());
     page
 }
@@ -141,8 +174,15 @@ fn body_attr<'a>(dom: &'a str, name: &str) -> Option<&'a str> {
     Some(&tag[at..at + tag[at..].find('"')?])
 }
 
-/// Loads the page with `--dump-dom`; the problems found (none: every chart drawn, no console message).
-fn browser_problems(browser: &Path, work: &Path, name: &str, page: &Path) -> Vec<String> {
+/// Loads the page with `--dump-dom`; the problems found (none: every one of `charts` drawn, no console
+/// message).
+fn browser_problems(
+    browser: &Path,
+    work: &Path,
+    name: &str,
+    page: &Path,
+    charts: &[&str],
+) -> Vec<String> {
     let run = chromium_run(
         browser,
         work,
@@ -166,17 +206,18 @@ fn browser_problems(browser: &Path, work: &Path, name: &str, page: &Path) -> Vec
         problems.push(format!("no DOM dumped; chromium's log:\n{}", run.stderr));
         return problems;
     }
+    let want = charts.len().to_string();
     match body_attr(dom, "data-charts-ok") {
-        Some("4") => {}
+        Some(n) if n == want => {}
         other => problems.push(format!(
-            "<body data-charts-ok> is {other:?}, not \"4\": the page's check found fewer charts drawn"
+            "<body data-charts-ok> is {other:?}, not \"{want}\": the page's check found fewer charts drawn"
         )),
     }
     let drawn: Vec<&str> = body_attr(dom, "data-charts-drawn")
         .unwrap_or_default()
         .split(' ')
         .collect();
-    for id in CHARTS {
+    for &id in charts {
         if !dom.contains(&format!("<figure class=\"chart\" id=\"{id}\">")) {
             problems.push(format!("chart `{id}` is not in the DOM"));
         }
@@ -189,26 +230,20 @@ fn browser_problems(browser: &Path, work: &Path, name: &str, page: &Path) -> Vec
     problems
 }
 
-#[test]
-fn the_report_page_renders_in_chromium() {
-    let Some(browser) = chromium() else { return };
-    let work = tempfile::tempdir().expect("temp dir");
-    let page = write_report(&work.path().join("report"));
-    let problems = browser_problems(&browser, work.path(), "dom", &page);
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
-
+/// A screenshot of `page`, `height` pixels tall, to `reports/NAME` (CI keeps `reports/`).
+fn screenshot(browser: &Path, work: &Path, page: &Path, name: &str, height: u32) {
     let reports = repo_root().join("reports");
     fs::create_dir_all(&reports).expect("reports/");
-    let shot = reports.join("report-screenshot.png");
+    let shot = reports.join(name);
     let _ = fs::remove_file(&shot);
     let run = chromium_run(
-        &browser,
-        work.path(),
-        "screenshot",
-        &page,
+        browser,
+        work,
+        &format!("screenshot-{name}"),
+        page,
         &[
             &format!("--screenshot={}", shot.display()),
-            "--window-size=1400,3800",
+            &format!("--window-size=1400,{height}"),
             "--hide-scrollbars",
         ],
     );
@@ -227,6 +262,26 @@ fn the_report_page_renders_in_chromium() {
         shot.display(),
         png.len()
     );
+}
+
+#[test]
+fn the_report_page_renders_in_chromium() {
+    let Some(browser) = chromium() else { return };
+    let work = tempfile::tempdir().expect("temp dir");
+    let page = write_report(&work.path().join("report"));
+    let problems = browser_problems(&browser, work.path(), "dom", &page, &REPORT_CHARTS);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    screenshot(&browser, work.path(), &page, "report-screenshot.png", 3800);
+}
+
+#[test]
+fn the_plan_page_renders_in_chromium() {
+    let Some(browser) = chromium() else { return };
+    let work = tempfile::tempdir().expect("temp dir");
+    let page = write_plan(&work.path().join("plan"));
+    let problems = browser_problems(&browser, work.path(), "plan-dom", &page, &PLAN_CHARTS);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    screenshot(&browser, work.path(), &page, "plan-screenshot.png", 4000);
 }
 
 /// The checks have teeth: a page with a chart not drawn and a script that throws fails them.
@@ -257,7 +312,13 @@ fn the_browser_check_catches_a_broken_page() {
     );
     let broken_page = work.path().join("broken.html");
     fs::write(&broken_page, broken).expect("write the broken page");
-    let problems = browser_problems(&browser, work.path(), "broken", &broken_page);
+    let problems = browser_problems(
+        &browser,
+        work.path(),
+        "broken",
+        &broken_page,
+        &REPORT_CHARTS,
+    );
     let all = problems.join("\n");
     assert!(
         problems

@@ -7,6 +7,7 @@
 //! The defaults are the Deployment Planner's (DOMAIN.md §5): desired RPO 15 min, growth 30 %, 95th
 //! percentile, initial replication goal 72 h.
 
+pub mod html;
 pub mod output;
 pub mod point;
 pub mod recommend;

@@ -1,8 +1,8 @@
 //! What `drsim plan` writes: `plan.csv` (a row per point), `plan.json` (everything), `plan.html` (the
-//! recommendations and the points, self-contained), each atomically; and a few lines for the terminal.
+//! recommendations, charts and the points, self-contained: [`super::html`]), each atomically; and a few
+//! lines for the terminal.
 
 use super::PlanResult;
-use super::point::PointResult;
 use crate::output::write_atomically;
 use crate::units::{human_bytes, human_duration};
 use std::fmt::Write as _;
@@ -21,7 +21,7 @@ pub fn write_dir(r: &PlanResult, dir: &Path) -> std::io::Result<()> {
         serde_json::to_writer_pretty(&mut *w, r)?;
         w.write_all(b"\n")
     })?;
-    let page = html(r);
+    let page = super::html::render(r);
     write_atomically(&dir.join("plan.html"), |w| w.write_all(page.as_bytes()))
 }
 
@@ -89,7 +89,8 @@ pub fn mbps(bytes_per_s: u64) -> String {
     }
 }
 
-fn secs(s: Option<f64>) -> String {
+/// A duration of seconds for people, `–` when there is none.
+pub(crate) fn secs(s: Option<f64>) -> String {
     s.map_or_else(|| "–".to_owned(), |s| human_duration((s * 1000.0) as u64))
 }
 
@@ -167,78 +168,5 @@ pub fn text(r: &PlanResult) -> String {
     for n in &r.notes {
         let _ = writeln!(o, "  note: {n}");
     }
-    o
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn point_row(p: &PointResult) -> String {
-    format!(
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-        mbps(p.variant.bandwidth_bytes_per_s),
-        p.variant.process_servers,
-        if p.pass { "pass" } else { "fail" },
-        p.rpo_compliance_pct
-            .map_or_else(|| "–".into(), |v| format!("{v:.1} %")),
-        secs(p.rpo_percentile_s),
-        secs(p.rpo_peak_s),
-        secs(p.initial_replication_s),
-        secs(p.reprotect_olr.longest_s),
-        secs(p.reprotect_alr.longest_s),
-        secs(p.failback_downtime_max_s),
-        secs(p.plan_downtime_max_s),
-        p.ps_peak_utilisation.map_or_else(
-            || human_bytes(p.ps_peak_bytes_per_s) + "/s",
-            |u| format!("{:.0} %", u * 100.0)
-        ),
-    )
-}
-
-/// The page: the recommendations, then every point.
-pub fn html(r: &PlanResult) -> String {
-    let mut o = String::new();
-    let _ = write!(
-        o,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>drsim plan — {name}</title>\
-         <style>body{{font-family:sans-serif;margin:2em;max-width:80em}}table{{border-collapse:collapse}}\
-         td,th{{border:1px solid #ccc;padding:.2em .5em;text-align:right}}th{{background:#eee}}\
-         pre{{background:#f6f6f6;padding:1em}}</style></head><body><h1>drsim plan — {name}</h1>\
-         <h2>Recommendations</h2><pre>{text}</pre><h2>Process servers (DOMAIN.md §5)</h2><table>\
-         <tr><th>count</th><th>vCPU</th><th>memory</th><th>cache</th><th>≤ churn/day each</th><th>≤ machines each</th></tr>",
-        name = esc(&r.scenario),
-        text = esc(&text(r)),
-    );
-    for p in &r.recommendations.process_servers {
-        let _ = write!(
-            o,
-            "<tr><td>{}</td><td>{}</td><td>{} GB</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            p.count,
-            p.cpus,
-            p.memory_gb,
-            human_bytes(p.cache_bytes),
-            human_bytes(p.max_daily_bytes),
-            p.max_machines
-        );
-    }
-    o.push_str(
-        "</table><h2>Initial replication batch</h2><table><tr><th>bandwidth</th><th>machines within the goal</th></tr>",
-    );
-    for (bw, n) in &r.recommendations.ir_batch {
-        let _ = write!(o, "<tr><td>{}</td><td>{n}</td></tr>", mbps(*bw));
-    }
-    o.push_str(
-        "</table><h2>Points</h2><table><tr><th>bandwidth</th><th>PS</th><th>verdict</th><th>RPO compliance</th>\
-         <th>RPO pctl</th><th>RPO peak</th><th>initial replication</th><th>reprotect OLR</th><th>reprotect ALR</th>\
-         <th>failback downtime</th><th>plan downtime</th><th>PS peak</th></tr>",
-    );
-    for p in &r.points {
-        o.push_str(&point_row(p));
-    }
-    o.push_str("</table></body></html>\n");
     o
 }

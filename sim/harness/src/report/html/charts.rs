@@ -23,22 +23,25 @@ pub const MAX_GANTT_JOBS: usize = 60;
 /// The most rows (jobs and their steps) of the Gantt chart: steps of the later jobs are left out beyond.
 pub const MAX_GANTT_ROWS: usize = 160;
 
-const WIDTH: u32 = 1200;
-const HEIGHT: u32 = 440;
-const FONT: &str = "sans-serif";
+/// A chart's width in SVG pixels (the page scales it to the figure's width).
+pub(crate) const WIDTH: u32 = 1200;
+/// A line chart's height.
+pub(crate) const HEIGHT: u32 = 440;
+/// Text is left to the browser's sans-serif font.
+pub(crate) const FONT: &str = "sans-serif";
 
-const GRID_LIGHT: RGBColor = RGBColor(243, 243, 243);
-const GRID_BOLD: RGBColor = RGBColor(214, 214, 214);
-const INK: RGBColor = RGBColor(40, 40, 40);
-const MUTED: RGBColor = RGBColor(95, 95, 95);
-const THRESHOLD: RGBColor = RGBColor(214, 39, 40);
+pub(crate) const GRID_LIGHT: RGBColor = RGBColor(243, 243, 243);
+pub(crate) const GRID_BOLD: RGBColor = RGBColor(214, 214, 214);
+pub(crate) const INK: RGBColor = RGBColor(40, 40, 40);
+pub(crate) const MUTED: RGBColor = RGBColor(95, 95, 95);
+pub(crate) const THRESHOLD: RGBColor = RGBColor(214, 39, 40);
 const FLEET_MAX: RGBColor = RGBColor(80, 80, 80);
 const FLEET_P95: RGBColor = RGBColor(31, 119, 180);
 const FLEET_P50: RGBColor = RGBColor(122, 182, 226);
 const LINK_TO_ONPREM: RGBColor = RGBColor(31, 119, 180);
-const LINK_TO_AZURE: RGBColor = RGBColor(255, 127, 14);
+pub(crate) const LINK_TO_AZURE: RGBColor = RGBColor(255, 127, 14);
 /// Plans' and servers' lines: none blue, red or grey (the fleet's, the threshold's).
-const PALETTE: [RGBColor; 20] = [
+pub(crate) const PALETTE: [RGBColor; 20] = [
     RGBColor(44, 160, 44),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
@@ -94,6 +97,8 @@ pub struct Key {
     pub colour: RGBColor,
     /// A line of this width, or a box (bars).
     pub line: Option<u32>,
+    /// The line is dashed.
+    pub dashed: bool,
 }
 
 impl Chart {
@@ -112,8 +117,9 @@ impl Chart {
                 let _ = match k.line {
                     Some(w) => writeln!(
                         out,
-                        "<li><span class=\"sw\" style=\"border-top: {}px solid #{r:02x}{g:02x}{b:02x}\"></span>{}</li>",
+                        "<li><span class=\"sw\" style=\"border-top: {}px {} #{r:02x}{g:02x}{b:02x}\"></span>{}</li>",
                         w.clamp(2, 4),
+                        if k.dashed { "dashed" } else { "solid" },
                         esc(&k.label)
                     ),
                     None => writeln!(
@@ -247,6 +253,7 @@ impl Line {
             label: self.label.clone(),
             colour: self.colour,
             line: Some(self.width),
+            dashed: false,
         }
     }
 
@@ -260,14 +267,14 @@ impl Line {
 }
 
 /// An axis label: at most 2 decimals, no trailing zeros.
-fn num(v: f64) -> String {
+pub(crate) fn num(v: f64) -> String {
     let s = format!("{v:.2}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" { "0".into() } else { s.into() }
 }
 
 /// The top of a y axis: the largest value and some room above it.
-fn y_top(max: f64) -> f64 {
+pub(crate) fn y_top(max: f64) -> f64 {
     if max.is_finite() && max > 0.0 {
         max * 1.08
     } else {
@@ -275,7 +282,7 @@ fn y_top(max: f64) -> f64 {
     }
 }
 
-type DrawResult = Result<(), Box<dyn std::error::Error>>;
+pub(crate) type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
 /// What goes on a line chart besides its lines.
 struct Frame<'a> {
@@ -352,7 +359,7 @@ fn draw_lines(svg: &mut String, axis: &TimeAxis, frame: &Frame<'_>, lines: &[Lin
 }
 
 /// The SVG for the page, marked as an image; a note instead should plotters have failed.
-fn finish(svg: String, drawn: DrawResult) -> String {
+pub(crate) fn finish(svg: String, drawn: DrawResult) -> String {
     match drawn {
         Ok(()) => svg.replacen("<svg ", "<svg role=\"img\" ", 1),
         Err(e) => format!(
@@ -445,6 +452,7 @@ pub fn rpo(r: &Report, axis: &TimeAxis) -> Chart {
         label: "RPO threshold".into(),
         colour: THRESHOLD,
         line: Some(2),
+        dashed: false,
     });
     let mut caption = format!(
         "The RPO of each report interval ({}), over the machine-time in it: the fleet's median, 95th \
@@ -767,12 +775,14 @@ pub fn jobs(r: &Report, axis: &TimeAxis) -> Chart {
             label: format!("job {what}"),
             colour: *c,
             line: None,
+            dashed: false,
         })
         .collect();
     legend.extend(JOB_COLOURS.iter().take(2).map(|(what, _, c)| Key {
         label: format!("step {what}"),
         colour: *c,
         line: None,
+        dashed: false,
     }));
     let mut caption = String::from(
         "One bar per job, coloured by its result; beneath it its steps by name, from the first machine's \

@@ -81,8 +81,8 @@ pub fn render(report: &Report) -> String {
     out
 }
 
-/// The page's style: the system's sans-serif font, nothing loaded.
-const CSS: &str = r#"body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+/// The page's style: the system's sans-serif font, nothing loaded (`plan.html` uses it too).
+pub(crate) const CSS: &str = r#"body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
   margin: 0 auto; padding: 0 1.5rem 3rem; max-width: 1280px; color: #1d1d1f; background: #fff; line-height: 1.4; }
 header { border-bottom: 1px solid #ddd; margin-bottom: 1rem; }
 h1 { font-size: 1.5rem; margin: 1.2rem 0 .3rem; }
@@ -113,8 +113,8 @@ table.kv th { font-weight: normal; color: #444; }
 .scroll { overflow-x: auto; }
 "#;
 
-/// On load: which charts the browser laid out and drew into (see the module doc).
-const SCRIPT: &str = r#"window.addEventListener("load", function () {
+/// On load: which charts the browser laid out and drew into (see the module doc; `plan.html` runs it too).
+pub(crate) const SCRIPT: &str = r#"window.addEventListener("load", function () {
   var drawn = [];
   document.querySelectorAll("figure.chart").forEach(function (f) {
     var svg = f.querySelector("svg");
