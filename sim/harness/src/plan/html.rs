@@ -22,7 +22,7 @@ use super::output::{mbps, secs, text};
 use super::point::PointResult;
 use super::variant::Variant;
 use crate::report::html::charts::{
-    self, Chart, DrawResult, FONT, GRID_BOLD, GRID_LIGHT, HEIGHT, INK, Key, LINK_TO_AZURE,
+    self, Chart, DrawResult, FONT, GRID_BOLD, GRID_LIGHT, HEIGHT, INK, Key, LINK_TO_AZURE, Line,
     MAX_LINES, MUTED, PALETTE, THRESHOLD, WIDTH, num, y_top,
 };
 use crate::report::html::{CSS, SCRIPT, duration, esc};
@@ -408,29 +408,8 @@ fn stretches(
     out
 }
 
-/// One line of a panel: a path through each stretch and a dot at each point.
-struct Series {
-    label: String,
-    colour: RGBColor,
-    width: u32,
-    dashed: bool,
-    stretches: Vec<Vec<(f64, f64)>>,
-}
-
-impl Series {
-    fn key(&self) -> Key {
-        Key {
-            label: self.label.clone(),
-            colour: self.colour,
-            line: Some(self.width),
-            dashed: self.dashed,
-        }
-    }
-
-    fn values(&self) -> impl Iterator<Item = f64> + '_ {
-        self.stretches.iter().flatten().map(|p| p.1)
-    }
-}
+/// One line of a panel (a dot is drawn at each point too).
+type Series = Line;
 
 /// A horizontal line across a panel, labelled at its right end.
 struct Rule {
@@ -1059,6 +1038,7 @@ mod tests {
                 bytes: 50_000_000_000,
                 longest_s: Some(5_000.0 * scale),
             },
+            reprotect_unfinished: 0,
             failback_downtime_max_s: Some(500.0),
             plan_downtime_max_s: Some(970.0 + ps as f64),
             ps_peak_utilisation: Some(0.5 / ps as f64),

@@ -45,6 +45,7 @@ fn csv_rows(r: &PlanResult, c: &mut csv::Writer<&mut dyn Write>) -> csv::Result<
         "reprotect_alr_machines",
         "reprotect_alr_bytes",
         "reprotect_alr_longest_s",
+        "reprotect_unfinished",
         "failback_downtime_max_s",
         "plan_downtime_max_s",
         "ps_peak_utilisation",
@@ -68,6 +69,7 @@ fn csv_rows(r: &PlanResult, c: &mut csv::Writer<&mut dyn Write>) -> csv::Result<
             p.reprotect_alr.machines.to_string(),
             p.reprotect_alr.bytes.to_string(),
             opt(p.reprotect_alr.longest_s),
+            p.reprotect_unfinished.to_string(),
             opt(p.failback_downtime_max_s),
             opt(p.plan_downtime_max_s),
             opt(p.ps_peak_utilisation.map(|v| format!("{v:.4}"))),
@@ -151,6 +153,15 @@ pub fn text(r: &PlanResult) -> String {
                     human_bytes(a.cache_bytes)
                 ))
                 .unwrap_or_default()
+        );
+    }
+    if let Some(p) = r.points.iter().find(|p| p.reprotect_unfinished > 0) {
+        let _ = writeln!(
+            o,
+            "  note: at {} / {} PS (and maybe others) {} machine(s) had not finished reprotect when the run ended: see plan.csv",
+            mbps(p.variant.bandwidth_bytes_per_s),
+            p.variant.process_servers,
+            p.reprotect_unfinished
         );
     }
     if let Some(p) = &rec.failback {

@@ -49,6 +49,9 @@ pub struct PointResult {
     pub reprotect_olr: ModeFigures,
     /// Reprotects to an alternate location (RJ-04, full copy).
     pub reprotect_alr: ModeFigures,
+    /// Machines whose last reprotect had not succeeded when the run ended (still resyncing, failed or
+    /// cancelled): their reprotect time is beyond what the run shows.
+    pub reprotect_unfinished: usize,
     /// The longest application downtime of a machine at failback, seconds.
     pub failback_downtime_max_s: Option<f64>,
     /// The longest downtime of a recovery plan at failback (first shutdown to last power-on), seconds.
@@ -124,6 +127,7 @@ fn measure(v: Variant, percentile: u32, r: &Rehearsal, report: &Report) -> Point
         initial_replication_unfinished: unfinished,
         reprotect_olr: olr,
         reprotect_alr: alr,
+        reprotect_unfinished: reprotect_unfinished(&r.runner.engine),
         failback_downtime_max_s: report.summary.fleet.failback_downtime_max_s,
         plan_downtime_max_s: report
             .summary
@@ -167,6 +171,24 @@ fn busiest_day(times: &[Millis], bytes_per_s: &[u64]) -> u64 {
         best = best.max(sum);
     }
     u64::try_from(best).unwrap_or(u64::MAX)
+}
+
+/// Machines whose last reprotect job did not succeed (or had not ended) by the end of the run.
+fn reprotect_unfinished(engine: &drsim_engine::Engine) -> usize {
+    let mut last: BTreeMap<&ItemId, bool> = BTreeMap::new();
+    for j in engine
+        .jobs()
+        .values()
+        .filter(|j| j.operation == Operation::Reprotect)
+    {
+        for item in j.tasks.keys() {
+            last.insert(
+                item,
+                j.outcome == Some(drsim_engine::protocol::JobOutcome::Succeeded),
+            );
+        }
+    }
+    last.values().filter(|ok| !**ok).count()
 }
 
 /// Initial replication to Azure (RA-02): from each re-protect-to-Azure job's start to the end of the

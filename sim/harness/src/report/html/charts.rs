@@ -239,22 +239,45 @@ fn stretches(
     out
 }
 
-/// One line of a chart.
-struct Line {
-    label: String,
-    colour: RGBColor,
-    width: u32,
-    stretches: Vec<Vec<(f64, f64)>>,
+/// Ends a caption's first sentence: `each` when the plans have lines of their own, else says which file
+/// has them (more than [`MAX_LINES`] plans).
+fn plans_note(caption: &mut String, plans: usize, each: &str, file: &str) {
+    caption.push_str(match plans {
+        0 => ".",
+        n if n <= MAX_LINES => each,
+        _ => "; ",
+    });
+    if plans > MAX_LINES {
+        let _ = write!(
+            caption,
+            "{plans} recovery plans are too many for lines of their own (at most {MAX_LINES}): {file} has them."
+        );
+    }
+}
+
+/// One line of a chart (also of the plan page's panels): a path through each stretch of values.
+pub(crate) struct Line {
+    pub(crate) label: String,
+    pub(crate) colour: RGBColor,
+    pub(crate) width: u32,
+    pub(crate) dashed: bool,
+    pub(crate) stretches: Vec<Vec<(f64, f64)>>,
 }
 
 impl Line {
-    fn key(&self) -> Key {
+    /// Its legend entry.
+    pub(crate) fn key(&self) -> Key {
         Key {
             label: self.label.clone(),
             colour: self.colour,
             line: Some(self.width),
-            dashed: false,
+            dashed: self.dashed,
         }
+    }
+
+    /// Every value it draws.
+    pub(crate) fn values(&self) -> impl Iterator<Item = f64> + '_ {
+        self.stretches.iter().flatten().map(|p| p.1)
     }
 
     fn max(&self) -> f64 {
@@ -393,6 +416,7 @@ pub fn rpo(r: &Report, axis: &TimeAxis) -> Chart {
     if plans.len() <= MAX_LINES {
         for (k, s) in plans.iter().enumerate() {
             lines.push(Line {
+                dashed: false,
                 label: format!("plan {} p95", s.scope.name()),
                 colour: PALETTE[k % PALETTE.len()],
                 width: 2,
@@ -415,6 +439,7 @@ pub fn rpo(r: &Report, axis: &TimeAxis) -> Chart {
         ];
         for (label, colour, width, pick) in fleet_lines {
             lines.push(Line {
+                dashed: false,
                 label: label.into(),
                 colour,
                 width,
@@ -459,18 +484,12 @@ pub fn rpo(r: &Report, axis: &TimeAxis) -> Chart {
          percentile and largest",
         duration(r.meta.interval_ms)
     );
-    caption.push_str(match plans.len() {
-        0 => ".",
-        n if n <= MAX_LINES => ", and each recovery plan's 95th percentile.",
-        _ => "; ",
-    });
-    if plans.len() > MAX_LINES {
-        let _ = write!(
-            caption,
-            "{} recovery plans are too many for lines of their own (at most {MAX_LINES}): rpo.csv has them.",
-            plans.len()
-        );
-    }
+    plans_note(
+        &mut caption,
+        plans.len(),
+        ", and each recovery plan's 95th percentile.",
+        "rpo.csv",
+    );
     caption.push_str(
         " Gaps: no machine was replicating with a recovery point. The red line is the RPO threshold.",
     );
@@ -519,6 +538,7 @@ pub fn throughput(r: &Report, axis: &TimeAxis) -> Chart {
             other => (other.to_owned(), MUTED),
         };
         lines.push(Line {
+            dashed: false,
             label,
             colour,
             width: 3,
@@ -534,6 +554,7 @@ pub fn throughput(r: &Report, axis: &TimeAxis) -> Chart {
         }
         for t in group {
             lines.push(Line {
+                dashed: false,
                 label: format!("{label} {}", t.name.strip_prefix(prefix).unwrap_or(&t.name)),
                 colour: colours.next().unwrap_or(MUTED),
                 width,
@@ -607,6 +628,7 @@ pub fn backlog(r: &Report, axis: &TimeAxis) -> Chart {
     if plans.len() <= MAX_LINES {
         for (k, s) in plans.iter().enumerate() {
             lines.push(Line {
+                dashed: false,
                 label: format!("plan {}", s.scope.name()),
                 colour: PALETTE[k % PALETTE.len()],
                 width: 2,
@@ -616,6 +638,7 @@ pub fn backlog(r: &Report, axis: &TimeAxis) -> Chart {
     }
     if let Some(f) = fleet {
         lines.push(Line {
+            dashed: false,
             label: "fleet".into(),
             colour: FLEET_P95,
             width: 3,
@@ -642,18 +665,12 @@ pub fn backlog(r: &Report, axis: &TimeAxis) -> Chart {
          replicate plus what resynchronisations still have to copy, for the fleet",
         duration(r.meta.interval_ms)
     );
-    caption.push_str(match plans.len() {
-        0 => ".",
-        n if n <= MAX_LINES => " and each recovery plan.",
-        _ => "; ",
-    });
-    if plans.len() > MAX_LINES {
-        let _ = write!(
-            caption,
-            "{} recovery plans are too many for lines of their own (at most {MAX_LINES}): backlog.csv has them.",
-            plans.len()
-        );
-    }
+    plans_note(
+        &mut caption,
+        plans.len(),
+        " and each recovery plan.",
+        "backlog.csv",
+    );
     caption.push_str(&merged_note(per, "largest value"));
     Chart {
         id: "backlog",
