@@ -262,7 +262,7 @@ fn run_one(
     }
     if let (Some(dir), Some(rec)) = (&o.report, &recorder) {
         let dir = report_dir(dir.as_deref(), &scenario.name, o.several);
-        let written = report::build(&scenario.name, scenario.seed, &built, &r, rec, &o.items)
+        let written = report::build(&scenario.name, &built, &r, rec, &o.items)
             .map_err(|e| e.to_string())
             .and_then(|rep| report::write::write_dir(&rep, &dir).map_err(|e| e.to_string()));
         if let Err(e) = written {

@@ -18,15 +18,8 @@ fn drsim(cwd: &Path, args: &[&str]) -> Output {
 }
 
 const GROUPS: &str = "scenarios/tutorial/03-recovery-plan-groups.json";
-const REPORT_FILES: &[&str] = &[
-    "rpo.csv",
-    "backlog.csv",
-    "throughput.csv",
-    "items.csv",
-    "jobs.csv",
-    "summary.json",
-    "report.html",
-];
+/// The files a report consists of.
+const REPORT_FILES: &[&str] = drsim::report::write::FILES;
 
 #[test]
 fn run_writes_every_report_file_into_reports_by_default() {

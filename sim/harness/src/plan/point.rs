@@ -72,8 +72,7 @@ pub struct PointResult {
 pub fn run(name: &str, built: &Built, v: Variant, percentile: u32) -> Result<PointResult, String> {
     let mut rec = Recorder::new(built.report_interval_ms, built.duration_ms);
     let r = rehearse_recording(built, Some(&mut rec), false, |_| {}).map_err(|e| e.to_string())?;
-    let report =
-        report::build(name, built.world.seed, built, &r, &rec, &[]).map_err(|e| e.to_string())?;
+    let report = report::build(name, built, &r, &rec, &[]).map_err(|e| e.to_string())?;
     Ok(measure(v, percentile, &r, &report))
 }
 

@@ -67,10 +67,10 @@ pub struct Report {
 #[error("--item `{0}`: the scenario has no machine of that name")]
 pub struct UnknownItem(pub String);
 
-/// Builds the report of a finished run; `named` are machines that get a series whatever their rank.
+/// Builds the report of a finished run (its seed is the world's); `named` are machines that get a
+/// series whatever their rank.
 pub fn build(
     name: &str,
-    seed: u64,
     built: &Built,
     r: &Rehearsal,
     rec: &Recorder,
@@ -78,7 +78,7 @@ pub fn build(
 ) -> Result<Report, UnknownItem> {
     let meta = RunMeta {
         scenario: name.to_owned(),
-        seed,
+        seed: built.world.seed,
         duration_ms: built.duration_ms,
         interval_ms: rec.interval_ms(),
         rpo_threshold_ms: built.config.failback_policy.rpo_threshold_ms,

@@ -13,7 +13,7 @@ fn reported(rel: &str) -> (Built, Rehearsal, Report) {
     let (s, built) = scenario::load(&repo_file(rel), None).expect("scenario loads");
     let mut rec = Recorder::new(built.report_interval_ms, built.duration_ms);
     let r = rehearse_recording(&built, Some(&mut rec), true, |_| {}).expect("runs");
-    let report = build(&s.name, s.seed, &built, &r, &rec, &[]).expect("report");
+    let report = build(&s.name, &built, &r, &rec, &[]).expect("report");
     (built, r, report)
 }
 
