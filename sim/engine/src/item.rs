@@ -6,7 +6,7 @@ use crate::ids::*;
 use crate::inventory::{Firmware, Health, OsType};
 use crate::lifecycle::ItemState;
 use crate::protocol::{Direction, Failure, RecoveryMode, ReprotectMachine};
-use crate::recovery_point::{PointStore, ReplicationPolicy};
+use crate::recovery_point::{PointCadence, PointStore, ReplicationPolicy};
 use serde::{Deserialize, Serialize};
 
 /// What the source machine was (NS-02).
@@ -119,6 +119,10 @@ pub struct ItemRecord {
     pub onprem_on_alert: bool,
     /// Deadline of the RPO-threshold timer, if armed.
     pub rpo_timer: Option<(Millis, u64)>,
+    /// The point cadence the infrastructure announced, while it holds: its tags become points as
+    /// time passes ([`crate::recovery_point::PointCadence`]).
+    #[serde(default)]
+    pub cadence: Option<PointCadence>,
 }
 
 impl ItemRecord {
@@ -152,6 +156,7 @@ impl ItemRecord {
             rpo_alert: false,
             onprem_on_alert: false,
             rpo_timer: None,
+            cadence: None,
         }
     }
 

@@ -253,6 +253,16 @@ pub enum Observation {
         /// Points, oldest first.
         points: Vec<RecoveryPoint>,
     },
+    /// An item's data reaches the target as it is written: every tag of `cadence` is a usable point
+    /// the moment it is tagged, until the next `PointCadence` of the item; `None` ends it (its tags up
+    /// to now were usable; later points come as [`Observation::RecoveryPoints`]). Issue 6: a caught-up
+    /// fleet is not reported point by point.
+    PointCadence {
+        /// The item.
+        item: ItemId,
+        /// The cadence, or None when it ends.
+        cadence: Option<crate::recovery_point::PointCadence>,
+    },
 }
 
 /// An action's result.

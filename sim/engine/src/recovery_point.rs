@@ -92,6 +92,62 @@ impl Default for ReplicationPolicy {
 /// Crash-consistent points are tagged every 5 minutes (fixed; DOMAIN.md §4).
 pub const CRASH_POINT_INTERVAL_MS: Millis = 5 * MINUTE_MS;
 
+/// A machine whose data reaches the target as it is written: every crash-consistent tag of the fixed
+/// grid (multiples of [`CRASH_POINT_INTERVAL_MS`]) from `from_tag_ms` on is usable the moment it is
+/// tagged, app-consistent where the tag is a multiple of `app_interval_ms`, until the cadence ends.
+/// The infrastructure announces it instead of reporting a point every 5 minutes for every caught-up
+/// machine (issue 6: a fleet's steady state then costs nothing per interval); the engine turns it into
+/// points when it next looks ([`PointCadence::tags_until`]), so what it knows at any input is what a
+/// report per tag would have told it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointCadence {
+    /// The first tag promised (on the grid).
+    pub from_tag_ms: Millis,
+    /// App-consistent tags fall on multiples of this, if any (DOMAIN.md §4: failback policy 60 min).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_interval_ms: Option<Millis>,
+    /// Multi-VM consistent points (RG-03).
+    #[serde(default)]
+    pub multi_vm: bool,
+}
+
+impl PointCadence {
+    /// The point tagged at `tag_ms` (a grid tag).
+    pub fn point_at(&self, tag_ms: Millis) -> RecoveryPoint {
+        let app = self
+            .app_interval_ms
+            .is_some_and(|a| a > 0 && tag_ms.is_multiple_of(a));
+        RecoveryPoint {
+            tag_ms,
+            kind: if app {
+                PointKind::App
+            } else {
+                PointKind::Crash
+            },
+            multi_vm: self.multi_vm,
+        }
+    }
+
+    /// The promised tags in `(after, until]`, oldest first, but none older than `not_before` (older
+    /// ones retention would drop at once).
+    pub fn tags_until(
+        &self,
+        after: Option<Millis>,
+        until: Millis,
+        not_before: Millis,
+    ) -> impl Iterator<Item = Millis> + use<> {
+        let step = CRASH_POINT_INTERVAL_MS;
+        let lo = after
+            .map_or(0, |a| a.saturating_add(1))
+            .max(self.from_tag_ms)
+            .max(not_before);
+        let first = lo.div_ceil(step).saturating_mul(step);
+        (0..)
+            .map(move |i: u64| first.saturating_add(i.saturating_mul(step)))
+            .take_while(move |&t| t <= until)
+    }
+}
+
 /// Every point younger than this is kept whatever the retention (DOMAIN.md §4 "beyond the last 2 h").
 pub const KEEP_ALL_MS: Millis = 2 * HOUR_MS;
 
@@ -157,6 +213,31 @@ impl PointStore {
                 Err(i) => self.points.insert(i, p),
             },
         }
+    }
+
+    /// Adds the tags `cadence` promised up to `now` that the store does not hold yet, then prunes under
+    /// `retention_ms` as of the newest of them: the same points, after the same pruning, as one report
+    /// per tag at its tag time would leave (the kept point of a retention bucket is its newest
+    /// app-consistent point, else its newest, whether the bucket's points came one at a time or
+    /// together). Returns whether a point was added.
+    pub fn take_cadence(
+        &mut self,
+        cadence: &PointCadence,
+        now: Millis,
+        retention_ms: Millis,
+    ) -> bool {
+        let after = self.points.back().map(|p| p.tag_ms);
+        let newest = now - now % CRASH_POINT_INTERVAL_MS;
+        let not_before = newest.saturating_sub(retention_ms.max(KEEP_ALL_MS));
+        let mut added = None;
+        for t in cadence.tags_until(after, now, not_before) {
+            self.points.push_back(cadence.point_at(t));
+            added = Some(t);
+        }
+        if let Some(t) = added {
+            self.prune(t, retention_ms);
+        }
+        added.is_some()
     }
 
     /// Removes every point (commit deletes the other points; disable deletes all).
@@ -482,5 +563,54 @@ mod tests {
             let again = { let mut t = s.clone(); t.prune(now, window); t };
             prop_assert_eq!(again, s);
         }
+    }
+
+    /// A cadence taken at irregular moments leaves exactly the points (after pruning) that one report
+    /// per tag would have: retention windows of 0, 1, 3 and 10 days, multi-VM flag carried.
+    #[test]
+    fn a_cadence_leaves_the_points_one_report_per_tag_would() {
+        let cadence = PointCadence {
+            from_tag_ms: 35 * MINUTE_MS,
+            app_interval_ms: Some(HOUR_MS),
+            multi_vm: true,
+        };
+        for retention in [0, DAY_MS, 3 * DAY_MS, 10 * DAY_MS] {
+            let (mut per_tag, mut taken) = (PointStore::new(), PointStore::new());
+            // both hold one earlier, explicitly reported point
+            for s in [&mut per_tag, &mut taken] {
+                s.insert(RecoveryPoint {
+                    tag_ms: 10 * MINUTE_MS,
+                    kind: PointKind::Crash,
+                    multi_vm: true,
+                });
+            }
+            let mut next_tag = cadence.from_tag_ms;
+            let mut now = 0;
+            let mut step = 7 * MINUTE_MS;
+            while now < 12 * DAY_MS {
+                now += step;
+                step = (step * 7 + 13 * MINUTE_MS) % (9 * HOUR_MS) + 1; // irregular gaps
+                while next_tag <= now {
+                    per_tag.insert(cadence.point_at(next_tag));
+                    per_tag.prune(next_tag, retention);
+                    next_tag += CRASH_POINT_INTERVAL_MS;
+                }
+                taken.take_cadence(&cadence, now, retention);
+                assert_eq!(
+                    per_tag.iter().collect::<Vec<_>>(),
+                    taken.iter().collect::<Vec<_>>(),
+                    "retention {retention} ms at {now} ms"
+                );
+            }
+            assert!(taken.latest().is_some_and(|p| p.multi_vm));
+        }
+        // nothing before the cadence's first tag, nothing after now
+        let tags: Vec<Millis> = cadence.tags_until(None, HOUR_MS, 0).collect();
+        assert_eq!(
+            tags,
+            [35, 40, 45, 50, 55, 60].map(|m| m * MINUTE_MS).to_vec()
+        );
+        assert_eq!(cadence.point_at(HOUR_MS).kind, PointKind::App);
+        assert_eq!(cadence.point_at(55 * MINUTE_MS).kind, PointKind::Crash);
     }
 }

@@ -16,6 +16,8 @@ struct Shadow {
     replicating: bool,
     latest_tag: Option<Millis>,
     since_ms: Millis,
+    /// The first tag of a point cadence in force: each of its tags restarts the ramp at 0 as it is made.
+    cadence_from: Option<Millis>,
 }
 
 /// One ramp of the saw-tooth: from `start_ms` for `len_ms`, the RPO rising from `rpo_ms` with slope 1.
@@ -175,19 +177,23 @@ impl RpoTracker {
         RpoTracker::default()
     }
 
-    /// Closes `item`'s ramp up to `now` under its old state, then takes its new state.
+    /// Closes `item`'s ramp up to `now` under its old state, then takes its new state: replicating or
+    /// not, its newest point's tag, and the first tag of a point cadence in force (whose tags are
+    /// points as they are made, [`drsim_engine::recovery_point::PointCadence`]).
     pub fn update(
         &mut self,
         item: &ItemId,
         now: Millis,
         replicating: bool,
         latest_tag: Option<Millis>,
+        cadence_from: Option<Millis>,
     ) {
         let shadow = self.shadows.entry(item.clone()).or_default();
         let series = self.series.entry(item.clone()).or_default();
         close(shadow, series, now);
         shadow.replicating = replicating;
         shadow.latest_tag = latest_tag;
+        shadow.cadence_from = cadence_from;
     }
 
     /// Closes every item's ramp at `now` (the end of a run).
@@ -199,15 +205,37 @@ impl RpoTracker {
 }
 
 fn close(shadow: &mut Shadow, series: &mut RpoSeries, now: Millis) {
+    if let Some(from) = shadow.cadence_from {
+        // each tag of the cadence after the ramp's start is a new point: the ramp restarts at 0
+        let step = drsim_engine::recovery_point::CRASH_POINT_INTERVAL_MS;
+        let mut tag = from.max(shadow.since_ms + 1).div_ceil(step) * step;
+        while tag <= now {
+            ramp(shadow, series, tag);
+            shadow.latest_tag = Some(tag);
+            tag += step;
+        }
+    }
+    ramp(shadow, series, now);
+}
+
+/// Closes the ramp that ran from the shadow's last change to `now` under its newest point.
+fn ramp(shadow: &mut Shadow, series: &mut RpoSeries, now: Millis) {
     if shadow.replicating
         && let Some(tag) = shadow.latest_tag
         && now > shadow.since_ms
     {
-        series.segments.push(Segment {
+        let next = Segment {
             start_ms: shadow.since_ms,
             rpo_ms: shadow.since_ms.saturating_sub(tag),
             len_ms: now - shadow.since_ms,
-        });
+        };
+        match series.segments.last_mut() {
+            // the same ramp going on (a look that found nothing new): one segment
+            Some(last) if last.end_ms() == next.start_ms && last.peak_ms() == next.rpo_ms => {
+                last.len_ms += next.len_ms
+            }
+            _ => series.segments.push(next),
+        }
     }
     shadow.since_ms = now;
 }
@@ -216,15 +244,27 @@ fn close(shadow: &mut Shadow, series: &mut RpoSeries, now: Millis) {
 mod tests {
     use super::*;
 
+    impl RpoTracker {
+        fn update_plain(
+            &mut self,
+            item: &ItemId,
+            now: Millis,
+            replicating: bool,
+            tag: Option<Millis>,
+        ) {
+            self.update(item, now, replicating, tag, None);
+        }
+    }
+
     #[test]
     fn a_saw_tooth_has_exact_maxima_and_time_weighted_percentiles() {
         let item = ItemId::from("a");
         let mut r = RpoTracker::new();
-        r.update(&item, 0, true, Some(0));
+        r.update_plain(&item, 0, true, Some(0));
         // a new point at 25 (tagged 20): the RPO ramped 0 → 25, then restarts at 5
-        r.update(&item, 25, true, Some(20));
+        r.update_plain(&item, 25, true, Some(20));
         // replication stops at 40 (RPO 20 then)
-        r.update(&item, 40, false, Some(20));
+        r.update_plain(&item, 40, false, Some(20));
         r.finish(60);
         let s = &r.series[&item];
         assert_eq!(
@@ -257,12 +297,12 @@ mod tests {
     fn violations_are_stretches_above_the_threshold_joined_across_ramps() {
         let item = ItemId::from("a");
         let mut r = RpoTracker::new();
-        r.update(&item, 0, true, Some(0));
+        r.update_plain(&item, 0, true, Some(0));
         // ramp 0 → 30 (above 20 from 20 to 30); the next point is old: RPO restarts at 25, still above
-        r.update(&item, 30, true, Some(5));
+        r.update_plain(&item, 30, true, Some(5));
         // ramp 25 → 35 until 40, then a fresh point: 0 → 10 (below), then 0 → 25 (above from 70 to 75)
-        r.update(&item, 40, true, Some(40));
-        r.update(&item, 50, true, Some(50));
+        r.update_plain(&item, 40, true, Some(40));
+        r.update_plain(&item, 50, true, Some(50));
         r.finish(75);
         let s = &r.series[&item];
         let v = s.violations(20);
@@ -304,7 +344,7 @@ mod tests {
         let item = ItemId::from("a");
         let mut r = RpoTracker::new();
         for k in 0..=12u64 {
-            r.update(&item, k * 300_000, true, Some(k * 300_000));
+            r.update_plain(&item, k * 300_000, true, Some(k * 300_000));
         }
         let s = &r.series[&item];
         assert_eq!(s.percentile(50), Some(150_000));

@@ -276,8 +276,14 @@ impl Runner {
     fn track_rpo(&mut self, item: &ItemId) {
         if let Some(rec) = self.engine.item(item) {
             let tag = rec.points.latest().map(|p| p.tag_ms);
-            self.rpo
-                .update(item, self.world.now(), rec.replicating.is_some(), tag);
+            let cadence = rec.cadence.map(|c| c.from_tag_ms);
+            self.rpo.update(
+                item,
+                self.world.now(),
+                rec.replicating.is_some(),
+                tag,
+                cadence,
+            );
         }
     }
 
@@ -302,6 +308,7 @@ impl Runner {
                     for o in obs {
                         let touched = match &o {
                             Observation::RecoveryPoints { item, .. }
+                            | Observation::PointCadence { item, .. }
                             | Observation::Replication { item, .. } => Some(item.clone()),
                             _ => None,
                         };
@@ -337,6 +344,7 @@ impl Runner {
             }
         }
         self.world.catch_up();
+        self.engine.advance_to(self.world.now());
         let view = StepView {
             now: self.world.now(),
             world: &self.world,

@@ -85,6 +85,8 @@ pub struct Engine {
     next_action: u64,
     next_timer: u64,
     announced: Option<Millis>,
+    /// The 5-minute slot whose cadence tags were last taken ([`Engine::take_cadences`]).
+    cadence_slot: Option<Millis>,
 }
 
 impl Engine {
@@ -106,6 +108,7 @@ impl Engine {
             next_action: 1,
             next_timer: 0,
             announced: None,
+            cadence_slot: None,
         };
         for spec in items {
             if spec.state.is_transient() {
@@ -158,6 +161,12 @@ impl Engine {
         let r = self.apply_command(command);
         self.announce_timer();
         r
+    }
+
+    /// Time passed to `now` with nothing to tell: the tags of announced point cadences up to now become
+    /// points (a driver calls it before reading the engine's state between inputs). Fires no timer.
+    pub fn advance_to(&mut self, now: Millis) {
+        self.set_now(now);
     }
 
     /// Fires every timer due at `now`.
@@ -232,6 +241,7 @@ impl Engine {
     fn set_now(&mut self, now: Millis) {
         debug_assert!(now >= self.now, "time went backwards: {now} < {}", self.now);
         self.now = self.now.max(now);
+        self.take_cadences(self.now);
     }
 
     fn announce_timer(&mut self) {

@@ -2,12 +2,13 @@
 //! they raise (RPO threshold, replication health, split-brain risk).
 
 use super::{Engine, TimerKind};
+use crate::Millis;
 use crate::ids::*;
 use crate::inventory::{Entity, PowerState};
 use crate::job::Wait;
 use crate::lifecycle::{ActiveCopy, ItemState};
 use crate::protocol::*;
-use crate::recovery_point::RecoveryPoint;
+use crate::recovery_point::{CRASH_POINT_INTERVAL_MS, PointCadence, RecoveryPoint};
 use crate::rules::RuleId;
 
 impl Engine {
@@ -38,6 +39,43 @@ impl Engine {
             Observation::ActionResult { id, outcome } => self.action_result(id, outcome),
             Observation::Replication { item, report } => self.replication_report(item, report),
             Observation::RecoveryPoints { item, points } => self.recovery_points(item, points),
+            Observation::PointCadence { item, cadence } => self.point_cadence(item, cadence),
+        }
+    }
+
+    /// A point cadence starts or ends: the tags of the old one up to now are points already
+    /// ([`Engine::take_cadences`] ran at this input), the new one's follow as time passes.
+    fn point_cadence(&mut self, item: ItemId, cadence: Option<PointCadence>) {
+        let now = self.now;
+        let Some(rec) = self.items.get_mut(&item) else {
+            return;
+        };
+        // Kept even before the engine has seen replication start (the result of the action that
+        // started it may come later): its tags become points only while replication is in force.
+        rec.cadence = cadence;
+        if let Some(c) = rec.cadence
+            && rec.replicating.is_some()
+        {
+            rec.points.take_cadence(&c, now, rec.policy.retention_ms);
+        }
+        self.update_rpo(&item);
+    }
+
+    /// Turns every announced cadence's tags up to now into points (at every input: what the engine
+    /// knows at an input is what a report per tag would have told it). Tags fall every 5 minutes, so
+    /// within one 5-minute slot there is nothing new to take.
+    pub(super) fn take_cadences(&mut self, now: Millis) {
+        let slot = |t: Millis| t / CRASH_POINT_INTERVAL_MS;
+        if self.cadence_slot == Some(slot(now)) {
+            return;
+        }
+        self.cadence_slot = Some(slot(now));
+        for rec in self.items.values_mut() {
+            if let Some(c) = rec.cadence
+                && rec.replicating.is_some()
+            {
+                rec.points.take_cadence(&c, now, rec.policy.retention_ms);
+            }
         }
     }
 
@@ -164,7 +202,9 @@ impl Engine {
             }));
         }
         let rec = &self.items[item];
-        if replicating && !rec.rpo_alert {
+        // Under a cadence a new point comes every 5 minutes: the RPO stays below a threshold that long.
+        let promised = replicating && rec.cadence.is_some() && threshold >= CRASH_POINT_INTERVAL_MS;
+        if replicating && !rec.rpo_alert && !promised {
             let at = latest.tag_ms + threshold + 1;
             let key = self.set_timer(at, TimerKind::Rpo(item.clone()));
             self.items.get_mut(item).expect("exists").rpo_timer = Some(key);

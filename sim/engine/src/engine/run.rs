@@ -913,11 +913,18 @@ impl Engine {
                 rec.replication_started = true;
                 rec.initial_sync_done = false;
                 rec.points.clear();
+                // points count from now on, as when each tag was reported: a cadence the stream
+                // announced already goes on from its next tag
+                if let Some(c) = rec.cadence.as_mut() {
+                    let step = crate::recovery_point::CRASH_POINT_INTERVAL_MS;
+                    c.from_tag_ms = c.from_tag_ms.max(self.now.div_ceil(step) * step);
+                }
                 rec.policy = policy;
                 rec.health = crate::inventory::Health::Ok;
             }
             Step::StopReplication | Step::DisableReplication => {
                 rec.replicating = None;
+                rec.cadence = None;
             }
             Step::FinalSync => {
                 if let Some(p) = point {
@@ -1107,14 +1114,19 @@ impl Engine {
         let to = match &status {
             TaskStatus::Succeeded => {
                 match op {
-                    Operation::Failover | Operation::Failback => rec.replicating = None,
+                    Operation::Failover | Operation::Failback => {
+                        rec.replicating = None;
+                        rec.cadence = None;
+                    }
                     Operation::CommitFailback => {
                         rec.protection = None;
+                        rec.cadence = None;
                         rec.points.clear();
                     }
                     Operation::DisableProtection => {
                         rec.protection = None;
                         rec.replicating = None;
+                        rec.cadence = None;
                         rec.points.clear();
                     }
                     Operation::ReprotectToAzure => rec.protection = None,
@@ -1130,6 +1142,7 @@ impl Engine {
                 }
                 if rollback_incomplete {
                     rec.replicating = None;
+                    rec.cadence = None;
                     ItemState::FailedBack
                 } else {
                     if op == Operation::Failback {

@@ -472,7 +472,7 @@ impl World {
                 false,
             ));
         }
-        self.account_machine(item);
+        self.collect_points(item);
         let m = self.machines.get(item).expect("exists");
         // The Azure copy holds the chosen point, or whatever reached Azure last (latest processed).
         let point = m.replication.as_ref().and_then(|r| match point_tag_ms {

@@ -121,6 +121,8 @@ pub struct Machine {
     pub recovered_point: Option<VmPoint>,
     /// Bytes sent by reprotect resyncs of this machine, by direction of the last one (RJ-05, INV-BYTES).
     pub last_resync_bytes: u64,
+    /// The first tag of the point cadence announced for this machine while it is caught up (issue 6).
+    pub cadence_from_ms: Option<Millis>,
 }
 
 impl Machine {

@@ -154,8 +154,15 @@ pub struct World {
     pub events_handled: u64,
     /// Bumped whenever a machine's disks are attached to or detached from a master target.
     pub(crate) attach_epoch: u64,
-    /// DEBUG
-    pub flow_updates: u64,
+    /// Whether caught-up machines get a point cadence ([`WorldSpec::point_cadence`]).
+    pub(crate) point_cadence: bool,
+    /// Machines under a cadence whose streams changed this instant: is each still caught up?
+    pub(crate) cadence_check: BTreeSet<ItemId>,
+    /// Machines under a cadence checked since the last report: their report may have changed (a fault
+    /// that left their rates alone), so the next report looks at them.
+    pub(crate) cadence_report: BTreeSet<ItemId>,
+    /// A process server's health changed at the last report: every machine reports again.
+    pub(crate) health_changed: bool,
 }
 
 impl World {
@@ -327,7 +334,10 @@ impl World {
                 .collect(),
             events_handled: 0,
             attach_epoch: 0,
-            flow_updates: 0,
+            point_cadence: spec.point_cadence,
+            cadence_check: BTreeSet::new(),
+            cadence_report: BTreeSet::new(),
+            health_changed: false,
         };
         for m in &spec.machines {
             world.add_machine(m, &mut unique)?;
@@ -428,6 +438,7 @@ impl World {
                 azure_generation_at_shutdown: None,
                 recovered_point: None,
                 last_resync_bytes: 0,
+                cadence_from_ms: None,
             },
         );
         let direction = match m.state {
@@ -560,12 +571,9 @@ impl World {
 
     /// Brings every disk's accounting and stream up to now (for checks and reports between events).
     pub fn catch_up(&mut self) {
-        let now = self.now();
         let items: Vec<ItemId> = self.machines.keys().cloned().collect();
         for item in items {
-            for d in 0..self.machines[&item].disks.len() {
-                self.account(&item, d, now);
-            }
+            self.account_machine(&item);
         }
     }
 
@@ -578,7 +586,12 @@ impl World {
 
     fn handle(&mut self, ev: Event) {
         match ev {
-            Event::ActionDone(id) => self.action_done(id),
+            Event::ActionDone(id) => {
+                if let Some(item) = self.in_flight.get(&id).and_then(|r| r.item.clone()) {
+                    self.cadence_changed(&item);
+                }
+                self.action_done(id);
+            }
             Event::Discovery => {
                 let delta = self.discovery.run(&mut self.estate);
                 if !delta.upserts.is_empty() || !delta.removals.is_empty() {
@@ -624,8 +637,14 @@ impl World {
                     }
                 }
             }
-            Event::FaultStart(i) => self.fault_start(i),
-            Event::FaultHeal(i) => self.fault_heal(i),
+            Event::FaultStart(i) => {
+                self.fault_start(i);
+                self.check_all_cadences();
+            }
+            Event::FaultHeal(i) => {
+                self.fault_heal(i);
+                self.check_all_cadences();
+            }
             Event::External(_) => unreachable!("returned by next_happening()"),
         }
     }
@@ -637,6 +656,7 @@ impl World {
         // allocation, not a thousand (issue 6).
         if self.kernel.peek_time().is_none_or(|t| t > self.now()) {
             self.settle_network();
+            self.check_cadences();
         }
         let delta = self.discovery.known_delta(&mut self.estate);
         let mut out = Vec::new();

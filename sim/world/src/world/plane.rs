@@ -10,7 +10,7 @@ use drsim_engine::Millis;
 use drsim_engine::ids::*;
 use drsim_engine::inventory::{Health, PowerState};
 use drsim_engine::protocol::{Direction, Observation, RecoveryMode, ReplicationReport};
-use drsim_engine::recovery_point::{PointKind, RecoveryPoint};
+use drsim_engine::recovery_point::{PointCadence, PointKind, RecoveryPoint};
 use std::collections::VecDeque;
 
 /// At most this many disks of one VM resync at a time (DOMAIN.md §4: up to 3 during initial replication).
@@ -100,6 +100,7 @@ impl World {
         };
         let running = self.source_running(m, dir);
         let n = m.disks.len();
+        self.cadence_changed(item);
         for d in 0..n {
             if let Some(s) = self
                 .machines
@@ -292,6 +293,15 @@ impl World {
         };
         m.replication = None;
         m.final_sync = None;
+        if m.cadence_from_ms.take().is_some() {
+            self.pending.push(Observation::PointCadence {
+                item: item.clone(),
+                cadence: None,
+            });
+        }
+        let Some(m) = self.machines.get_mut(item) else {
+            return;
+        };
         let mut flows = Vec::new();
         for disk in m.disks.iter_mut() {
             if let Some(s) = disk.stream.take() {
@@ -309,6 +319,7 @@ impl World {
 
     /// RP-20: replication stops sending once the resync is done; health critical.
     fn break_replication(&mut self, item: &ItemId) {
+        self.cadence_changed(item);
         let Some(m) = self.machines.get_mut(item) else {
             return;
         };
@@ -375,12 +386,115 @@ impl World {
             let Some((item, d)) = self.flows.get(&flow) else {
                 continue;
             };
-            let Some(s) = stream_mut(&mut self.machines, item, *d) else {
+            let Some(m) = self.machines.get_mut(item) else {
+                continue;
+            };
+            if m.cadence_from_ms.is_some() {
+                self.cadence_check.insert(item.clone());
+            }
+            let Some(s) = m.disks.get_mut(*d).and_then(|x| x.stream.as_mut()) else {
                 continue;
             };
             s.fluid.set_send_rate(now, rate);
             reschedule(&mut self.kernel, s);
         }
+    }
+
+    /// Something about `item`'s streams changed now: if it is under a point cadence, is it still
+    /// caught up? ([`World::check_cadences`] answers at the end of the instant.)
+    pub(crate) fn cadence_changed(&mut self, item: &ItemId) {
+        if self
+            .machines
+            .get(item)
+            .is_some_and(|m| m.cadence_from_ms.is_some())
+        {
+            self.cadence_check.insert(item.clone());
+        }
+    }
+
+    /// Every cadence is checked at the end of the instant (a fault may touch any stream).
+    pub(crate) fn check_all_cadences(&mut self) {
+        let under: Vec<ItemId> = (self.machines.iter())
+            .filter(|(_, m)| m.cadence_from_ms.is_some())
+            .map(|(i, _)| i.clone())
+            .collect();
+        self.cadence_check.extend(under);
+    }
+
+    /// Whether a machine's data reaches the target as it is written, so that every tag is usable the
+    /// moment it is made: replicating and in sync, not broken, and on every replicated disk no resync, no
+    /// backlog, the source writing and a send rate at least its churn (a rate change, a resync or a
+    /// stopped source all come through [`World::cadence_changed`]). Call with the disks accounted to now.
+    fn caught_up(&self, m: &Machine) -> bool {
+        let Some(r) = &m.replication else {
+            return false;
+        };
+        if r.broken || !r.initial_sync_done || !r.partial.is_empty() || m.final_sync.is_some() {
+            return false;
+        }
+        !r.disks.is_empty()
+            && r.disks.iter().all(|&d| {
+                m.disks
+                    .get(d)
+                    .and_then(|x| x.stream.as_ref())
+                    .is_some_and(|s| {
+                        let f = &s.fluid;
+                        f.source_running()
+                            && f.resync_progress().is_none()
+                            && f.resync_required().is_none()
+                            && f.backlog_bytes() == 0
+                            && f.effective_send_rate_bps() >= f.churn_rate_bps()
+                    })
+            })
+    }
+
+    /// Ends the cadence of every machine checked this instant that is no longer caught up: its tags up to
+    /// now were usable (it was caught up until now), later points are reported. One still caught up has
+    /// its points gathered (so the disks' point logs stay short).
+    pub(crate) fn check_cadences(&mut self) {
+        for item in std::mem::take(&mut self.cadence_check) {
+            self.collect_points(&item);
+            let Some(m) = self.machines.get(&item) else {
+                continue;
+            };
+            if m.cadence_from_ms.is_none() {
+                continue;
+            }
+            if self.caught_up(m) {
+                self.cadence_report.insert(item);
+                continue;
+            }
+            let m = self.machines.get_mut(&item).expect("exists");
+            m.cadence_from_ms = None;
+            self.pending.push(Observation::PointCadence {
+                item,
+                cadence: None,
+            });
+        }
+    }
+
+    /// Announces a cadence for a machine reported just now that is caught up: its tags from the next
+    /// one on are usable as they are made (issue 6: it is not reported again while that holds).
+    fn start_cadence(&mut self, item: &ItemId) {
+        let now = self.now();
+        let Some(m) = self.machines.get(item) else {
+            return;
+        };
+        if !self.point_cadence || m.cadence_from_ms.is_some() || !self.caught_up(m) {
+            return;
+        }
+        let step = drsim_engine::recovery_point::CRASH_POINT_INTERVAL_MS;
+        let from = (now / step + 1) * step;
+        let multi_vm = m.replication_group.is_some();
+        self.machines.get_mut(item).expect("exists").cadence_from_ms = Some(from);
+        self.pending.push(Observation::PointCadence {
+            item: item.clone(),
+            cadence: Some(PointCadence {
+                from_tag_ms: from,
+                app_interval_ms: TagPolicy::default().app_consistent_interval_ms,
+                multi_vm,
+            }),
+        });
     }
 
     /// A disk's stream reached a qualitative change.
@@ -394,6 +508,7 @@ impl World {
         }
         let now = self.now();
         self.account(item, d, now);
+        self.cadence_changed(item);
         let n = self.machines.get(item).map_or(0, |m| m.disks.len());
         for k in 0..n {
             self.update_demand(item, k);
@@ -589,6 +704,9 @@ impl World {
                 r.points.push_back(p.clone());
             }
         }
+        if let Some(from) = m.cadence_from_ms {
+            r.unreported.retain(|p| p.tag_ms < from); // the cadence told the engine of these
+        }
         if r.points.len() > THIN_AT {
             thin_points(&mut r.points, now);
         }
@@ -604,7 +722,11 @@ impl World {
     pub(crate) fn update_ps_health(&mut self) {
         let mut load: std::collections::BTreeMap<ProcessServerName, (u64, u64)> =
             Default::default();
+        self.health_changed = false;
         for m in self.machines.values() {
+            if m.cadence_from_ms.is_some() {
+                continue; // caught up: nothing waits in the cache, no backlog to upload
+            }
             let Some(ps) = m
                 .replication
                 .as_ref()
@@ -643,6 +765,9 @@ impl World {
             } else {
                 Health::Ok
             };
+            if self.estate.process_servers[&ps].health != health {
+                self.health_changed = true;
+            }
             if self.estate.process_servers[&ps].health != health
                 && let Some(p) = self
                     .estate
@@ -658,13 +783,33 @@ impl World {
         let items: Vec<ItemId> = self
             .machines
             .iter()
-            .filter(|(_, m)| m.replication.is_some())
+            .filter(|(_, m)| m.replication.is_some() && m.cadence_from_ms.is_none())
             .map(|(i, _)| i.clone())
             .collect();
         for item in &items {
             self.account_machine(item);
         }
         self.update_ps_health();
+        // Machines under a cadence report what changed of the estate around them: their PS's health, or
+        // whatever touched them since the last report (a fault, say, in this very instant).
+        let mut under = std::mem::take(&mut self.cadence_report);
+        under.extend(self.cadence_check.iter().cloned());
+        if self.health_changed {
+            under.extend(
+                (self.machines.iter())
+                    .filter(|(_, m)| m.cadence_from_ms.is_some())
+                    .map(|(i, _)| i.clone()),
+            );
+        }
+        for item in under {
+            if self
+                .machines
+                .get(&item)
+                .is_some_and(|m| m.cadence_from_ms.is_some())
+            {
+                self.report_if_changed(&item);
+            }
+        }
         for item in items {
             self.collect_points(&item);
             let m = self.machines.get_mut(&item).expect("exists");
@@ -687,17 +832,22 @@ impl World {
                     points,
                 });
             }
-            // Only what changed: a caught-up machine's report stays the same, and a sync that makes no
-            // progress sends nothing (which the engine's stall timer is for).
-            if let Some(report) = self.replication_report(&item)
-                && self.last_reports.get(&item) != Some(&report)
-            {
-                self.last_reports.insert(item.clone(), report.clone());
-                self.pending.push(Observation::Replication {
-                    item: item.clone(),
-                    report,
-                });
-            }
+            self.report_if_changed(&item);
+            self.start_cadence(&item);
+        }
+    }
+
+    /// Reports a machine's replication if the report changed: a caught-up machine's report stays the
+    /// same, and a sync that makes no progress sends nothing (which the engine's stall timer is for).
+    fn report_if_changed(&mut self, item: &ItemId) {
+        if let Some(report) = self.replication_report(item)
+            && self.last_reports.get(item) != Some(&report)
+        {
+            self.last_reports.insert(item.clone(), report.clone());
+            self.pending.push(Observation::Replication {
+                item: item.clone(),
+                report,
+            });
         }
     }
 

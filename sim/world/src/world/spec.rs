@@ -148,6 +148,10 @@ pub struct WorldSpec {
     /// Whether a master target refuses a 61st disk (RP-14). Off only to let INV-CAP catch an engine that
     /// ignores the limit.
     pub enforce_mt_disk_limit: bool,
+    /// Whether a caught-up machine's points are announced as a cadence
+    /// ([`drsim_engine::protocol::Observation::PointCadence`]) instead of reported every interval. On
+    /// by default; off only to check that both tell the engine the same (issue 6).
+    pub point_cadence: bool,
 }
 
 impl WorldSpec {
@@ -178,6 +182,7 @@ impl WorldSpec {
             report_interval_ms: 5 * MINUTE_MS,
             discovery_interval_ms: 15 * MINUTE_MS,
             enforce_mt_disk_limit: true,
+            point_cadence: true,
         }
     }
 }

@@ -85,6 +85,8 @@ impl Rig {
                 Happening::External(_) => {}
             }
         }
+        // the tags of a point cadence up to now are points (a driver's look between inputs)
+        self.engine.advance_to(self.world.now());
     }
 
     fn command(&mut self, c: Command) -> Result<Option<JobId>, Refusal> {

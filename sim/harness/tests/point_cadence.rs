@@ -1,0 +1,95 @@
+//! A point cadence (issue 6) changes what the world reports, not what the engine knows: every scenario
+//! of the library and a small fleet run once with caught-up machines announced as a cadence and once
+//! reported point by point, and end the same — steps, verdict, each item's recovery points, and the
+//! exact RPO saw-tooth of every item.
+
+use drsim::rehearsal::{Rehearsal, rehearse, summarise};
+use drsim::scenario::{self, Built, Scenario};
+use std::path::{Path, PathBuf};
+
+fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
+}
+
+fn library(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("scenarios/ exists")
+        .map(|e| e.expect("readable").path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            if p.file_name().is_some_and(|n| n != "bench") {
+                library(&p, out);
+            }
+        } else if p.extension().is_some_and(|e| e == "json")
+            && p.file_name().is_some_and(|n| n != "scenario.schema.json")
+        {
+            out.push(p);
+        }
+    }
+}
+
+/// What a run ends with, as text to compare: the summary without the trace digest and event count
+/// (the observations differ by design), each item's points in the engine, each item's RPO ramps.
+fn outcome(file: &Path, scenario: &Scenario, built: &Built, r: &Rehearsal) -> String {
+    let mut summary =
+        serde_json::to_value(summarise(&file.display().to_string(), scenario, built, r))
+            .expect("serialises");
+    let obj = summary.as_object_mut().expect("an object");
+    obj.remove("trace_digest");
+    obj.remove("events");
+    let mut text = serde_json::to_string_pretty(&summary).expect("serialises");
+    for item in &built.items {
+        if let Some(rec) = r.runner.engine.item(&item.id) {
+            let points: Vec<_> = rec.points.iter().collect();
+            text += &format!("\n{}: {:?} {:?}", item.id, rec.state, points);
+        }
+    }
+    for (item, series) in &r.runner.rpo.series {
+        text += &format!("\n{item}: {:?}", series.segments);
+    }
+    text
+}
+
+fn both_ways(file: &Path) -> (String, String, usize) {
+    let (scenario, built) = scenario::load(file, None).expect("the scenario loads");
+    let mut plain = built.clone();
+    plain.world.point_cadence = false;
+    let with = rehearse(&built, |_| {}).expect("runs");
+    let without = rehearse(&plain, |_| {}).expect("runs");
+    let cadences = with
+        .runner
+        .trace
+        .iter()
+        .filter(|e| format!("{e:?}").contains("PointCadence"))
+        .count();
+    (
+        outcome(file, &scenario, &built, &with),
+        outcome(file, &scenario, &plain, &without),
+        cadences,
+    )
+}
+
+#[test]
+fn the_library_ends_the_same_with_and_without_cadences() {
+    let mut files = Vec::new();
+    library(&scenarios_dir(), &mut files);
+    let mut announced = 0;
+    for file in &files {
+        let (with, without, cadences) = both_ways(file);
+        announced += cadences;
+        if with != without {
+            let diff = with
+                .lines()
+                .zip(without.lines())
+                .find(|(a, b)| a != b)
+                .map(|(a, b)| format!("with: {a}\nwithout: {b}"));
+            panic!(
+                "{}: the cadence changed the outcome\n{diff:?}",
+                file.display()
+            );
+        }
+    }
+    assert!(announced > 0, "some scenario announces a cadence");
+}
