@@ -52,9 +52,9 @@ pub struct Recorder {
     pub backlog: BTreeMap<ItemId, Vec<u64>>,
     /// Per resource, by report name (`link …`, `ps/NAME`, `mt/NAME`).
     pub resources: BTreeMap<String, ResourceSeries>,
-    /// Bytes each stream had sent at the last sample, by machine and disk, with the stream's flow (a new
-    /// flow is a new stream whose count starts at 0).
-    sent: BTreeMap<(ItemId, usize), (FlowId, u64)>,
+    /// Bytes each stream had sent at the last sample, by machine (in the world's order) and disk, with
+    /// the stream's flow (a new flow is a new stream whose count starts at 0).
+    sent: Vec<Vec<(FlowId, u64)>>,
 }
 
 impl Recorder {
@@ -66,7 +66,7 @@ impl Recorder {
             times: Vec::new(),
             backlog: BTreeMap::new(),
             resources: BTreeMap::new(),
-            sent: BTreeMap::new(),
+            sent: Vec::new(),
         }
     }
 
@@ -88,46 +88,60 @@ impl Recorder {
     }
 
     /// Takes the sample due now: call with the world stopped at [`Recorder::next_ms`] and caught up.
+    /// Every interval of a fleet run comes through here, so it allocates nothing per machine: streams
+    /// are found by the machine's position (the world's machines are fixed when it is built) and bytes
+    /// are summed per route before they are added to a resource's series by name.
     pub fn sample(&mut self, world: &World) {
         let now = world.now();
         let k = self.times.len();
         self.times.push(now);
         self.sample_capacities(world, k);
-        let mut sent = BTreeMap::new();
-        for (item, m) in world.machines() {
+        let machines = world.machines();
+        self.sent.resize_with(machines.len(), Vec::new);
+        let mut routes: BTreeMap<(Direction, Option<&str>, Option<&str>), u64> = BTreeMap::new();
+        for ((item, m), sent) in machines.iter().zip(&mut self.sent) {
             let mut unsent = 0u64;
-            let route = m.replication.as_ref().map(|r| {
-                let link = match r.direction {
-                    Direction::ToOnPrem => LINK_TO_ONPREM,
-                    Direction::ToAzure => LINK_TO_AZURE,
-                };
-                let ps = r.process_server.as_ref().map(|p| format!("ps/{p}"));
-                let mt = r.master_target.as_ref().map(|t| format!("mt/{t}"));
-                (link, ps, mt)
-            });
-            for (d, disk) in m.disks.iter().enumerate() {
+            let mut carried = 0u64;
+            sent.resize(m.disks.len(), (FlowId(u64::MAX), 0));
+            for (disk, last) in m.disks.iter().zip(sent.iter_mut()) {
                 let Some(s) = &disk.stream else { continue };
                 let f = &s.fluid;
                 unsent += f.backlog_bytes() + f.resync_progress().map_or(0, |p| p.remaining_bytes);
                 // bytes on the wire: churn applied, less backlog folded into a resync, plus resync bytes
                 let total = f.sent_bytes() - f.folded_into_resync_bytes().min(f.sent_bytes())
                     + f.resync_bytes_sent_total();
-                let before = match self.sent.get(&(item.clone(), d)) {
-                    Some(&(flow, b)) if flow == s.flow => b,
-                    _ => 0,
-                };
-                sent.insert((item.clone(), d), (s.flow, total));
-                let delta = total.saturating_sub(before);
-                if let Some((link, ps, mt)) = &route {
-                    self.add(link, k, delta);
-                    for name in [ps, mt].into_iter().flatten() {
-                        self.add(name, k, delta);
-                    }
+                let before = if last.0 == s.flow { last.1 } else { 0 };
+                *last = (s.flow, total);
+                carried += total.saturating_sub(before);
+            }
+            if let Some(r) = &m.replication {
+                let route = (
+                    r.direction,
+                    r.process_server.as_ref().map(|p| p.as_str()),
+                    r.master_target.as_ref().map(|t| t.as_str()),
+                );
+                *routes.entry(route).or_default() += carried;
+            }
+            match self.backlog.get_mut(item) {
+                Some(series) => series.push(unsent),
+                None => {
+                    self.backlog.insert(item.clone(), vec![unsent]);
                 }
             }
-            self.backlog.entry(item.clone()).or_default().push(unsent);
         }
-        self.sent = sent;
+        for ((direction, ps, mt), bytes) in routes {
+            let link = match direction {
+                Direction::ToOnPrem => LINK_TO_ONPREM,
+                Direction::ToAzure => LINK_TO_AZURE,
+            };
+            self.add(link, k, bytes);
+            if let Some(ps) = ps {
+                self.add(&format!("ps/{ps}"), k, bytes);
+            }
+            if let Some(mt) = mt {
+                self.add(&format!("mt/{mt}"), k, bytes);
+            }
+        }
     }
 
     fn add(&mut self, name: &str, k: usize, bytes: u64) {

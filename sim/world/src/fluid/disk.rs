@@ -491,11 +491,24 @@ impl FluidDisk {
         let mut t = self.now_ms;
         let mut written = self.written_millibytes;
         let mut sent = self.sent_millibytes;
-        let mut resync = self.resync.map_or(0, |j| j.remaining_millibytes);
+        let resync = self.resync.map_or(0, |j| j.remaining_millibytes);
         let event = |at: u128, base: Millis, kind| FluidEvent {
             at_ms: base.saturating_add(u64::try_from(at).unwrap_or(u64::MAX)),
             kind,
         };
+        if resync > 0 {
+            // The whole send rate goes to the resync whatever the churn does, so it completes at
+            // t + remaining / rate: no churn segment to look at (this runs on every rate change of
+            // every resyncing disk, issue 6).
+            if r == 0 {
+                return None;
+            }
+            return Some(event(
+                resync.div_ceil(r),
+                t,
+                FluidEventKind::ResyncCompleted,
+            ));
+        }
         // A private copy of the model whose cursor follows the lookahead (bursty queries stay O(1)).
         let mut churn = self.source_running.then(|| self.churn.clone());
         let mut segment_at = |t: Millis| match churn.as_mut() {
@@ -512,18 +525,7 @@ impl FluidDisk {
             let seg = segment_at(t);
             let c = u128::from(seg.rate_bps);
             let within = |e: &FluidEvent| seg.until_ms.is_none_or(|u| e.at_ms <= u);
-            if resync > 0 {
-                // The whole send rate goes to the resync whatever the churn does, so it completes at
-                // t + remaining / rate: no need to walk the churn segments up to there.
-                if r == 0 {
-                    return None;
-                }
-                return Some(event(
-                    resync.div_ceil(r),
-                    t,
-                    FluidEventKind::ResyncCompleted,
-                ));
-            } else if written > sent {
+            if written > sent {
                 if c < r {
                     let e = event(
                         (written - sent).div_ceil(r - c),
@@ -549,10 +551,8 @@ impl FluidDisk {
             let until = seg.until_ms?;
             let dt = u128::from(until - t);
             let capacity = r.saturating_mul(dt);
-            let to_resync = resync.min(capacity);
-            resync -= to_resync;
             written = written.saturating_add(c.saturating_mul(dt));
-            sent = written.min(sent.saturating_add(capacity - to_resync));
+            sent = written.min(sent.saturating_add(capacity));
             t = until;
         }
         Some(FluidEvent {

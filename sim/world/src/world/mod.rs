@@ -571,9 +571,20 @@ impl World {
 
     /// Brings every disk's accounting and stream up to now (for checks and reports between events).
     pub fn catch_up(&mut self) {
-        let items: Vec<ItemId> = self.machines.keys().cloned().collect();
-        for item in items {
-            self.account_machine(&item);
+        // One pass over the machines, each VM's power looked up once (reports call this every interval).
+        let now = self.now();
+        for m in self.machines.values_mut() {
+            if !m.disks.iter().any(|d| now > d.accounted_ms) {
+                continue;
+            }
+            let azure_on =
+                (self.estate.azure_vms.get(&m.azure_vm)).is_some_and(|v| v.power == PowerState::On);
+            let onprem_on = (self.estate.onprem_vms.get(&m.onprem_vm))
+                .is_some_and(|v| v.power == PowerState::On);
+            let direction = m.replication.as_ref().map(|r| r.direction);
+            for disk in &mut m.disks {
+                plane::account_disk(disk, direction, azure_on, onprem_on, now);
+            }
         }
     }
 

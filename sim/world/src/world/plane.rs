@@ -22,6 +22,10 @@ const POINTS_KEPT_MS: Millis = 15 * drsim_engine::time::DAY_MS;
 /// The points are thinned once this many have accumulated (amortises the thinning pass).
 const THIN_AT: usize = 2 * (24 + 15 * 24);
 
+/// How often the points of a machine under a point cadence are gathered from its disks (well within the
+/// disks' point logs: [`crate::fluid::MAX_PENDING_TAGS`] five-minute tags are 14 days).
+const COLLECT_EVERY_MS: Millis = 12 * drsim_engine::time::HOUR_MS;
+
 /// How big each disk's resync is when replication starts.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum ResyncPlan {
@@ -389,7 +393,7 @@ impl World {
             let Some(m) = self.machines.get_mut(item) else {
                 continue;
             };
-            if m.cadence_from_ms.is_some() {
+            if m.cadence_from_ms.is_some() && !self.cadence_check.contains(item) {
                 self.cadence_check.insert(item.clone());
             }
             let Some(s) = m.disks.get_mut(*d).and_then(|x| x.stream.as_mut()) else {
@@ -450,10 +454,12 @@ impl World {
 
     /// Ends the cadence of every machine checked this instant that is no longer caught up: its tags up to
     /// now were usable (it was caught up until now), later points are reported. One still caught up has
-    /// its points gathered (so the disks' point logs stay short).
+    /// its points gathered now and then (every [`COLLECT_EVERY_MS`], so the disks' point logs stay short;
+    /// whoever reads the machine's points collects them first).
     pub(crate) fn check_cadences(&mut self) {
+        let now = self.now();
         for item in std::mem::take(&mut self.cadence_check) {
-            self.collect_points(&item);
+            self.account_machine(&item);
             let Some(m) = self.machines.get(&item) else {
                 continue;
             };
@@ -461,9 +467,16 @@ impl World {
                 continue;
             }
             if self.caught_up(m) {
+                let newest = (m.replication.as_ref())
+                    .and_then(|r| r.points.back())
+                    .map_or(0, |p| p.tag_ms);
+                if now.saturating_sub(newest) >= COLLECT_EVERY_MS {
+                    self.collect_points(&item);
+                }
                 self.cadence_report.insert(item);
                 continue;
             }
+            self.collect_points(&item);
             let m = self.machines.get_mut(&item).expect("exists");
             m.cadence_from_ms = None;
             self.pending.push(Observation::PointCadence {
@@ -985,7 +998,7 @@ fn thin_points(points: &mut VecDeque<VmPoint>, now: Millis) {
 
 /// Brings one disk's generations (and its stream) up to `now`: writes go to the copy that runs; while
 /// replicating, the source's generation is the stream's, and a target copy that runs too diverges (split).
-fn account_disk(
+pub(crate) fn account_disk(
     disk: &mut Disk,
     direction: Option<Direction>,
     azure_on: bool,
