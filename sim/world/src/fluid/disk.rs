@@ -509,14 +509,17 @@ impl FluidDisk {
                 FluidEventKind::ResyncCompleted,
             ));
         }
-        // A private copy of the model whose cursor follows the lookahead (bursty queries stay O(1)).
-        let mut churn = self.source_running.then(|| self.churn.clone());
-        let mut segment_at = |t: Millis| match churn.as_mut() {
-            Some(m) => {
+        // A private copy of a bursty model, whose cursor follows the lookahead (its queries stay O(1));
+        // the other models answer from shared tables and need no copy.
+        let mut cursor = (self.source_running && matches!(self.churn, ChurnModel::BurstyOnOff(_)))
+            .then(|| self.churn.clone());
+        let mut segment_at = |t: Millis| match (self.source_running, cursor.as_mut()) {
+            (true, Some(m)) => {
                 m.seek(t);
                 m.segment_at(t)
             }
-            None => ChurnSegment {
+            (true, None) => self.churn.segment_at(t),
+            (false, _) => ChurnSegment {
                 rate_bps: 0,
                 until_ms: None,
             },
