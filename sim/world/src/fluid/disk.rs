@@ -16,16 +16,6 @@ use crate::churn::{ChurnModel, ChurnSegment, MILLIBYTES_PER_BYTE, mul_u64};
 /// [`FluidEventKind::Recheck`] (a bound on work per query; a day of 60-s diurnal quanta is 1440).
 pub const MAX_LOOKAHEAD_SEGMENTS: usize = 2048;
 
-/// A look-ahead stops (answering [`FluidEventKind::Recheck`]) once it has walked this many segments and
-/// [`LOOKAHEAD_MS`] of time. A backlogged disk is re-queried on every change of its send rate, which over
-/// a saturated link is every few seconds: walking thousands of quanta each time to find a drain that
-/// the next rate change moves anyway was most of a saturated fleet's run (issue 6). A recheck is only a
-/// wake-up that asks again; the state it advances to is the same.
-pub const MIN_LOOKAHEAD_SEGMENTS: usize = 8;
-
-/// See [`MIN_LOOKAHEAD_SEGMENTS`].
-pub const LOOKAHEAD_MS: Millis = drsim_engine::time::HOUR_MS;
-
 /// A running resync, in milli-bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ResyncJob {
@@ -491,9 +481,8 @@ impl FluidDisk {
     /// caught-up disk) a churn change that changes its demand. `None` when nothing will happen until
     /// the caller changes something (e.g. a steady disk with constant churn: no events at all).
     ///
-    /// Looks ahead through churn segments until [`MIN_LOOKAHEAD_SEGMENTS`] and [`LOOKAHEAD_MS`] are
-    /// both covered (at most [`MAX_LOOKAHEAD_SEGMENTS`]), so a backlogged disk with diurnal churn needs
-    /// an event per crossover or per look-ahead, not one per quantum.
+    /// Looks ahead through at most [`MAX_LOOKAHEAD_SEGMENTS`] churn segments, so a backlogged disk
+    /// with diurnal churn needs one event per crossover, not one per quantum.
     pub fn next_event(&self) -> Option<FluidEvent> {
         if self.resync_required.is_some() {
             return None;
@@ -535,10 +524,7 @@ impl FluidDisk {
                 until_ms: None,
             },
         };
-        for walked in 0..MAX_LOOKAHEAD_SEGMENTS {
-            if walked >= MIN_LOOKAHEAD_SEGMENTS && t - self.now_ms >= LOOKAHEAD_MS {
-                break;
-            }
+        for _ in 0..MAX_LOOKAHEAD_SEGMENTS {
             let seg = segment_at(t);
             let c = u128::from(seg.rate_bps);
             let within = |e: &FluidEvent| seg.until_ms.is_none_or(|u| e.at_ms <= u);
