@@ -742,3 +742,43 @@ fn steady_disks_cost() {
          next_event on all {query:?}; diurnal (1440 quanta/day) one-day advance {diurnal_day:?}"
     );
 }
+
+/// Advancing a backlogged disk in one step or in many gives the same usable points (a wake-up that
+/// only asks again, such as a look-ahead's recheck, must not change what the disk does).
+#[test]
+fn points_do_not_depend_on_how_often_a_backlogged_disk_is_advanced() {
+    let churn = ChurnModel::Diurnal(
+        DiurnalChurn::new(DiurnalParams {
+            mean_bps: 20_000,
+            amplitude_permille: 600,
+            peak_minute_of_day: 10 * 60,
+            quantum_ms: HOUR_MS,
+        })
+        .unwrap(),
+    );
+    let make = || {
+        let mut d = FluidDisk::new(0, 64 * GB, 32 * GB, churn.clone());
+        d.set_tag_policy(0, Some(TagPolicy::default())).unwrap();
+        d.enable_point_log(4096);
+        d.set_send_rate(0, 18_000); // below the peak churn: the backlog grows, then (at night) shrinks
+        d
+    };
+    let end = 3 * DAY_MS;
+    let mut once = make();
+    once.advance(end);
+    assert!(!once.clone().take_usable_points().is_empty());
+    for step in [HOUR_MS, 7 * MINUTE_MS + 3, 5 * HOUR_MS + 11] {
+        let mut stepped = make();
+        let mut t = 0;
+        while t < end {
+            t = (t + step).min(end);
+            stepped.advance(t);
+        }
+        assert_eq!(stepped.sent_millibytes(), once.sent_millibytes());
+        assert_eq!(
+            stepped.clone().take_usable_points(),
+            once.clone().take_usable_points(),
+            "stepping by {step} ms"
+        );
+    }
+}
