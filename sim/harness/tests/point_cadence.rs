@@ -5,30 +5,9 @@
 
 use drsim::rehearsal::{Rehearsal, rehearse, summarise};
 use drsim::scenario::{self, Built, Scenario};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn scenarios_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
-}
-
-fn library(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("scenarios/ exists")
-        .map(|e| e.expect("readable").path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            if p.file_name().is_some_and(|n| n != "bench") {
-                library(&p, out);
-            }
-        } else if p.extension().is_some_and(|e| e == "json")
-            && p.file_name().is_some_and(|n| n != "scenario.schema.json")
-        {
-            out.push(p);
-        }
-    }
-}
+mod library;
 
 /// What a run ends with, as text to compare: the summary without the trace digest and event count
 /// (the observations differ by design), each item's points in the engine, each item's RPO ramps.
@@ -73,10 +52,8 @@ fn both_ways(file: &Path) -> (String, String, usize) {
 
 #[test]
 fn the_library_ends_the_same_with_and_without_cadences() {
-    let mut files = Vec::new();
-    library(&scenarios_dir(), &mut files);
     let mut announced = 0;
-    for file in &files {
+    for file in &library::all_scenarios() {
         let (with, without, cadences) = both_ways(file);
         announced += cadences;
         if with != without {

@@ -3,42 +3,15 @@
 //! rule ID of DOMAIN.md §3 has its file under `scenarios/rules/`; runs are deterministic and traces are
 //! written whole.
 
-use drsim_engine::rules::RuleId;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod library;
 
-fn scenarios_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
-}
+use drsim_engine::rules::RuleId;
+use library::{all_scenarios, scenarios_dir};
+use std::path::PathBuf;
+use std::process::Command;
 
 fn drsim() -> Command {
     Command::new(env!("CARGO_BIN_EXE_drsim"))
-}
-
-/// Every scenario file under `dir`, recursively, sorted; `scenarios/bench/` and the schema left out.
-fn scenario_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("scenarios/ exists")
-        .map(|e| e.expect("readable").path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            if p.file_name().is_some_and(|n| n != "bench") {
-                scenario_files(&p, out);
-            }
-        } else if p.extension().is_some_and(|e| e == "json")
-            && p.file_name().is_some_and(|n| n != "scenario.schema.json")
-        {
-            out.push(p);
-        }
-    }
-}
-
-fn all_scenarios() -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    scenario_files(&scenarios_dir(), &mut files);
-    files
 }
 
 #[test]
