@@ -219,13 +219,8 @@ impl PointStore {
     /// `retention_ms` as of the newest of them: the same points, after the same pruning, as one report
     /// per tag at its tag time would leave (the kept point of a retention bucket is its newest
     /// app-consistent point, else its newest, whether the bucket's points came one at a time or
-    /// together). Returns whether a point was added.
-    pub fn take_cadence(
-        &mut self,
-        cadence: &PointCadence,
-        now: Millis,
-        retention_ms: Millis,
-    ) -> bool {
+    /// together).
+    pub fn take_cadence(&mut self, cadence: &PointCadence, now: Millis, retention_ms: Millis) {
         let after = self.points.back().map(|p| p.tag_ms);
         let newest = now - now % CRASH_POINT_INTERVAL_MS;
         let not_before = newest.saturating_sub(retention_ms.max(KEEP_ALL_MS));
@@ -237,7 +232,6 @@ impl PointStore {
         if let Some(t) = added {
             self.prune(t, retention_ms);
         }
-        added.is_some()
     }
 
     /// Removes every point (commit deletes the other points; disable deletes all).

@@ -1,10 +1,12 @@
 //! A point cadence (issue 6) changes what the world reports, not what the engine knows: every scenario
-//! of the library and a small fleet run once with caught-up machines announced as a cadence and once
-//! reported point by point, and end the same — steps, verdict, each item's recovery points, and the
-//! exact RPO saw-tooth of every item.
+//! of the library runs once with caught-up machines announced as a cadence and once reported point by
+//! point, and ends the same — steps, verdict, each item's recovery points, and the exact RPO saw-tooth
+//! of every item.
 
+use drsim::TraceEvent;
 use drsim::rehearsal::{Rehearsal, rehearse, summarise};
 use drsim::scenario::{self, Built, Scenario};
+use drsim_engine::protocol::{Input, Observation};
 use std::path::Path;
 
 mod library;
@@ -41,7 +43,15 @@ fn both_ways(file: &Path) -> (String, String, usize) {
         .runner
         .trace
         .iter()
-        .filter(|e| format!("{e:?}").contains("PointCadence"))
+        .filter(|e| {
+            matches!(
+                e,
+                TraceEvent::In {
+                    input: Input::Observation(Observation::PointCadence { .. }),
+                    ..
+                }
+            )
+        })
         .count();
     (
         outcome(file, &scenario, &built, &with),

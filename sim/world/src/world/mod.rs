@@ -161,8 +161,6 @@ pub struct World {
     /// Machines under a cadence checked since the last report: their report may have changed (a fault
     /// that left their rates alone), so the next report looks at them.
     pub(crate) cadence_report: BTreeSet<ItemId>,
-    /// A process server's health changed at the last report: every machine reports again.
-    pub(crate) health_changed: bool,
 }
 
 impl World {
@@ -337,7 +335,6 @@ impl World {
             point_cadence: spec.point_cadence,
             cadence_check: BTreeSet::new(),
             cadence_report: BTreeSet::new(),
-            health_changed: false,
         };
         for m in &spec.machines {
             world.add_machine(m, &mut unique)?;
@@ -571,20 +568,11 @@ impl World {
 
     /// Brings every disk's accounting and stream up to now (for checks and reports between events).
     pub fn catch_up(&mut self) {
-        // One pass over the machines, each VM's power looked up once (reports call this every interval).
+        // One pass over the machines, no lookup by name (reports call this every interval).
         let now = self.now();
         for m in self.machines.values_mut() {
-            if !m.disks.iter().any(|d| now > d.accounted_ms) {
-                continue;
-            }
-            let azure_on =
-                (self.estate.azure_vms.get(&m.azure_vm)).is_some_and(|v| v.power == PowerState::On);
-            let onprem_on = (self.estate.onprem_vms.get(&m.onprem_vm))
-                .is_some_and(|v| v.power == PowerState::On);
-            let direction = m.replication.as_ref().map(|r| r.direction);
-            for disk in &mut m.disks {
-                plane::account_disk(disk, direction, azure_on, onprem_on, now);
-            }
+            let n = m.disks.len();
+            plane::account_machine_disks(m, &self.estate, 0..n, now);
         }
     }
 

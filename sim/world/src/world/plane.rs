@@ -11,7 +11,7 @@ use drsim_engine::ids::*;
 use drsim_engine::inventory::{Health, PowerState};
 use drsim_engine::protocol::{Direction, Observation, RecoveryMode, ReplicationReport};
 use drsim_engine::recovery_point::{PointCadence, PointKind, RecoveryPoint};
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 /// At most this many disks of one VM resync at a time (DOMAIN.md §4: up to 3 during initial replication).
 pub const DISKS_AT_A_TIME: usize = 3;
@@ -59,30 +59,10 @@ impl World {
         self.account_disks(item, d..d + 1, now);
     }
 
-    /// Brings disks `ds` of a machine up to `now`: the VMs' power is looked up once, and not at all when
-    /// they are accounted already (reports account every replicating machine every interval).
+    /// Brings disks `ds` of a machine up to `now` ([`account_machine_disks`]).
     fn account_disks(&mut self, item: &ItemId, ds: std::ops::Range<usize>, now: Millis) {
-        let Some(m) = self.machines.get(item) else {
-            return;
-        };
-        let behind = |d: &Disk| now > d.accounted_ms;
-        if !m
-            .disks
-            .get(ds.clone())
-            .is_some_and(|x| x.iter().any(behind))
-        {
-            return;
-        }
-        let azure_on =
-            (self.estate.azure_vms.get(&m.azure_vm)).is_some_and(|v| v.power == PowerState::On);
-        let onprem_on =
-            (self.estate.onprem_vms.get(&m.onprem_vm)).is_some_and(|v| v.power == PowerState::On);
-        let Some(m) = self.machines.get_mut(item) else {
-            return;
-        };
-        let direction = m.replication.as_ref().map(|r| r.direction);
-        for disk in m.disks.get_mut(ds).into_iter().flatten() {
-            account_disk(disk, direction, azure_on, onprem_on, now);
+        if let Some(m) = self.machines.get_mut(item) {
+            account_machine_disks(m, &self.estate, ds, now);
         }
     }
 
@@ -303,9 +283,6 @@ impl World {
                 cadence: None,
             });
         }
-        let Some(m) = self.machines.get_mut(item) else {
-            return;
-        };
         let mut flows = Vec::new();
         for disk in m.disks.iter_mut() {
             if let Some(s) = disk.stream.take() {
@@ -393,9 +370,7 @@ impl World {
             let Some(m) = self.machines.get_mut(item) else {
                 continue;
             };
-            if m.cadence_from_ms.is_some() && !self.cadence_check.contains(item) {
-                self.cadence_check.insert(item.clone());
-            }
+            note_cadence_change(&mut self.cadence_check, item, m);
             let Some(s) = m.disks.get_mut(*d).and_then(|x| x.stream.as_mut()) else {
                 continue;
             };
@@ -407,22 +382,16 @@ impl World {
     /// Something about `item`'s streams changed now: if it is under a point cadence, is it still
     /// caught up? ([`World::check_cadences`] answers at the end of the instant.)
     pub(crate) fn cadence_changed(&mut self, item: &ItemId) {
-        if self
-            .machines
-            .get(item)
-            .is_some_and(|m| m.cadence_from_ms.is_some())
-        {
-            self.cadence_check.insert(item.clone());
+        if let Some(m) = self.machines.get(item) {
+            note_cadence_change(&mut self.cadence_check, item, m);
         }
     }
 
     /// Every cadence is checked at the end of the instant (a fault may touch any stream).
     pub(crate) fn check_all_cadences(&mut self) {
-        let under: Vec<ItemId> = (self.machines.iter())
-            .filter(|(_, m)| m.cadence_from_ms.is_some())
-            .map(|(i, _)| i.clone())
-            .collect();
-        self.cadence_check.extend(under);
+        for (item, m) in &self.machines {
+            note_cadence_change(&mut self.cadence_check, item, m);
+        }
     }
 
     /// Whether a machine's data reaches the target as it is written, so that every tag is usable the
@@ -732,10 +701,11 @@ impl World {
     /// PS health from DOMAIN.md §5: critical when down, cache free < 25 % or upload backlog > 45 min;
     /// warning when cache free < 30 % or backlog > 30 min. The backlog of the streams through a PS is what
     /// its cache holds; the upload backlog is the oldest stream's backlog over its current rate.
-    pub(crate) fn update_ps_health(&mut self) {
+    /// Returns whether some process server's health changed.
+    pub(crate) fn update_ps_health(&mut self) -> bool {
+        let mut changed = false;
         let mut load: std::collections::BTreeMap<ProcessServerName, (u64, u64)> =
             Default::default();
-        self.health_changed = false;
         for m in self.machines.values() {
             if m.cadence_from_ms.is_some() {
                 continue; // caught up: nothing waits in the cache, no backlog to upload
@@ -779,16 +749,16 @@ impl World {
                 Health::Ok
             };
             if self.estate.process_servers[&ps].health != health {
-                self.health_changed = true;
-            }
-            if self.estate.process_servers[&ps].health != health
-                && let Some(p) = self
+                changed = true;
+                if let Some(p) = self
                     .estate
                     .process_server_mut(&ps, crate::estate::Visibility::Known)
-            {
-                p.health = health;
+                {
+                    p.health = health;
+                }
             }
         }
+        changed
     }
 
     /// The periodic report: progress and new points of every replicating machine.
@@ -802,12 +772,12 @@ impl World {
         for item in &items {
             self.account_machine(item);
         }
-        self.update_ps_health();
+        let health_changed = self.update_ps_health();
         // Machines under a cadence report what changed of the estate around them: their PS's health, or
         // whatever touched them since the last report (a fault, say, in this very instant).
         let mut under = std::mem::take(&mut self.cadence_report);
         under.extend(self.cadence_check.iter().cloned());
-        if self.health_changed {
+        if health_changed {
             under.extend(
                 (self.machines.iter())
                     .filter(|(_, m)| m.cadence_from_ms.is_some())
@@ -929,6 +899,13 @@ impl World {
     }
 }
 
+/// Puts a machine under a point cadence on the list checked at the end of the instant (once).
+fn note_cadence_change(check: &mut BTreeSet<ItemId>, item: &ItemId, m: &Machine) {
+    if m.cadence_from_ms.is_some() && !check.contains(item) {
+        check.insert(item.clone());
+    }
+}
+
 /// Disk `d`'s stream of `item`, borrowing only the machines (so the kernel can be borrowed beside it).
 fn stream_mut<'a>(
     machines: &'a mut std::collections::BTreeMap<ItemId, Machine>,
@@ -996,9 +973,34 @@ fn thin_points(points: &mut VecDeque<VmPoint>, now: Millis) {
     *points = kept;
 }
 
+/// Brings disks `ds` of a machine up to `now`: the VMs' power is looked up once, and not at all when
+/// they are accounted already (reports account every replicating machine every interval).
+pub(crate) fn account_machine_disks(
+    m: &mut Machine,
+    estate: &crate::estate::Estate,
+    ds: std::ops::Range<usize>,
+    now: Millis,
+) {
+    let behind = |d: &Disk| now > d.accounted_ms;
+    if !m
+        .disks
+        .get(ds.clone())
+        .is_some_and(|x| x.iter().any(behind))
+    {
+        return;
+    }
+    let azure_on = (estate.azure_vms.get(&m.azure_vm)).is_some_and(|v| v.power == PowerState::On);
+    let onprem_on =
+        (estate.onprem_vms.get(&m.onprem_vm)).is_some_and(|v| v.power == PowerState::On);
+    let direction = m.replication.as_ref().map(|r| r.direction);
+    for disk in m.disks.get_mut(ds).into_iter().flatten() {
+        account_disk(disk, direction, azure_on, onprem_on, now);
+    }
+}
+
 /// Brings one disk's generations (and its stream) up to `now`: writes go to the copy that runs; while
 /// replicating, the source's generation is the stream's, and a target copy that runs too diverges (split).
-pub(crate) fn account_disk(
+fn account_disk(
     disk: &mut Disk,
     direction: Option<Direction>,
     azure_on: bool,
