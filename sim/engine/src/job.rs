@@ -19,6 +19,10 @@ pub enum Step {
     Check(Phase),
     /// Power the on-prem VM off (RJ-02), when it exists.
     PowerOffOnPrem,
+    /// Wait for the machine's recovery-plan group to come up (FB-08). A plan's reprotect powers every
+    /// member's on-prem VM off at the start (RJ-02) and only then holds the later groups back; a machine
+    /// of the running group passes at once, and then the step is not recorded.
+    AwaitTurn,
     /// Consolidate the on-prem VM's snapshots, when it has any (RP-06).
     ConsolidateSnapshots,
     /// Prepare the target on the MT (RJ-03 / RJ-04, CL-03).
@@ -66,6 +70,7 @@ impl Step {
             Step::Check(Phase::FailbackRecover) => "Check before recovering the disks",
             Step::Check(Phase::FailbackPowerOn) => "Check before powering on",
             Step::PowerOffOnPrem => "Power off the on-premises VM",
+            Step::AwaitTurn => "Wait for its group of the recovery plan",
             Step::ConsolidateSnapshots => "Consolidate snapshots of the on-premises VM",
             Step::PrepareTarget => "Prepare the target on the master target",
             Step::StartReplication => "Enable replication",
@@ -117,6 +122,8 @@ pub enum Wait {
     },
     /// The rest of its replication group.
     Group,
+    /// Its recovery-plan group's turn (`Step::AwaitTurn`).
+    Turn,
 }
 
 /// How a machine's task stands.

@@ -264,14 +264,18 @@ pub fn judge(built: &Built, runner: &Runner, violations: &[Violation]) -> Verdic
             let mut times = Vec::new();
             for item in items {
                 // the plan-wide prerequisites run for every machine at the start (the plan fails as a
-                // whole); the order is that of the steps after them
-                let prereq =
-                    drsim_engine::job::Step::Check(drsim_engine::rules::Phase::FailbackStart)
-                        .name();
-                let recs: Vec<_> = j
-                    .history
-                    .iter()
-                    .filter(|h| h.item.0 == *item && h.name != prereq)
+                // whole), and a reprotect powers every on-prem VM off at once (RJ-02) before a later
+                // group waits for its turn; the order is that of the steps after them
+                use drsim_engine::job::Step;
+                let prereq = Step::Check(drsim_engine::rules::Phase::FailbackStart).name();
+                let turn = Step::AwaitTurn.name();
+                let mine = || j.history.iter().filter(|h| h.item.0 == *item);
+                let turn_at = mine()
+                    .find(|h| h.name == turn)
+                    .map(|h| h.ended_ms.unwrap_or(Millis::MAX));
+                let recs: Vec<_> = mine()
+                    .filter(|h| h.name != prereq && h.name != turn)
+                    .filter(|h| turn_at.is_none_or(|t| h.started_ms >= t))
                     .collect();
                 if recs.is_empty() {
                     return None;

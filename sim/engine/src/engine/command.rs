@@ -367,6 +367,9 @@ impl Engine {
             return Ok(Some(id));
         }
         self.start_stage(id);
+        if op == Operation::Reprotect {
+            self.start_later_groups(id);
+        }
         Ok(Some(id))
     }
 

@@ -204,7 +204,42 @@ impl Engine {
             self.finish_job_if_done(job);
             return;
         };
+        let stage = j.stage;
         for item in &items {
+            let Some(t) = self.jobs.get_mut(&job).and_then(|j| j.tasks.get_mut(item)) else {
+                continue;
+            };
+            if t.status == TaskStatus::Pending {
+                t.status = TaskStatus::Running;
+                t.step_started_ms = self.now;
+            } else if t.wait == Wait::Turn {
+                self.record_step_end(job, item, Step::AwaitTurn.name(), true);
+                self.next_step(job, item);
+            }
+        }
+        for item in &items {
+            self.advance(job, item);
+        }
+        // A group whose every machine had already ended (its on-prem power-off failed while an earlier
+        // group ran) gets no task end of its own to move the plan on.
+        let j = &self.jobs[&job];
+        if j.stage == stage && items.iter().all(|i| j.tasks[i].ended()) {
+            self.on_task_ended(job);
+        }
+    }
+
+    /// Starts the machines of a plan's later groups up to their turn (RJ-02: a reprotect powers every
+    /// on-prem VM of the plan off at the start, not when the VM's group comes up).
+    pub(super) fn start_later_groups(&mut self, job: JobId) {
+        let j = &self.jobs[&job];
+        let later: Vec<ItemId> = j
+            .stages
+            .iter()
+            .skip(j.stage + 1)
+            .flatten()
+            .cloned()
+            .collect();
+        for item in &later {
             if let Some(t) = self.jobs.get_mut(&job).and_then(|j| j.tasks.get_mut(item))
                 && t.status == TaskStatus::Pending
             {
@@ -212,7 +247,7 @@ impl Engine {
                 t.step_started_ms = self.now;
             }
         }
-        for item in &items {
+        for item in &later {
             self.advance(job, item);
         }
     }
@@ -251,8 +286,9 @@ impl Engine {
             if let Some(j) = self.jobs.get_mut(&job) {
                 j.stage = j.stages.len();
             }
+            // Machines of later groups waiting for their turn (their VM already off) undo what they did.
             for item in later {
-                self.end_task(job, &item, TaskStatus::Failed(reason.clone()));
+                self.request_abort(job, &item, reason.clone());
             }
             self.finish_job_if_done(job);
             return;
@@ -587,6 +623,14 @@ impl Engine {
                     last_bytes: 0,
                     timer,
                 };
+                return Started::Waiting;
+            }
+            Step::AwaitTurn => {
+                if j.stages.iter().position(|s| s.contains(item)) <= Some(j.stage) {
+                    return Started::Skipped;
+                }
+                self.record_step_start(job, item, step.name());
+                self.task_mut(job, item).wait = Wait::Turn;
                 return Started::Waiting;
             }
             Step::WaitAgent => {
@@ -1009,7 +1053,11 @@ impl Engine {
                 if t.abort.is_none() {
                     t.abort = Some(f);
                 }
-                if !matches!(t.wait, Wait::Action(_)) {
+                if t.wait == Wait::Turn {
+                    t.wait = Wait::Idle;
+                    self.record_step_end(job, item, Step::AwaitTurn.name(), false);
+                    self.advance(job, item);
+                } else if !matches!(t.wait, Wait::Action(_)) {
                     t.wait = Wait::Idle;
                     self.advance(job, item);
                 }

@@ -1,6 +1,6 @@
 //! The steps of each operation, and of undoing a failed one. The step names follow the ASR portal's job
 //! view; the order encodes the safety rules: the on-prem VM is powered off before anything else at
-//! reprotect (RJ-02), the Azure VM is shut down before the on-prem VM can start (FB-02), a replication
+//! reprotect, in every group of a plan at once (RJ-02), the Azure VM is shut down before the on-prem VM can start (FB-02), a replication
 //! group reaches the recovery point and the power-on together (RG-03).
 
 use crate::job::{Step, Task};
@@ -15,6 +15,7 @@ pub fn steps_for(op: Operation, state: ItemState) -> Vec<Step> {
         Operation::CommitFailover => vec![CommitRecovery],
         Operation::Reprotect => vec![
             PowerOffOnPrem,
+            AwaitTurn,
             ConsolidateSnapshots,
             Check(Phase::ReprotectTarget),
             PrepareTarget,

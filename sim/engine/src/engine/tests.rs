@@ -4,6 +4,7 @@
 use crate::error_code::ErrorCode;
 use crate::ids::*;
 use crate::inventory::PowerState;
+use crate::job::{Step, TaskStatus};
 use crate::lifecycle::{ItemState, Operation, transition_allowed};
 use crate::protocol::*;
 use crate::recovery_point::PointChoice;
@@ -806,6 +807,119 @@ fn a_plan_fails_back_its_groups_in_order() {
         .unwrap()
         .unwrap();
     assert_eq!(failed_with(lab.outcome(job)).rule, Some(RuleId::Fb08));
+}
+
+/// Two single-machine groups in a plan.
+fn two_group_lab() -> Lab {
+    let mut lab = Lab::new((0..2).map(|i| spec(i, ItemState::InAzure)).collect());
+    lab.cmd(Command::SetPlan {
+        plan: PlanSpec {
+            id: "plan".into(),
+            groups: (0..2)
+                .map(|i| PlanGroup {
+                    items: vec![item_id(i)],
+                    actions: vec![],
+                })
+                .collect(),
+        },
+    })
+    .unwrap();
+    lab
+}
+
+fn actions_of(lab: &Lab, i: usize) -> Vec<&'static str> {
+    lab.actions
+        .iter()
+        .filter(|a| a.item == Some(item_id(i)))
+        .map(|a| a.kind.name())
+        .collect()
+}
+
+#[test]
+fn a_plan_reprotect_powers_every_group_off_at_the_start() {
+    // RJ-02 / INV-OFF: group 2's on-prem VM goes off with group 1's, not when group 2 comes up (FB-08
+    // order holds for the rest of its steps).
+    let mut lab = two_group_lab();
+    lab.drop.insert("prepare-target");
+    let job = lab
+        .cmd(Command::Reprotect {
+            target: Target::Plan("plan".into()),
+            machines: (0..2).map(machine).collect(),
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(actions_of(&lab, 1), vec!["power-off-onprem-vm"]);
+    assert!(actions_of(&lab, 0).contains(&"prepare-target"));
+    let turn = |lab: &Lab| {
+        lab.engine
+            .job(job)
+            .unwrap()
+            .history
+            .iter()
+            .filter(|s| s.name == Step::AwaitTurn.name())
+            .map(|s| (s.item.clone(), s.ok))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        turn(&lab),
+        vec![(item_id(1), None)],
+        "group 2 waits for its turn"
+    );
+    lab.drop.clear();
+    let prepare = lab
+        .actions
+        .iter()
+        .find(|a| a.kind.name() == "prepare-target")
+        .unwrap()
+        .id;
+    lab.input(Input::Observation(Observation::ActionResult {
+        id: prepare,
+        outcome: ActionOutcome::Ok { point: None },
+    }));
+    assert_eq!(lab.outcome(job), Some(JobOutcome::Succeeded));
+    assert_eq!(turn(&lab), vec![(item_id(1), Some(true))]);
+    assert_eq!(
+        actions_of(&lab, 1)
+            .iter()
+            .filter(|n| **n == "power-off-onprem-vm")
+            .count(),
+        1,
+        "powered off once"
+    );
+    assert_eq!(lab.state(1), ItemState::ProtectedToOnPrem);
+}
+
+#[test]
+fn a_failed_first_group_ends_a_waiting_group_of_the_reprotect() {
+    let mut lab = two_group_lab();
+    lab.fail.insert(
+        "prepare-target",
+        error(Some(RuleId::Rj03), 990_001, "datastore full"),
+    );
+    let job = lab
+        .cmd(Command::Reprotect {
+            target: Target::Plan("plan".into()),
+            machines: (0..2).map(machine).collect(),
+        })
+        .unwrap()
+        .unwrap();
+    assert!(matches!(lab.outcome(job), Some(JobOutcome::Failed(_))));
+    // group 2: powered off at the start (and left off), nothing else
+    assert_eq!(actions_of(&lab, 1), vec!["power-off-onprem-vm"]);
+    assert_eq!(lab.state(1), ItemState::InAzure);
+    let t = &lab.engine.job(job).unwrap().tasks[&item_id(1)];
+    assert!(
+        matches!(&t.status, TaskStatus::Failed(f) if f.message.contains("earlier group")),
+        "{:?}",
+        t.status
+    );
+    let h = &lab.engine.job(job).unwrap().history;
+    assert!(
+        h.iter().any(|s| s.item == item_id(1)
+            && s.name == Step::AwaitTurn.name()
+            && s.ok == Some(false))
+    );
+    assert!(h.iter().all(|s| s.ended_ms.is_some()), "no step left open");
 }
 
 #[test]
