@@ -308,6 +308,9 @@ impl FluidDisk {
         } else {
             match self.churn_rate_bps() {
                 0 => SendDemand::Idle,
+                // slower than the writes: the backlog starts growing at once, so the stream must be
+                // given more as soon as there is more (not only at its next wake)
+                bps if self.send_rate_bps < bps => SendDemand::Elastic,
                 bps => SendDemand::Bounded { bps },
             }
         }

@@ -89,7 +89,8 @@ pub enum SendDemand {
         /// The current churn rate.
         bps: u64,
     },
-    /// A resync or a backlog is queued: takes whatever it is given.
+    /// A resync or a backlog is queued, or the stream is sent slower than it is written (a backlog grows
+    /// from now on): takes whatever it is given.
     Elastic,
 }
 

@@ -323,28 +323,9 @@ impl World {
         let Some(m) = self.machines.get(item) else {
             return;
         };
-        let Some(s) = m.disks.get(d).and_then(|x| x.stream.as_ref()) else {
-            return;
-        };
-        let resyncing_before = m.disks[..d]
-            .iter()
-            .filter(|x| {
-                x.stream
-                    .as_ref()
-                    .is_some_and(|s| s.fluid.resync_progress().is_some())
-            })
-            .count();
-        let demand = match s.fluid.demand() {
-            SendDemand::Idle => 0,
-            SendDemand::Bounded { bps } => bps,
-            SendDemand::Elastic => UNLIMITED_BYTES_PER_S,
-        };
-        let demand = if s.fluid.resync_progress().is_some() && resyncing_before >= DISKS_AT_A_TIME {
-            0
-        } else {
-            demand
-        };
-        let _ = self.net.set_demand(s.flow, demand);
+        if let Some((flow, demand)) = stream_demand(m, d) {
+            let _ = self.net.set_demand(flow, demand);
+        }
     }
 
     /// Schedules the disk's next wake-up (cancelling the previous one).
@@ -359,9 +340,18 @@ impl World {
     /// are accounted lazily (they do not depend on rates). Hot in fleets (issue 6): one flow lookup by
     /// number, one machine lookup, no allocation.
     pub(crate) fn settle_network(&mut self) {
-        if !self.net.has_pending_changes() {
-            return;
+        // A new rate changes what a caught-up stream asks for (below its churn it takes what it can get,
+        // at or above it only the churn): re-solved until the demands hold, in a few rounds at most.
+        for _ in 0..SETTLE_ROUNDS {
+            if !self.net.has_pending_changes() {
+                return;
+            }
+            self.settle_round();
         }
+    }
+
+    /// One allocation: new rates to the streams whose rate changed, and their demands updated.
+    fn settle_round(&mut self) {
         let now = self.now();
         for (flow, rate) in self.net.reallocate() {
             let Some((item, d)) = self.flows.get(&flow) else {
@@ -376,6 +366,9 @@ impl World {
             };
             s.fluid.set_send_rate(now, rate);
             reschedule(&mut self.kernel, s);
+            if let Some((flow, demand)) = stream_demand(m, *d) {
+                let _ = self.net.set_demand(flow, demand);
+            }
         }
     }
 
@@ -1099,4 +1092,34 @@ mod thinning_tests {
             );
         }
     }
+}
+
+/// How many allocations one settling may take before its demands hold ([`World::settle_network`]); a
+/// change still pending after them is solved at the next settling.
+const SETTLE_ROUNDS: usize = 4;
+
+/// The network demand of disk `d`'s stream ([`SendDemand`] in bytes per second): none for a resync
+/// beyond the first [`DISKS_AT_A_TIME`] resyncing disks of the machine.
+fn stream_demand(m: &Machine, d: usize) -> Option<(FlowId, u64)> {
+    let s = m.disks.get(d).and_then(|x| x.stream.as_ref())?;
+    let resyncing = s.fluid.resync_progress().is_some();
+    let demand = match s.fluid.demand() {
+        SendDemand::Idle => 0,
+        _ if resyncing
+            && m.disks[..d]
+                .iter()
+                .filter(|x| {
+                    x.stream
+                        .as_ref()
+                        .is_some_and(|s| s.fluid.resync_progress().is_some())
+                })
+                .count()
+                >= DISKS_AT_A_TIME =>
+        {
+            0
+        }
+        SendDemand::Bounded { bps } => bps,
+        SendDemand::Elastic => UNLIMITED_BYTES_PER_S,
+    };
+    Some((s.flow, demand))
 }

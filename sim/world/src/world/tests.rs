@@ -2,6 +2,7 @@
 //! analytic checks of the data plane, failure modes, faults, and determinism.
 
 use super::*;
+use crate::churn::ChurnModel;
 use crate::faults::{Fault, FaultSpec};
 use crate::rng::StableHasher;
 use drsim_engine::item::ItemSpec;
@@ -423,6 +424,64 @@ fn churn_above_capacity_grows_the_backlog_at_the_difference() {
         load.allocated_bytes_per_s, lab.link_bps,
         "the link is saturated, never over"
     );
+}
+
+#[test]
+fn a_stream_sent_below_its_churn_asks_for_all_it_can_get() {
+    // Machine 0 writes 6 MB/s on each of two disks over a 20 MB/s link: caught up. Machine 1's reprotect
+    // (2 MB/s per disk since the failover) resyncs over the same link: max-min gives each of the four
+    // streams 5 MB/s, so machine 0 falls behind. From that very allocation machine 0's streams must ask
+    // for all they can get (not keep asking for their churn until their next wake), and once the
+    // resync is over they drain the backlog.
+    let lab = Lab {
+        vms: 2,
+        churn_bps: 6_000_000,
+        link_bps: 20_000_000,
+        disk_size: 20 * GB,
+        used: 10 * GB,
+        state: drsim_engine::lifecycle::ItemState::ProtectedToOnPrem,
+        ..Lab::default()
+    };
+    let (mut spec, mut items) = lab.build();
+    spec.machines[0].protection = Some(("ps1".into(), "mt1".into()));
+    items[1].state = drsim_engine::lifecycle::ItemState::InAzure;
+    for d in &mut spec.machines[1].disks {
+        d.churn = ChurnModel::constant(2_000_000);
+    }
+    let mut rig = Rig::new(spec, items);
+    let backlog = |rig: &mut Rig| {
+        rig.world.catch_up();
+        rig.machine(0)
+            .disks
+            .iter()
+            .map(|d| d.stream.as_ref().unwrap().fluid.backlog_bytes())
+            .sum::<u64>()
+    };
+    rig.run_until(HOUR_MS);
+    assert_eq!(backlog(&mut rig), 0, "caught up before the resync");
+    let job = rig.command(reprotect(1)).unwrap().unwrap();
+    let mut worst = 0;
+    let mut throttled = 0;
+    for k in 1..=180 {
+        rig.run_until(HOUR_MS + k * MINUTE_MS);
+        worst = worst.max(backlog(&mut rig));
+        for d in &rig.machine(0).disks {
+            let s = d.stream.as_ref().unwrap();
+            let net = rig.world.network();
+            let rate = net.rate(s.flow).unwrap();
+            if rate < s.fluid.churn_rate_bps() {
+                throttled += 1;
+                assert_eq!(
+                    net.demand(s.flow).unwrap(),
+                    crate::network::UNLIMITED_BYTES_PER_S,
+                    "at {k} min: sent at {rate} B/s, below its churn, the stream asks for all it can get"
+                );
+            }
+        }
+    }
+    assert_eq!(rig.engine.job(job).unwrap().outcome, Some(JobOutcome::Succeeded));
+    assert!(throttled > 0 && worst > GB / 10, "fell behind during the resync: {worst} B");
+    assert_eq!(backlog(&mut rig), 0, "drained once the link freed up");
 }
 
 #[test]

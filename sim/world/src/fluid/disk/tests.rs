@@ -117,6 +117,17 @@ fn rpo_stays_within_tag_cadence_plus_lag_when_churn_below_rate() {
 }
 
 #[test]
+fn a_caught_up_disk_sent_below_its_churn_is_elastic_at_once() {
+    let mut d = disk(2 * MB);
+    d.set_send_rate(0, 2 * MB);
+    assert_eq!(d.demand(), SendDemand::Bounded { bps: 2 * MB });
+    // no backlog yet, but one grows from now on
+    d.set_send_rate(MINUTE_MS, MB);
+    assert_eq!(d.backlog_millibytes(), 0);
+    assert_eq!(d.demand(), SendDemand::Elastic);
+}
+
+#[test]
 fn backlog_drains_at_exact_crossover() {
     let mut d = disk(1_000_003);
     d.advance(10 * MINUTE_MS); // nothing sent: backlog = 600 s of churn
