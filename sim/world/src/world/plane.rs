@@ -1035,6 +1035,36 @@ fn account_disk(
     disk.accounted_ms = now;
 }
 
+/// How many allocations one settling may take before its demands hold ([`World::settle_network`]); a
+/// change still pending after them is solved at the next settling.
+const SETTLE_ROUNDS: usize = 4;
+
+/// The network demand of disk `d`'s stream ([`SendDemand`] in bytes per second): none for a resync
+/// beyond the first [`DISKS_AT_A_TIME`] resyncing disks of the machine.
+fn stream_demand(m: &Machine, d: usize) -> Option<(FlowId, u64)> {
+    let s = m.disks.get(d).and_then(|x| x.stream.as_ref())?;
+    let resyncing = s.fluid.resync_progress().is_some();
+    let demand = match s.fluid.demand() {
+        SendDemand::Idle => 0,
+        _ if resyncing
+            && m.disks[..d]
+                .iter()
+                .filter(|x| {
+                    x.stream
+                        .as_ref()
+                        .is_some_and(|s| s.fluid.resync_progress().is_some())
+                })
+                .count()
+                >= DISKS_AT_A_TIME =>
+        {
+            0
+        }
+        SendDemand::Bounded { bps } => bps,
+        SendDemand::Elastic => UNLIMITED_BYTES_PER_S,
+    };
+    Some((s.flow, demand))
+}
+
 #[cfg(test)]
 mod thinning_tests {
     use super::*;
@@ -1092,34 +1122,4 @@ mod thinning_tests {
             );
         }
     }
-}
-
-/// How many allocations one settling may take before its demands hold ([`World::settle_network`]); a
-/// change still pending after them is solved at the next settling.
-const SETTLE_ROUNDS: usize = 4;
-
-/// The network demand of disk `d`'s stream ([`SendDemand`] in bytes per second): none for a resync
-/// beyond the first [`DISKS_AT_A_TIME`] resyncing disks of the machine.
-fn stream_demand(m: &Machine, d: usize) -> Option<(FlowId, u64)> {
-    let s = m.disks.get(d).and_then(|x| x.stream.as_ref())?;
-    let resyncing = s.fluid.resync_progress().is_some();
-    let demand = match s.fluid.demand() {
-        SendDemand::Idle => 0,
-        _ if resyncing
-            && m.disks[..d]
-                .iter()
-                .filter(|x| {
-                    x.stream
-                        .as_ref()
-                        .is_some_and(|s| s.fluid.resync_progress().is_some())
-                })
-                .count()
-                >= DISKS_AT_A_TIME =>
-        {
-            0
-        }
-        SendDemand::Bounded { bps } => bps,
-        SendDemand::Elastic => UNLIMITED_BYTES_PER_S,
-    };
-    Some((s.flow, demand))
 }

@@ -479,8 +479,14 @@ fn a_stream_sent_below_its_churn_asks_for_all_it_can_get() {
             }
         }
     }
-    assert_eq!(rig.engine.job(job).unwrap().outcome, Some(JobOutcome::Succeeded));
-    assert!(throttled > 0 && worst > GB / 10, "fell behind during the resync: {worst} B");
+    assert_eq!(
+        rig.engine.job(job).unwrap().outcome,
+        Some(JobOutcome::Succeeded)
+    );
+    assert!(
+        throttled > 0 && worst > GB / 10,
+        "fell behind during the resync: {worst} B"
+    );
     assert_eq!(backlog(&mut rig), 0, "drained once the link freed up");
 }
 
