@@ -16,7 +16,7 @@
 //!   drains over tens of quanta, so `next_event` looks ahead segment by segment to the drain instant.
 //! * `resync` — an 80 GB reprotect resync started at 09:50 at 30 MB/s: completes ~45 min later.
 //! * `starved` — send rate half the churn trough (a disk behind a saturated link): the backlog never
-//!   drains, so `next_event` walks its whole look-ahead bound (`MAX_LOOKAHEAD_SEGMENTS`) and answers
+//!   drains, so `next_event` walks its look-ahead (`LOOKAHEAD_MS`, an hour of quanta) and answers
 //!   `Recheck`.
 //!
 //! Measured: `fluid/mix` at 1k / 10k / 100k disks (75 % caught up, 15 % backlogged, 10 % resync: a

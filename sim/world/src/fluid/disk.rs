@@ -16,6 +16,15 @@ use crate::churn::{ChurnModel, ChurnSegment, MILLIBYTES_PER_BYTE, mul_u64};
 /// [`FluidEventKind::Recheck`] (a bound on work per query; a day of 60-s diurnal quanta is 1440).
 pub const MAX_LOOKAHEAD_SEGMENTS: usize = 2048;
 
+/// [`FluidDisk::next_event`] stops looking ahead (answering [`FluidEventKind::Recheck`]) once it has
+/// looked through this many segments *and* [`LOOKAHEAD_MS`]: a backlogged stream on a saturated link
+/// gets a new rate far more often than its backlog drains, so a look-ahead to the drain (days of
+/// quanta) would mostly be thrown away; an hour ahead costs one wake an hour when nothing changes.
+pub const MIN_LOOKAHEAD_SEGMENTS: usize = 8;
+
+/// See [`MIN_LOOKAHEAD_SEGMENTS`].
+pub const LOOKAHEAD_MS: Millis = drsim_engine::time::HOUR_MS;
+
 /// A running resync, in milli-bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ResyncJob {
@@ -484,8 +493,10 @@ impl FluidDisk {
     /// caught-up disk) a churn change that changes its demand. `None` when nothing will happen until
     /// the caller changes something (e.g. a steady disk with constant churn: no events at all).
     ///
-    /// Looks ahead through at most [`MAX_LOOKAHEAD_SEGMENTS`] churn segments, so a backlogged disk
-    /// with diurnal churn needs one event per crossover, not one per quantum.
+    /// Looks ahead through at least [`MIN_LOOKAHEAD_SEGMENTS`] churn segments and [`LOOKAHEAD_MS`], and
+    /// at most [`MAX_LOOKAHEAD_SEGMENTS`]; beyond, it answers [`FluidEventKind::Recheck`] (nothing
+    /// happens then; the caller asks again). So a backlogged disk with diurnal churn needs an event per
+    /// crossover or per look-ahead, not one per quantum.
     pub fn next_event(&self) -> Option<FluidEvent> {
         if self.resync_required.is_some() {
             return None;
@@ -527,7 +538,10 @@ impl FluidDisk {
                 until_ms: None,
             },
         };
-        for _ in 0..MAX_LOOKAHEAD_SEGMENTS {
+        for looked in 0..MAX_LOOKAHEAD_SEGMENTS {
+            if looked >= MIN_LOOKAHEAD_SEGMENTS && t >= self.now_ms.saturating_add(LOOKAHEAD_MS) {
+                break;
+            }
             let seg = segment_at(t);
             let c = u128::from(seg.rate_bps);
             let within = |e: &FluidEvent| seg.until_ms.is_none_or(|u| e.at_ms <= u);

@@ -58,7 +58,7 @@ mod disk;
 mod recovery_point;
 mod resync;
 
-pub use disk::{FluidDisk, MAX_LOOKAHEAD_SEGMENTS};
+pub use disk::{FluidDisk, LOOKAHEAD_MS, MAX_LOOKAHEAD_SEGMENTS, MIN_LOOKAHEAD_SEGMENTS};
 pub use recovery_point::{
     CRASH_CONSISTENT_INTERVAL_MS, DEFAULT_APP_CONSISTENT_INTERVAL_MS, MAX_PENDING_TAGS,
     RecoveryPoint, RecoveryPointKind, TagPolicy, bytes_lost,
@@ -104,7 +104,8 @@ pub enum FluidEventKind {
     BacklogDrained,
     /// A caught-up disk's churn rate changes, hence its demand.
     DemandChanged,
-    /// Nothing within [`MAX_LOOKAHEAD_SEGMENTS`] churn segments; advance and ask again.
+    /// Nothing within the look-ahead ([`LOOKAHEAD_MS`], at most [`MAX_LOOKAHEAD_SEGMENTS`] churn
+    /// segments); advance and ask again.
     Recheck,
 }
 
