@@ -82,6 +82,15 @@ impl Segment {
     }
 }
 
+/// The two facts about a disk's waiting tags that decide whether any settles now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct PendingHint {
+    /// The offset of the first tag whose data is not yet applied.
+    unapplied_offset: Option<u128>,
+    /// When the front tag becomes usable, once its data is applied.
+    front_usable_at: Option<Millis>,
+}
+
 /// One protected disk's replication state (see the [module docs](super) for the model).
 ///
 /// All amounts are exact integers (milli-bytes inside, whole bytes outside). Every method that takes
@@ -109,6 +118,9 @@ pub struct FluidDisk {
     tag_policy: Option<TagPolicy>,
     next_tag_ms: Millis,
     pending: VecDeque<PendingTag>,
+    /// What [`FluidDisk::settle_pending`] looks at first, kept beside the tags: a disk behind a
+    /// saturated link is advanced on every rate change, and mostly nothing settles (issue 6).
+    pending_hint: PendingHint,
     tags_discarded: u64,
     newest_usable: Option<RecoveryPoint>,
     newest_usable_app: Option<RecoveryPoint>,
@@ -138,6 +150,7 @@ impl FluidDisk {
             tag_policy: None,
             next_tag_ms: 0,
             pending: VecDeque::new(),
+            pending_hint: PendingHint::default(),
             tags_discarded: 0,
             newest_usable: None,
             newest_usable_app: None,
@@ -434,6 +447,7 @@ impl FluidDisk {
             .count();
         self.tags_discarded += (self.pending.len() - keep) as u64;
         self.pending.truncate(keep);
+        self.refresh_pending_hint();
         self.resync_required = None;
         let started_ms = self.now_ms;
         if bytes == 0 {
@@ -671,6 +685,15 @@ impl FluidDisk {
 
     /// Resolves waiting tags whose data is applied by `seg.t2`, and makes usable those due by then.
     fn settle_pending(&mut self, seg: &Segment) {
+        let h = self.pending_hint;
+        debug_assert_eq!(h, self.computed_pending_hint());
+        let applies = h
+            .unapplied_offset
+            .is_some_and(|o| seg.apply_time(o).is_some_and(|t| t <= seg.t2));
+        let due = h.front_usable_at.is_some_and(|at| at <= seg.t2);
+        if !applies && !due {
+            return; // what the loops below would find without touching the tags
+        }
         for tag in self.pending.iter_mut() {
             if tag.usable_at_ms.is_none() {
                 match seg.usable_at(tag.tag_ms, tag.offset_millibytes) {
@@ -688,6 +711,21 @@ impl FluidDisk {
                 }
                 _ => break,
             }
+        }
+        self.refresh_pending_hint();
+    }
+
+    /// Recomputes [`FluidDisk::pending_hint`] from the tags (resolved tags form a prefix: offsets grow).
+    fn refresh_pending_hint(&mut self) {
+        self.pending_hint = self.computed_pending_hint();
+    }
+
+    fn computed_pending_hint(&self) -> PendingHint {
+        PendingHint {
+            unapplied_offset: (self.pending.iter())
+                .find(|t| t.usable_at_ms.is_none())
+                .map(|t| t.offset_millibytes),
+            front_usable_at: self.pending.front().and_then(|t| t.usable_at_ms),
         }
     }
 
@@ -758,6 +796,16 @@ impl FluidDisk {
         if self.pending.len() >= MAX_PENDING_TAGS {
             self.pending.pop_front();
             self.tags_discarded += 1;
+            self.pending.push_back(tag);
+            self.refresh_pending_hint();
+            return;
+        }
+        let h = &mut self.pending_hint;
+        if self.pending.is_empty() {
+            h.front_usable_at = tag.usable_at_ms;
+        }
+        if tag.usable_at_ms.is_none() && h.unapplied_offset.is_none() {
+            h.unapplied_offset = Some(tag.offset_millibytes);
         }
         self.pending.push_back(tag);
     }
