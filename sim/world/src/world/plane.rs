@@ -353,21 +353,44 @@ impl World {
     /// One allocation: new rates to the streams whose rate changed, and their demands updated.
     fn settle_round(&mut self) {
         let now = self.now();
-        for (flow, rate) in self.net.reallocate() {
-            let Some((item, d)) = self.flows.get(&flow) else {
+        let changes = self.net.reallocate();
+        let World {
+            flows,
+            machines,
+            kernel,
+            net,
+            cadence_check,
+            ..
+        } = self;
+        // The changes come in flow order and a machine's streams have neighbouring flow ids: one
+        // lookup by name per machine, not per stream (a saturated link changes every stream's rate).
+        let mut machine: Option<&mut Machine> = None;
+        for (flow, rate) in changes {
+            let Some((item, d)) = flows.get(&flow) else {
                 continue;
             };
-            let Some(m) = self.machines.get_mut(item) else {
+            // the stream is the machine's at hand when that machine's disk `d` sends this flow
+            let at_hand = machine.as_ref().is_some_and(|m| {
+                (m.disks.get(*d))
+                    .and_then(|x| x.stream.as_ref())
+                    .is_some_and(|s| s.flow == flow)
+            });
+            if !at_hand {
+                machine = machines.get_mut(item);
+                if let Some(m) = machine.as_deref() {
+                    note_cadence_change(cadence_check, item, m);
+                }
+            }
+            let Some(m) = machine.as_deref_mut() else {
                 continue;
             };
-            note_cadence_change(&mut self.cadence_check, item, m);
             let Some(s) = m.disks.get_mut(*d).and_then(|x| x.stream.as_mut()) else {
                 continue;
             };
             s.fluid.set_send_rate(now, rate);
-            reschedule(&mut self.kernel, s);
+            reschedule(kernel, s);
             if let Some((flow, demand)) = stream_demand(m, *d) {
-                let _ = self.net.set_demand(flow, demand);
+                let _ = net.set_demand(flow, demand);
             }
         }
     }
