@@ -228,17 +228,16 @@ impl Engine {
         }
     }
 
+    /// The machines of the groups after the job's current one.
+    fn later_groups(&self, job: JobId) -> Vec<ItemId> {
+        let j = &self.jobs[&job];
+        (j.stages.iter().skip(j.stage + 1).flatten().cloned()).collect()
+    }
+
     /// Starts the machines of a plan's later groups up to their turn (RJ-02: a reprotect powers every
     /// on-prem VM of the plan off at the start, not when the VM's group comes up).
     pub(super) fn start_later_groups(&mut self, job: JobId) {
-        let j = &self.jobs[&job];
-        let later: Vec<ItemId> = j
-            .stages
-            .iter()
-            .skip(j.stage + 1)
-            .flatten()
-            .cloned()
-            .collect();
+        let later = self.later_groups(job);
         for item in &later {
             if let Some(t) = self.jobs.get_mut(&job).and_then(|j| j.tasks.get_mut(item))
                 && t.status == TaskStatus::Pending
@@ -276,13 +275,7 @@ impl Engine {
                     "fix the failure and run the plan again",
                 )
             };
-            let later: Vec<ItemId> = j
-                .stages
-                .iter()
-                .skip(j.stage + 1)
-                .flatten()
-                .cloned()
-                .collect();
+            let later = self.later_groups(job);
             if let Some(j) = self.jobs.get_mut(&job) {
                 j.stage = j.stages.len();
             }

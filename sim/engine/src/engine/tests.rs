@@ -827,6 +827,15 @@ fn two_group_lab() -> Lab {
     lab
 }
 
+fn reprotect_plan(lab: &mut Lab) -> JobId {
+    lab.cmd(Command::Reprotect {
+        target: Target::Plan("plan".into()),
+        machines: (0..2).map(machine).collect(),
+    })
+    .unwrap()
+    .unwrap()
+}
+
 fn actions_of(lab: &Lab, i: usize) -> Vec<&'static str> {
     lab.actions
         .iter()
@@ -841,13 +850,7 @@ fn a_plan_reprotect_powers_every_group_off_at_the_start() {
     // order holds for the rest of its steps).
     let mut lab = two_group_lab();
     lab.drop.insert("prepare-target");
-    let job = lab
-        .cmd(Command::Reprotect {
-            target: Target::Plan("plan".into()),
-            machines: (0..2).map(machine).collect(),
-        })
-        .unwrap()
-        .unwrap();
+    let job = reprotect_plan(&mut lab);
     assert_eq!(actions_of(&lab, 1), vec!["power-off-onprem-vm"]);
     assert!(actions_of(&lab, 0).contains(&"prepare-target"));
     let turn = |lab: &Lab| {
@@ -896,13 +899,7 @@ fn a_failed_first_group_ends_a_waiting_group_of_the_reprotect() {
         "prepare-target",
         error(Some(RuleId::Rj03), 990_001, "datastore full"),
     );
-    let job = lab
-        .cmd(Command::Reprotect {
-            target: Target::Plan("plan".into()),
-            machines: (0..2).map(machine).collect(),
-        })
-        .unwrap()
-        .unwrap();
+    let job = reprotect_plan(&mut lab);
     assert!(matches!(lab.outcome(job), Some(JobOutcome::Failed(_))));
     // group 2: powered off at the start (and left off), nothing else
     assert_eq!(actions_of(&lab, 1), vec!["power-off-onprem-vm"]);

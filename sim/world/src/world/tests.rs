@@ -386,6 +386,14 @@ fn churn_below_capacity_keeps_the_rpo_within_the_tag_cadence() {
         )));
 }
 
+/// Machine 0's unsent bytes, accounted to now.
+fn backlog(rig: &mut Rig) -> u64 {
+    rig.world.catch_up();
+    (rig.machine(0).disks.iter())
+        .map(|d| d.stream.as_ref().unwrap().fluid.backlog_bytes())
+        .sum()
+}
+
 #[test]
 fn churn_above_capacity_grows_the_backlog_at_the_difference() {
     // Two disks writing 6 MB/s each over a 10 MB/s link: the backlog grows at exactly 2 MB/s.
@@ -398,14 +406,6 @@ fn churn_above_capacity_grows_the_backlog_at_the_difference() {
     let (mut spec, items) = lab.build();
     spec.machines[0].protection = Some(("ps1".into(), "mt1".into()));
     let mut rig = Rig::new(spec, items);
-    let backlog = |rig: &mut Rig| {
-        rig.world.catch_up();
-        rig.machine(0)
-            .disks
-            .iter()
-            .map(|d| d.stream.as_ref().unwrap().fluid.backlog_bytes())
-            .sum::<u64>()
-    };
     rig.run_until(HOUR_MS);
     let b1 = backlog(&mut rig);
     rig.run_until(3 * HOUR_MS);
@@ -449,14 +449,6 @@ fn a_stream_sent_below_its_churn_asks_for_all_it_can_get() {
         d.churn = ChurnModel::constant(2_000_000);
     }
     let mut rig = Rig::new(spec, items);
-    let backlog = |rig: &mut Rig| {
-        rig.world.catch_up();
-        rig.machine(0)
-            .disks
-            .iter()
-            .map(|d| d.stream.as_ref().unwrap().fluid.backlog_bytes())
-            .sum::<u64>()
-    };
     rig.run_until(HOUR_MS);
     assert_eq!(backlog(&mut rig), 0, "caught up before the resync");
     let job = rig.command(reprotect(1)).unwrap().unwrap();
