@@ -218,6 +218,15 @@ pub struct StepRecord {
     pub ok: Option<bool>,
 }
 
+impl StepRecord {
+    /// Whether the step failed, as a cause of the job's end: a later group's wait for its turn
+    /// ([`Step::AwaitTurn`]) ends unsuccessfully only because something else failed or the job was
+    /// cancelled, so it never counts.
+    pub fn failed(&self) -> bool {
+        self.ok == Some(false) && self.name != Step::AwaitTurn.name()
+    }
+}
+
 /// A job.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {

@@ -137,7 +137,7 @@ pub fn judge(built: &Built, runner: &Runner, violations: &[Violation]) -> Verdic
             .clone()
             .and_then(|r| r.ok().flatten())
             .and_then(|job| runner.engine.job(job))
-            .and_then(|job| job.history.iter().find(|h| h.ok == Some(false)))
+            .and_then(|job| job.history.iter().find(|h| h.failed()))
             .map(|h| h.name.clone());
         let mut seen = match outcome {
             Some(o) => kebab(&o),
@@ -267,15 +267,13 @@ pub fn judge(built: &Built, runner: &Runner, violations: &[Violation]) -> Verdic
                 // whole), and a reprotect powers every on-prem VM off at once (RJ-02) before a later
                 // group waits for its turn; the order is that of the steps after them
                 use drsim_engine::job::Step;
-                let prereq = Step::Check(drsim_engine::rules::Phase::FailbackStart).name();
-                let turn = Step::AwaitTurn.name();
-                let mine = || j.history.iter().filter(|h| h.item.0 == *item);
-                let turn_at = mine()
-                    .find(|h| h.name == turn)
-                    .map(|h| h.ended_ms.unwrap_or(Millis::MAX));
-                let recs: Vec<_> = mine()
-                    .filter(|h| h.name != prereq && h.name != turn)
-                    .filter(|h| turn_at.is_none_or(|t| h.started_ms >= t))
+                let at_start = [
+                    Step::Check(drsim_engine::rules::Phase::FailbackStart).name(),
+                    Step::AwaitTurn.name(),
+                    Step::PowerOffOnPrem.name(),
+                ];
+                let recs: Vec<_> = (j.history.iter())
+                    .filter(|h| h.item.0 == *item && !at_start.contains(&h.name.as_str()))
                     .collect();
                 if recs.is_empty() {
                     return None;

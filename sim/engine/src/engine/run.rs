@@ -271,7 +271,7 @@ impl Engine {
             } else {
                 Failure::other(
                     ErrorCode::INFRASTRUCTURE,
-                    "not started: an earlier group of the recovery plan failed",
+                    "stopped before its group's turn: an earlier group of the recovery plan failed",
                     "fix the failure and run the plan again",
                 )
             };

@@ -917,6 +917,13 @@ fn a_failed_first_group_ends_a_waiting_group_of_the_reprotect() {
             && s.ok == Some(false))
     );
     assert!(h.iter().all(|s| s.ended_ms.is_some()), "no step left open");
+    // the cause is group 1's failed step, not group 2's wait that it ended (opened first here)
+    let at = |name: &str| h.iter().position(|s| s.name == name);
+    assert!(at(Step::AwaitTurn.name()) < at(Step::PrepareTarget.name()));
+    assert_eq!(
+        h.iter().find(|s| s.failed()).map(|s| s.name.as_str()),
+        Some(Step::PrepareTarget.name())
+    );
 }
 
 #[test]

@@ -58,9 +58,13 @@ pub struct JobRow {
 }
 
 impl JobRow {
-    /// The step that failed first, if any.
+    /// The step that failed first, if any (a wait for the group's turn, ended by another's failure,
+    /// is not one: [`drsim_engine::job::StepRecord::failed`]).
     pub fn failed_step(&self) -> Option<&StepRow> {
-        self.steps.iter().find(|s| s.ok == Some(false))
+        let turn = drsim_engine::job::Step::AwaitTurn.name();
+        self.steps
+            .iter()
+            .find(|s| s.ok == Some(false) && s.name != turn)
     }
 }
 
