@@ -846,7 +846,9 @@ impl Engine {
                 self.advance(job, &item);
             }
             ActionOutcome::Failed(err) => {
-                if err.transient && p.attempt < self.config.max_action_attempts {
+                let refused = self.retry_refused(&p);
+                if err.transient && p.attempt < self.config.max_action_attempts && refused.is_none()
+                {
                     let nid =
                         self.send_action(Some(job), Some(item.clone()), p.kind, p.attempt + 1);
                     self.task_mut(job, &item).wait = Wait::Action(nid);
@@ -856,17 +858,36 @@ impl Engine {
                     .rule
                     .map(|r| r.def().fix.to_owned())
                     .unwrap_or_else(|| "fix the reported error and retry".into());
-                let f = Failure {
+                let f = refused.unwrap_or(Failure {
                     rule: err.rule,
                     code: err.code,
                     message: err.message,
                     fix,
-                };
+                });
                 self.record_step_end(job, &item, step.name(), false);
                 self.task_mut(job, &item).wait = Wait::Idle;
                 self.step_failed(job, &item, step, f);
             }
         }
+    }
+
+    /// Why an action must not be sent again, if it must not: a power-on of the on-prem VM is retried only
+    /// while the Azure VM is still confirmed off (FB-02): one seen running since the first attempt
+    /// fails the step instead, and the rollback powers the on-prem VM off in case an attempt got through.
+    fn retry_refused(&self, p: &super::Pending) -> Option<Failure> {
+        let ActionKind::PowerOnOnPremVm { vm } = &p.kind else {
+            return None;
+        };
+        let item = p.item.as_ref()?;
+        let t = self.jobs.get(&p.job?)?.tasks.get(item)?;
+        (!t.azure_confirmed_off).then(|| {
+            Failure::rule(
+                RuleId::Fb02,
+                format!(
+                    "the Azure VM of item `{item}` is no longer confirmed off; on-premises VM `{vm}` is not powered on again"
+                ),
+            )
+        })
     }
 
     /// A result did not arrive in time: retry, or fail the step with a code (never hang).
@@ -879,7 +900,8 @@ impl Engine {
         let Some(p) = self.pending.remove(&id) else {
             return;
         };
-        if p.attempt < self.config.max_action_attempts {
+        let refused = self.retry_refused(&p);
+        if p.attempt < self.config.max_action_attempts && refused.is_none() {
             let nid = self.send_action(p.job, p.item.clone(), p.kind, p.attempt + 1);
             if let (Some(job), Some(item)) = (p.job, p.item)
                 && let Some(t) = self.jobs.get_mut(&job).and_then(|j| j.tasks.get_mut(&item))
@@ -899,15 +921,17 @@ impl Engine {
             return;
         }
         let step = t.steps[t.pc];
-        let f = Failure::other(
-            ErrorCode::ACTION_TIMEOUT,
-            format!(
-                "no result for {} after {} attempt(s)",
-                p.kind.name(),
-                p.attempt
-            ),
-            "check the infrastructure component the action talks to, then retry",
-        );
+        let f = refused.unwrap_or_else(|| {
+            Failure::other(
+                ErrorCode::ACTION_TIMEOUT,
+                format!(
+                    "no result for {} after {} attempt(s)",
+                    p.kind.name(),
+                    p.attempt
+                ),
+                "check the infrastructure component the action talks to, then retry",
+            )
+        });
         self.record_step_end(job, &item, step.name(), false);
         self.task_mut(job, &item).wait = Wait::Idle;
         self.step_failed(job, &item, step, f);

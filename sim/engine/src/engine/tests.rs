@@ -973,6 +973,36 @@ fn a_failed_plan_group_stops_the_plan() {
 }
 
 #[test]
+fn a_power_on_is_not_retried_once_the_azure_vm_runs_again() {
+    // FB-02 (found by the engine property test with other seeds): the on-prem power-on gets no answer,
+    // meanwhile the Azure VM is started by hand; the timeout must not send the power-on again.
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    reprotect(&mut lab, 0);
+    lab.drop.insert("power-on-onprem-vm");
+    let job = lab
+        .cmd(Command::Failback {
+            target: item(0),
+            point: PointChoice::LatestProcessed,
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(lab.action_names().last(), Some(&"power-on-onprem-vm"));
+    lab.set_azure_power(&VmName::from("vm-0-azure"), PowerState::On);
+    lab.discover();
+    lab.drop.clear();
+    lab.advance(lab.now + HOUR_MS);
+    let power_ons = |lab: &Lab| {
+        (lab.action_names().iter())
+            .filter(|n| **n == "power-on-onprem-vm")
+            .count()
+    };
+    assert_eq!(power_ons(&lab), 1, "{:?}", lab.action_names());
+    assert_eq!(failed_with(lab.outcome(job)).rule, Some(RuleId::Fb02));
+    // the rollback powers the on-prem VM off, in case the lost attempt got through
+    assert!(lab.action_names().contains(&"power-off-onprem-vm"));
+}
+
+#[test]
 fn cancel_rolls_a_failback_back_after_the_action_in_flight() {
     let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
     reprotect(&mut lab, 0);
