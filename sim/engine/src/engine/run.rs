@@ -871,23 +871,37 @@ impl Engine {
         }
     }
 
-    /// Why an action must not be sent again, if it must not: a power-on of the on-prem VM is retried only
-    /// while the Azure VM is still confirmed off (FB-02): one seen running since the first attempt
-    /// fails the step instead, and the rollback powers the on-prem VM off in case an attempt got through.
+    /// Why an action must not be sent again, if it must not: the guards that held when it was first
+    /// sent must still hold. A power-on of the on-prem VM is retried only while the Azure VM is still
+    /// confirmed off (FB-02), a start of the Azure VM only while the on-prem VM is known off (INV-SPLIT);
+    /// otherwise the step fails, and the rollback undoes what an attempt may have done.
     fn retry_refused(&self, p: &super::Pending) -> Option<Failure> {
-        let ActionKind::PowerOnOnPremVm { vm } = &p.kind else {
-            return None;
-        };
         let item = p.item.as_ref()?;
         let t = self.jobs.get(&p.job?)?.tasks.get(item)?;
-        (!t.azure_confirmed_off).then(|| {
-            Failure::rule(
+        match &p.kind {
+            ActionKind::PowerOnOnPremVm { vm } if !t.azure_confirmed_off => Some(Failure::rule(
                 RuleId::Fb02,
                 format!(
                     "the Azure VM of item `{item}` is no longer confirmed off; on-premises VM `{vm}` is not powered on again"
                 ),
-            )
-        })
+            )),
+            ActionKind::StartAzureVm { vm } => {
+                let onprem = self.items.get(item).map(|r| &r.spec.onprem_vm);
+                let may_run = t.onprem_power_on_sent
+                    || onprem
+                        .and_then(|v| self.inv.onprem_vms.get(v))
+                        .is_some_and(|v| v.power != PowerState::Off);
+                may_run.then(|| {
+                    Failure::rule(
+                        RuleId::Fb02,
+                        format!(
+                            "the on-premises VM of item `{item}` may be running; Azure VM `{vm}` is not started again"
+                        ),
+                    )
+                })
+            }
+            _ => None,
+        }
     }
 
     /// A result did not arrive in time: retry, or fail the step with a code (never hang).

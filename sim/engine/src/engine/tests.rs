@@ -1003,6 +1003,36 @@ fn a_power_on_is_not_retried_once_the_azure_vm_runs_again() {
 }
 
 #[test]
+fn a_rollback_does_not_start_the_azure_vm_again_once_the_onprem_vm_runs() {
+    // INV-SPLIT, the other way round: a failed failback's rollback starts the Azure VM, gets no answer,
+    // meanwhile the on-prem VM is powered on by hand; the timeout must not start the Azure VM again.
+    let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
+    reprotect(&mut lab, 0);
+    lab.fail.insert(
+        "recover-onprem",
+        error(Some(RuleId::Fb04), 940_004, "vCenter vc1 not connected"),
+    );
+    lab.drop.insert("start-azure-vm");
+    let job = lab
+        .cmd(Command::Failback {
+            target: item(0),
+            point: PointChoice::LatestProcessed,
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(lab.action_names().last(), Some(&"start-azure-vm"));
+    lab.set_onprem_power(&VmName::from("vm-0"), PowerState::On);
+    lab.discover();
+    lab.drop.clear();
+    lab.advance(lab.now + HOUR_MS);
+    let starts = (lab.action_names().iter())
+        .filter(|n| **n == "start-azure-vm")
+        .count();
+    assert_eq!(starts, 1, "{:?}", lab.action_names());
+    assert!(lab.outcome(job).is_some(), "the job ends");
+}
+
+#[test]
 fn cancel_rolls_a_failback_back_after_the_action_in_flight() {
     let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
     reprotect(&mut lab, 0);
