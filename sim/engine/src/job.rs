@@ -219,12 +219,17 @@ pub struct StepRecord {
 }
 
 impl StepRecord {
-    /// Whether the step failed, as a cause of the job's end: a later group's wait for its turn
-    /// ([`Step::AwaitTurn`]) ends unsuccessfully only because something else failed or the job was
-    /// cancelled, so it never counts.
+    /// Whether the step failed, as a cause of the job's end ([`step_failed`]).
     pub fn failed(&self) -> bool {
-        self.ok == Some(false) && self.name != Step::AwaitTurn.name()
+        step_failed(&self.name, self.ok)
     }
+}
+
+/// Whether a step named `name` that ended `ok` failed, as a cause of its job's end: a later group's wait
+/// for its turn ([`Step::AwaitTurn`]) ends unsuccessfully only because something else failed or the job
+/// was cancelled, so it never counts.
+pub fn step_failed(name: &str, ok: Option<bool>) -> bool {
+    ok == Some(false) && name != Step::AwaitTurn.name()
 }
 
 /// A job.

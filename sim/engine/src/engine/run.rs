@@ -6,7 +6,7 @@ use crate::error_code::ErrorCode;
 use crate::ids::*;
 use crate::inventory::PowerState;
 use crate::item::Protection;
-use crate::job::{Step, StepRecord, TaskStatus, Wait};
+use crate::job::{Step, StepRecord, Task, TaskStatus, Wait};
 use crate::lifecycle::{ItemState, Operation};
 use crate::protocol::*;
 use crate::readiness::{self, CheckCtx, GroupPeer};
@@ -701,35 +701,12 @@ impl Engine {
                     nic_ips,
                 }
             }
-            Step::PowerOnOnPrem => {
-                // FB-02, enforced here whatever the checks said: never a power-on without the Azure VM
-                // confirmed off.
-                if !t.azure_confirmed_off {
-                    return Started::Failed(Failure::rule(
-                        RuleId::Fb02,
-                        format!(
-                            "Azure VM `{azure_vm}` is not confirmed off; on-premises VM `{vm}` stays off"
-                        ),
-                    ));
-                }
-                ActionKind::PowerOnOnPremVm { vm }
-            }
+            Step::PowerOnOnPrem => ActionKind::PowerOnOnPremVm { vm },
             Step::FailoverToAzure => ActionKind::FailoverToAzure {
                 item: item.clone(),
                 point_tag_ms: t.chosen_point_ms,
             },
-            Step::StartAzure => {
-                if t.onprem_power_on_sent || onprem.is_some_and(|v| v.power != PowerState::Off) {
-                    // Never start the Azure VM while the on-prem VM may run (INV-SPLIT).
-                    return Started::Failed(Failure::rule(
-                        RuleId::Fb02,
-                        format!(
-                            "on-premises VM `{vm}` may be running; Azure VM `{azure_vm}` stays off"
-                        ),
-                    ));
-                }
-                ActionKind::StartAzureVm { vm: azure_vm }
-            }
+            Step::StartAzure => ActionKind::StartAzureVm { vm: azure_vm },
             Step::DeleteAzure => {
                 if azure.is_none() {
                     return Started::Skipped;
@@ -753,6 +730,9 @@ impl Engine {
             Step::DisableReplication => ActionKind::DisableReplication { item: item.clone() },
             Step::RevertFailback => ActionKind::RevertFailback { item: item.clone() },
         };
+        if let Some(f) = self.copy_guard(item, t, &kind) {
+            return Started::Failed(f);
+        }
         self.record_step_start(job, item, step.name());
         let t = self.task_mut(job, item);
         match step {
@@ -871,37 +851,40 @@ impl Engine {
         }
     }
 
-    /// Why an action must not be sent again, if it must not: the guards that held when it was first
-    /// sent must still hold. A power-on of the on-prem VM is retried only while the Azure VM is still
-    /// confirmed off (FB-02), a start of the Azure VM only while the on-prem VM is known off (INV-SPLIT);
-    /// otherwise the step fails, and the rollback undoes what an attempt may have done.
-    fn retry_refused(&self, p: &super::Pending) -> Option<Failure> {
-        let item = p.item.as_ref()?;
-        let t = self.jobs.get(&p.job?)?.tasks.get(item)?;
-        match &p.kind {
-            ActionKind::PowerOnOnPremVm { vm } if !t.azure_confirmed_off => Some(Failure::rule(
-                RuleId::Fb02,
-                format!(
-                    "the Azure VM of item `{item}` is no longer confirmed off; on-premises VM `{vm}` is not powered on again"
-                ),
-            )),
-            ActionKind::StartAzureVm { vm } => {
-                let onprem = self.items.get(item).map(|r| &r.spec.onprem_vm);
+    /// Why a power action must not be sent (enforced here whatever the checks said, and again before
+    /// every retry: the other copy may have changed since the first attempt): a power-on of the on-prem
+    /// VM only with the Azure VM confirmed off (FB-02), a start of the Azure VM only with the on-prem VM
+    /// known off (INV-SPLIT). A refused retry fails the step; the rollback undoes what an attempt may
+    /// have done.
+    fn copy_guard(&self, item: &ItemId, t: &Task, kind: &ActionKind) -> Option<Failure> {
+        let refuse = |message: String| Some(Failure::rule(RuleId::Fb02, message));
+        match kind {
+            ActionKind::PowerOnOnPremVm { vm } if !t.azure_confirmed_off => {
+                let azure_vm = self.items.get(item).map(|r| &r.spec.azure_vm)?;
+                refuse(format!(
+                    "Azure VM `{azure_vm}` is not confirmed off; on-premises VM `{vm}` stays off"
+                ))
+            }
+            ActionKind::StartAzureVm { vm: azure_vm } => {
+                let vm = self.items.get(item).map(|r| &r.spec.onprem_vm)?;
                 let may_run = t.onprem_power_on_sent
-                    || onprem
-                        .and_then(|v| self.inv.onprem_vms.get(v))
-                        .is_some_and(|v| v.power != PowerState::Off);
-                may_run.then(|| {
-                    Failure::rule(
-                        RuleId::Fb02,
-                        format!(
-                            "the on-premises VM of item `{item}` may be running; Azure VM `{vm}` is not started again"
-                        ),
-                    )
-                })
+                    || (self.inv.onprem_vms.get(vm)).is_some_and(|v| v.power != PowerState::Off);
+                if !may_run {
+                    return None;
+                }
+                refuse(format!(
+                    "on-premises VM `{vm}` may be running; Azure VM `{azure_vm}` stays off"
+                ))
             }
             _ => None,
         }
+    }
+
+    /// [`Engine::copy_guard`] for a pending action about to be sent again.
+    fn retry_refused(&self, p: &super::Pending) -> Option<Failure> {
+        let item = p.item.as_ref()?;
+        let t = self.jobs.get(&p.job?)?.tasks.get(item)?;
+        self.copy_guard(item, t, &p.kind)
     }
 
     /// A result did not arrive in time: retry, or fail the step with a code (never hang).

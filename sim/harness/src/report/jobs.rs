@@ -58,13 +58,9 @@ pub struct JobRow {
 }
 
 impl JobRow {
-    /// The step that failed first, if any (a wait for the group's turn, ended by another's failure,
-    /// is not one: [`drsim_engine::job::StepRecord::failed`]).
+    /// The step that failed first, if any ([`drsim_engine::job::step_failed`]).
     pub fn failed_step(&self) -> Option<&StepRow> {
-        let turn = drsim_engine::job::Step::AwaitTurn.name();
-        self.steps
-            .iter()
-            .find(|s| s.ok == Some(false) && s.name != turn)
+        (self.steps.iter()).find(|s| drsim_engine::job::step_failed(&s.name, s.ok))
     }
 }
 

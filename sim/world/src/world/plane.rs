@@ -1066,22 +1066,15 @@ const SETTLE_ROUNDS: usize = 4;
 /// beyond the first [`DISKS_AT_A_TIME`] resyncing disks of the machine.
 fn stream_demand(m: &Machine, d: usize) -> Option<(FlowId, u64)> {
     let s = m.disks.get(d).and_then(|x| x.stream.as_ref())?;
-    let resyncing = s.fluid.resync_progress().is_some();
+    let resyncing = |s: &Stream| s.fluid.resync_progress().is_some();
+    let held_back = resyncing(s)
+        && (m.disks[..d].iter())
+            .filter(|x| x.stream.as_ref().is_some_and(resyncing))
+            .count()
+            >= DISKS_AT_A_TIME;
     let demand = match s.fluid.demand() {
+        _ if held_back => 0,
         SendDemand::Idle => 0,
-        _ if resyncing
-            && m.disks[..d]
-                .iter()
-                .filter(|x| {
-                    x.stream
-                        .as_ref()
-                        .is_some_and(|s| s.fluid.resync_progress().is_some())
-                })
-                .count()
-                >= DISKS_AT_A_TIME =>
-        {
-            0
-        }
         SendDemand::Bounded { bps } => bps,
         SendDemand::Elastic => UNLIMITED_BYTES_PER_S,
     };
