@@ -6,13 +6,14 @@
 //! crosses fills up. The result is the unique max-min fair allocation, up to integer rounding:
 //!
 //! * every resource's capacity is respected exactly (sum of rates ≤ capacity, never over by one byte);
-//! * when a resource saturates at level `q` with remainder `m` (capacity left = `n·q + m`), its flows get
-//!   `q`, and in flow-index order those whose limit allows and whose *every* resource still has a spare
-//!   byte per second get `q + 1` — so remainders go to the lowest indices (the network passes flows in
-//!   [`FlowId`](super::FlowId) order) and no resource goes over;
+//! * when a resource saturates at level `q` with remainder `m` (capacity left = `n·q + m`, `m < n`), all
+//!   its unfixed flows get exactly `q` and the remainder — less than one byte per second per flow — is left
+//!   unused. So every flow held by one bottleneck has the same rate, which lets the data plane advance a
+//!   saturated link's streams together in virtual time (issue 6) instead of one by one;
+//! * each flow is reported with its *bottleneck*: the resource that stopped it, or none when it stopped
+//!   at its own limit;
 //! * certificate (checked by the property tests): each flow is at its limit, or crosses a resource with
-//!   less than one spare byte per second per flow whose largest rate is at most its own rate + 1 (and equal
-//!   to it unless that resource has no spare byte at all).
+//!   less than one spare byte per second per flow on which no flow has a larger rate (its bottleneck).
 //!
 //! Cost: `O(F log F + E log R)` for `F` flows, `R` resources and `E` flow-resource incidences: flows are
 //! sorted once by limit, and resources sit in a min-heap of their saturation level with lazy updates
@@ -145,9 +146,16 @@ impl Problem {
     /// A flow crossing no resource gets its limit (possibly `u64::MAX`). A resource of capacity 0 (a down
     /// link or node) gives all its flows 0.
     pub fn solve(&self) -> Vec<u64> {
+        self.solve_with_bottlenecks().0
+    }
+
+    /// [`Problem::solve`], and for each flow the resource that stopped it (`None`: it stopped at its own
+    /// limit). Flows with the same bottleneck have the same rate (that resource's level).
+    pub fn solve_with_bottlenecks(&self) -> (Vec<u64>, Vec<Option<u32>>) {
         let nf = self.flow_count();
         let nr = self.resource_count();
         let mut rate = vec![0u64; nf];
+        let mut bottleneck: Vec<Option<u32>> = vec![None; nf];
         let mut fixed = vec![false; nf];
         // Capacity not yet given to fixed flows, and number of unfixed flows, per resource.
         let mut avail = self.capacities_bytes_per_s.clone();
@@ -247,23 +255,14 @@ impl Problem {
                     if fixed[f] {
                         continue;
                     }
-                    // One more byte per second if the flow wants it and every resource it crosses
-                    // keeps enough for its other unfixed flows at this level.
-                    let spare = |r2: &u32| {
-                        let r2 = *r2 as usize;
-                        let reserved = u128::from(unfixed[r2]) * u128::from(s);
-                        u128::from(avail[r2]) > reserved
-                    };
-                    let plus = self.limits_bytes_per_s[f] > s
-                        && self.flow_resources(f as u32).iter().all(spare);
-                    let x = if plus { s + 1 } else { s };
-                    fix(f, x, &mut rate, &mut fixed, &mut avail, &mut unfixed);
+                    bottleneck[f] = Some(r as u32);
+                    fix(f, s, &mut rate, &mut fixed, &mut avail, &mut unfixed);
                 }
             } else {
                 break;
             }
         }
-        rate
+        (rate, bottleneck)
     }
 }
 
@@ -291,10 +290,10 @@ mod tests {
             solve(&[300], &[(INF, &[0]), (INF, &[0]), (INF, &[0])]),
             vec![100, 100, 100]
         );
-        // Remainder goes to the lowest indices, capacity is exactly used.
+        // The remainder (less than a byte per second per flow) is left unused: equal shares.
         assert_eq!(
             solve(&[302], &[(INF, &[0]), (INF, &[0]), (INF, &[0])]),
-            vec![101, 101, 100]
+            vec![100, 100, 100]
         );
     }
 
@@ -330,12 +329,23 @@ mod tests {
     }
 
     #[test]
-    fn network_alloc_remainder_respects_every_resource() {
-        // Resource 0 (cap 5) saturates at level 2 with remainder 1 over flows 0, 1; flow 0 also crosses
-        // resource 1 (cap 4, shared with flow 2), which has slack 0 at level 2 → flow 0 cannot take the
-        // extra byte; flow 1 does.
-        let r = solve(&[5, 4], &[(INF, &[0, 1]), (INF, &[0]), (INF, &[1])]);
-        assert_eq!(r, vec![2, 3, 2]);
+    fn network_alloc_reports_each_flows_bottleneck() {
+        // Flow 3 stops at its own limit (1); resource 1 (cap 4) fills at level 2 (flows 0, 2); resource
+        // 0 (cap 7) then holds flow 1 at what is left, 4.
+        let mut p = Problem::new();
+        p.add_resource(7).unwrap();
+        p.add_resource(4).unwrap();
+        for (l, rs) in [
+            (INF, vec![0, 1]),
+            (INF, vec![0]),
+            (INF, vec![1]),
+            (1, vec![0]),
+        ] {
+            p.add_flow(l, rs).unwrap();
+        }
+        let (rates, bottlenecks) = p.solve_with_bottlenecks();
+        assert_eq!(rates, vec![2, 4, 2, 1]);
+        assert_eq!(bottlenecks, vec![Some(1), Some(0), Some(1), None]);
     }
 
     #[test]
@@ -383,9 +393,7 @@ mod tests {
             let ok = p.flow_resources(f).iter().any(|&r| {
                 let r = r as usize;
                 let left = u128::from(p.capacity_bytes_per_s(r as u32).unwrap()) - used[r];
-                left < u128::from(count[r])
-                    && u128::from(x) + 1 >= u128::from(max_rate[r])
-                    && (left == 0 || x >= max_rate[r])
+                left < u128::from(count[r]) && x == max_rate[r]
             });
             if !ok {
                 return Err(format!("flow {f} at {x} has no bottleneck certificate"));

@@ -88,6 +88,31 @@ pub struct ReallocationStats {
     pub flows_changed: usize,
 }
 
+/// A flow whose rate or bottleneck changed in a [`Network::reallocate_shared`] other than by its
+/// bottleneck's level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowChange {
+    /// The flow.
+    pub flow: FlowId,
+    /// Its new rate in bytes per second.
+    pub rate_bytes_per_s: u64,
+    /// The resource holding it at that rate (`None`: it is at its own limit). Every flow held by one
+    /// resource has the same rate, that resource's *level*.
+    pub bottleneck: Option<Resource>,
+}
+
+/// What a [`Network::reallocate_shared`] changed: the flows held by one bottleneck before and after move
+/// together with its level and are not listed one by one (a saturated link's thousand streams are one
+/// entry when one of them finishes, issue 6).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SharedReallocation {
+    /// Flows whose bottleneck changed, or whose rate changed while at their own limit, in id order.
+    pub flows: Vec<FlowChange>,
+    /// Bottlenecks whose level changed, with the new level in bytes per second, in [`Resource`] order:
+    /// every flow held there before and after now has this rate.
+    pub levels: Vec<(Resource, u64)>,
+}
+
 /// A flow as stored.
 #[derive(Clone, Debug)]
 struct Flow {
@@ -101,6 +126,8 @@ struct Flow {
     cap_bytes_per_s: Option<u64>,
     /// Rate as of the last reallocation (0 before the first one).
     rate_bytes_per_s: u64,
+    /// The resource that holds it at that rate (`None` at its limit), as of the last reallocation.
+    bottleneck: Option<Resource>,
     /// Limit the committed rate was computed with; `rate <= solved_limit` always.
     solved_limit_bytes_per_s: u64,
     /// Queued in `dirty_slots` (must be re-solved with its component).
@@ -444,6 +471,7 @@ impl Network {
             demand_bytes_per_s: spec.demand_bytes_per_s,
             cap_bytes_per_s: spec.cap_bytes_per_s,
             rate_bytes_per_s: 0,
+            bottleneck: None,
             solved_limit_bytes_per_s: 0,
             dirty: true,
             limit_pending: false,
@@ -743,6 +771,28 @@ impl Network {
     /// Only components (flows linked through shared constrained resources) containing a change are
     /// re-solved; the result equals a from-scratch allocation of the whole network.
     pub fn reallocate(&mut self) -> Vec<(FlowId, u64)> {
+        self.commit(true).0
+    }
+
+    /// [`Network::reallocate`] for callers that follow bottleneck levels: flows that stay held by the
+    /// same resource are reported once, as that resource's new level (see [`SharedReallocation`]).
+    pub fn reallocate_shared(&mut self) -> SharedReallocation {
+        let (all, shared) = self.commit(false);
+        debug_assert!(all.is_empty());
+        shared
+    }
+
+    /// The flow's bottleneck as of the last reallocation (`None` at its own limit).
+    ///
+    /// # Errors
+    /// [`NetworkError::UnknownFlow`].
+    pub fn bottleneck(&self, id: FlowId) -> Result<Option<Resource>, NetworkError> {
+        Ok(self.flow(id)?.bottleneck)
+    }
+
+    /// Re-solves what changed; with `list_all`, returns every flow whose rate changed, else what
+    /// changed in the shared form.
+    fn commit(&mut self, list_all: bool) -> (Vec<(FlowId, u64)>, SharedReallocation) {
         self.epoch += 1;
         let mut comp: Vec<u32> = Vec::new();
         let mut comp_resources: Vec<Resource> = Vec::new();
@@ -798,22 +848,38 @@ impl Network {
                 e.local_index = i as u32;
             }
         }
-        let rates = self.solve_component(&comp, &comp_resources);
+        let (rates, bottlenecks) = self.solve_component(&comp, &comp_resources);
 
         // 4. Commit and report.
         let mut changed: Vec<(FlowId, u64)> = Vec::new();
-        for (&slot, &new_rate) in comp.iter().zip(&rates) {
+        let mut shared = SharedReallocation::default();
+        for ((&slot, &new_rate), &held) in comp.iter().zip(&rates).zip(&bottlenecks) {
             let Some(Some(flow)) = self.slots.get_mut(slot as usize) else {
                 continue;
             };
             let old_rate = flow.rate_bytes_per_s;
             let old_below = flow.below_limit();
             let reported = flow.fast_original.take().unwrap_or(old_rate);
+            let new_bottleneck = held.and_then(|i| comp_resources.get(i as usize).copied());
+            let same_bottleneck = flow.bottleneck == new_bottleneck;
             flow.rate_bytes_per_s = new_rate;
+            flow.bottleneck = new_bottleneck;
             flow.solved_limit_bytes_per_s = flow.limit_bytes_per_s();
             self.resources.recount(flow, old_rate, old_below);
-            if new_rate != reported {
-                changed.push((flow.id, new_rate));
+            if list_all {
+                if new_rate != reported {
+                    changed.push((flow.id, new_rate));
+                }
+            } else if let (true, Some(r)) = (same_bottleneck, new_bottleneck) {
+                if new_rate != reported && shared.levels.last() != Some(&(r, new_rate)) {
+                    shared.levels.push((r, new_rate));
+                }
+            } else if new_rate != reported || !same_bottleneck {
+                shared.flows.push(FlowChange {
+                    flow: flow.id,
+                    rate_bytes_per_s: new_rate,
+                    bottleneck: new_bottleneck,
+                });
             }
         }
         let mut fast_count = 0usize;
@@ -826,21 +892,37 @@ impl Network {
             if let Some(original) = flow.fast_original.take()
                 && original != flow.rate_bytes_per_s
             {
-                changed.push((flow.id, flow.rate_bytes_per_s));
+                // At its limit before and after (no bottleneck).
+                if list_all {
+                    changed.push((flow.id, flow.rate_bytes_per_s));
+                } else {
+                    shared.flows.push(FlowChange {
+                        flow: flow.id,
+                        rate_bytes_per_s: flow.rate_bytes_per_s,
+                        bottleneck: None,
+                    });
+                }
             }
         }
         changed.sort_unstable();
+        shared.flows.sort_unstable_by_key(|c| c.flow);
+        shared.levels.sort_unstable();
+        shared.levels.dedup();
         self.last = ReallocationStats {
             flows_resolved: comp.len(),
             resources_resolved: comp_resources.len(),
             fast_path_flows: fast_count,
-            flows_changed: changed.len(),
+            flows_changed: changed.len() + shared.flows.len(),
         };
-        changed
+        (changed, shared)
     }
 
     /// Max-min fair rates of `comp` (slots sorted by id) over `comp_resources` (sorted).
-    fn solve_component(&self, comp: &[u32], comp_resources: &[Resource]) -> Vec<u64> {
+    fn solve_component(
+        &self,
+        comp: &[u32],
+        comp_resources: &[Resource],
+    ) -> (Vec<u64>, Vec<Option<u32>>) {
         let mut problem = Problem::with_capacity(
             comp_resources.len(),
             comp.len(),
@@ -872,7 +954,7 @@ impl Network {
                 break;
             }
         }
-        let mut rates = problem.solve();
+        let (mut rates, mut bottlenecks) = problem.solve_with_bottlenecks();
         // Defensive: a truncated problem (impossible below u32::MAX elements) leaves rates unchanged.
         for &slot in comp.iter().skip(rates.len()) {
             let rate = self
@@ -881,8 +963,9 @@ impl Network {
                 .and_then(Option::as_ref)
                 .map_or(0, |f| f.rate_bytes_per_s);
             rates.push(rate);
+            bottlenecks.push(None);
         }
-        rates
+        (rates, bottlenecks)
     }
 }
 
@@ -1149,7 +1232,7 @@ mod tests {
         // MT cap binds below everything.
         fx.net.set_node_cap(fx.mt[0], Some(31)).unwrap();
         fx.net.reallocate();
-        assert_eq!(fx.rates(), vec![11, 10, 10]);
+        assert_eq!(fx.rates(), vec![10, 10, 10]);
         // PS 0 crashes.
         fx.net.set_node_state(fx.ps[0], NodeState::Down).unwrap();
         fx.net.reallocate();
@@ -1170,7 +1253,7 @@ mod tests {
             fx.add(id, 1, 0, 1, INF, None);
         }
         fx.net.reallocate();
-        assert_eq!(fx.rates(), vec![25, 25, 25, 25, 34, 33, 33]);
+        assert_eq!(fx.rates(), vec![25, 25, 25, 25, 33, 33, 33]);
         fx.net.set_demand(FlowId(0), 10).unwrap();
         let changed = fx.net.reallocate();
         assert_eq!(
@@ -1196,7 +1279,7 @@ mod tests {
         let route = fx.route(1, 0, 1);
         fx.net.set_route(FlowId(3), route).unwrap();
         fx.net.reallocate();
-        assert_eq!(fx.rates(), vec![10, 45, 45, 34, 33, 33]);
+        assert_eq!(fx.rates(), vec![10, 45, 45, 33, 33, 33]);
     }
 
     #[test]
@@ -1464,9 +1547,7 @@ mod tests {
                     return false;
                 }
                 let left = u128::from(cap) - used;
-                left < u128::from(count)
-                    && u128::from(rate) + 1 >= u128::from(max)
-                    && (left == 0 || rate >= max)
+                left < u128::from(count) && rate == max
             });
             if !ok {
                 return Err(format!("{id:?} at {rate} has no bottleneck certificate"));
@@ -1510,6 +1591,61 @@ mod tests {
             for op in &ops {
                 if let Op::Remove(id) = *op {
                     // The caller forgets a removed flow; a re-added one starts again at 0.
+                    known.remove(&FlowId(id));
+                }
+                fx.apply(op);
+                if matches!(op, Op::Reallocate) {
+                    check(&mut fx, &mut known)?;
+                }
+            }
+            check(&mut fx, &mut known)?;
+        }
+
+        #[test]
+        fn network_prop_shared_changes_give_every_rate(
+            shape in shape_strategy(),
+            ops in proptest::collection::vec(op_strategy(), 0..60),
+        ) {
+            // What a caller following levels knows: each flow's (rate, bottleneck) from the individual
+            // changes, and a level change moves every flow it holds (issue 6: the data plane's shares).
+            let mut fx = fixture(&shape.ps_caps, &shape.vpn_caps, &shape.mt_caps);
+            let mut known: BTreeMap<FlowId, (u64, Option<Resource>)> = BTreeMap::new();
+            let check = |fx: &mut Fx, known: &mut BTreeMap<FlowId, (u64, Option<Resource>)>| -> Result<(), TestCaseError> {
+                let shared = fx.net.reallocate_shared();
+                prop_assert!(shared.flows.windows(2).all(|w| w[0].flow < w[1].flow), "changes not sorted");
+                prop_assert!(shared.levels.windows(2).all(|w| w[0].0 < w[1].0), "one level per resource");
+                for &(r, level) in &shared.levels {
+                    let mut moved = 0;
+                    for (_, k) in known.iter_mut().filter(|(_, k)| k.1 == Some(r)) {
+                        k.0 = level;
+                        moved += 1;
+                    }
+                    prop_assert!(moved > 0, "level of {:?} reported with no flow held there", r);
+                }
+                for c in &shared.flows {
+                    let before = known.get(&c.flow).copied().unwrap_or((0, None));
+                    prop_assert_ne!(before, (c.rate_bytes_per_s, c.bottleneck), "{:?} reported without a change", c.flow);
+                    known.insert(c.flow, (c.rate_bytes_per_s, c.bottleneck));
+                }
+                for (id, rate) in fx.net.rates() {
+                    let bottleneck = fx.net.bottleneck(id).unwrap();
+                    prop_assert_eq!(known.get(&id).copied().unwrap_or((0, None)), (rate, bottleneck), "{:?} change not reported", id);
+                    if let Some(r) = bottleneck {
+                        let held: Vec<u64> = fx.net.rates()
+                            .filter(|&(o, _)| fx.net.bottleneck(o).unwrap() == Some(r))
+                            .map(|(_, x)| x)
+                            .collect();
+                        prop_assert!(held.iter().all(|&x| x == rate), "unequal rates held by {:?}", r);
+                    }
+                }
+                let scratch = from_scratch(&fx.net);
+                let a: Vec<(FlowId, u64)> = fx.net.rates().collect();
+                let b: Vec<(FlowId, u64)> = scratch.rates().collect();
+                prop_assert_eq!(a, b, "incremental differs from scratch");
+                Ok(())
+            };
+            for op in &ops {
+                if let Op::Remove(id) = *op {
                     known.remove(&FlowId(id));
                 }
                 fx.apply(op);

@@ -27,7 +27,9 @@ pub mod flows;
 pub mod topology;
 
 pub use allocation::Problem;
-pub use flows::{FlowId, FlowSpec, Network, ReallocationStats, ResourceLoad};
+pub use flows::{
+    FlowChange, FlowId, FlowSpec, Network, ReallocationStats, ResourceLoad, SharedReallocation,
+};
 pub use topology::{
     Link, LinkId, LinkSpec, LinkState, Node, NodeId, NodeKind, NodeSpec, NodeState, Resource,
     Route, RouteMetric, Topology,
