@@ -125,6 +125,9 @@ pub struct FluidDisk {
     newest_usable: Option<RecoveryPoint>,
     newest_usable_app: Option<RecoveryPoint>,
     log: PointLog,
+    /// While set, the caller tracks what the running resync is sent (a saturated link's fair share in
+    /// virtual time, issue 6) and brings the disk to a time only by [`FluidDisk::advance_served`].
+    served_elsewhere: bool,
 }
 
 impl FluidDisk {
@@ -155,6 +158,7 @@ impl FluidDisk {
             newest_usable: None,
             newest_usable_app: None,
             log: PointLog::default(),
+            served_elsewhere: false,
         }
     }
 
@@ -188,6 +192,11 @@ impl FluidDisk {
     /// The source's write rate now (0 when it is stopped), bytes per second.
     pub fn churn_rate_bps(&self) -> u64 {
         self.current_churn().rate_bps
+    }
+
+    /// Milli-bytes the running resync still has to send (0 without one).
+    pub fn resync_remaining_millibytes(&self) -> u128 {
+        self.resync.map_or(0, |j| j.remaining_millibytes)
     }
 
     /// The send rate set by the caller, bytes per second.
@@ -488,11 +497,57 @@ impl FluidDisk {
 
     // ----- time -----------------------------------------------------------------------------
 
+    /// Marks (or unmarks) the disk as served in virtual time: while marked, it must not be moved forward
+    /// except by [`FluidDisk::advance_served`] (checked in debug builds).
+    pub fn set_served_elsewhere(&mut self, marked: bool) {
+        self.served_elsewhere = marked;
+    }
+
+    /// Moves the state forward to `to` when the caller knows only *how much* the running resync was sent
+    /// in `(now, to]` (`served_millibytes`), not at which rates: a resync gets the whole send rate and
+    /// nothing is applied before it completes, so the state at `to` depends on the rates only through
+    /// that amount (issue 6: the streams a saturated link holds at one fair share). The resync must not
+    /// complete before `to`; if it completes exactly at `to`, it is recorded as completed then.
+    pub fn advance_served(&mut self, to: Millis, served_millibytes: u128) {
+        let rate = self.send_rate_bps;
+        let marked = self.served_elsewhere;
+        self.send_rate_bps = 0;
+        self.served_elsewhere = false;
+        self.advance(to);
+        self.send_rate_bps = rate;
+        self.served_elsewhere = marked;
+        let Some(job) = &mut self.resync else {
+            debug_assert_eq!(served_millibytes, 0, "service without a resync");
+            return;
+        };
+        debug_assert!(
+            served_millibytes <= job.remaining_millibytes,
+            "a resync completed before {to} went unnoticed"
+        );
+        let served = served_millibytes.min(job.remaining_millibytes);
+        job.remaining_millibytes -= served;
+        self.resync_sent_total_millibytes =
+            self.resync_sent_total_millibytes.saturating_add(served);
+        if job.remaining_millibytes == 0 {
+            self.last_resync = Some(ResyncRecord {
+                reason: job.reason,
+                started_ms: job.started_ms,
+                completed_ms: self.now_ms,
+                bytes: millibytes_to_bytes(job.total_millibytes),
+            });
+            self.resync = None;
+        }
+    }
+
     /// Moves the state forward to `to` in closed form (no-op if `to <= now`).
     ///
     /// Work is one constant-time step per churn-rate change in `(now, to]` (none for a constant
     /// model) plus O(log n) for the n tags passed, plus one push per tag that is not yet usable.
     pub fn advance(&mut self, to: Millis) {
+        debug_assert!(
+            !self.served_elsewhere || to <= self.now_ms,
+            "a disk served in virtual time moved forward directly"
+        );
         while self.now_ms < to {
             let seg = self.current_churn();
             let end = match seg.until_ms {

@@ -4,7 +4,8 @@
 use crate::churn::ChurnModel;
 use crate::fluid::FluidDisk;
 use crate::kernel::EventKey;
-use crate::network::FlowId;
+use crate::network::{FlowId, Resource};
+use crate::world::share::VirtualMark;
 use drsim_engine::Millis;
 use drsim_engine::ids::*;
 use drsim_engine::protocol::{Direction, RecoveryMode};
@@ -47,6 +48,10 @@ pub struct Stream {
     pub wake: Option<EventKey>,
     /// Bytes the resync of this stream had to send (RJ-05, INV-BYTES).
     pub resync_bytes: u64,
+    /// The resource whose fair share holds its flow (`None`: at its own limit), as the network last said.
+    pub held_by: Option<Resource>,
+    /// Its place in that share's virtual time while it resyncs there (see `world::share`).
+    pub virtual_mark: Option<VirtualMark>,
 }
 
 /// A VM-level recovery point: usable once usable on every disk (RG-03 consistency across disks).

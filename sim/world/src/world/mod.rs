@@ -15,6 +15,7 @@ mod actions;
 mod fault_apply;
 mod machine;
 mod plane;
+mod share;
 mod spec;
 
 pub use machine::{Disk, Machine, Replication, Stream, VmPoint};
@@ -26,7 +27,8 @@ use crate::estate::{Discovery, Estate, Visibility};
 use crate::faults::FaultSpec;
 use crate::kernel::{EventKey, Kernel};
 use crate::network::{
-    FlowId, LinkId, LinkSpec, Network, NodeId, NodeKind, NodeSpec, Topology, UNLIMITED_BYTES_PER_S,
+    FlowId, LinkId, LinkSpec, Network, NodeId, NodeKind, NodeSpec, Resource, Topology,
+    UNLIMITED_BYTES_PER_S,
 };
 use crate::rng::RngStreams;
 use drsim_engine::Millis;
@@ -76,6 +78,8 @@ pub(crate) enum Event {
     Report,
     /// A disk's stream reaches a qualitative change (resync done, backlog drained, demand changed).
     DiskWake(FlowId),
+    /// The earliest resync a bottleneck's share holds in virtual time completes (issue 6).
+    ShareWake(Resource),
     /// A VM's agent registers with the CS after a boot (RP-04, RA-03).
     AgentRegistered {
         /// The VM.
@@ -124,6 +128,8 @@ pub struct World {
     pub(crate) by_azure_vm: BTreeMap<VmName, ItemId>,
     pub(crate) by_onprem_vm: BTreeMap<VmName, ItemId>,
     pub(crate) flows: BTreeMap<FlowId, (ItemId, usize)>,
+    /// The bottlenecks' fair shares, advancing the resyncs they hold in virtual time (issue 6).
+    pub(crate) shares: share::Shares,
     pub(crate) next_flow: u64,
     pub(crate) in_flight: BTreeMap<ActionId, ActionRequest>,
     pub(crate) faults: Vec<FaultSpec>,
@@ -305,6 +311,7 @@ impl World {
             by_azure_vm: BTreeMap::new(),
             by_onprem_vm: BTreeMap::new(),
             flows: BTreeMap::new(),
+            shares: share::Shares::default(),
             next_flow: 0,
             in_flight: BTreeMap::new(),
             faults: spec.faults.clone(),
@@ -572,7 +579,7 @@ impl World {
         let now = self.now();
         for m in self.machines.values_mut() {
             let n = m.disks.len();
-            plane::account_machine_disks(m, &self.estate, 0..n, now);
+            plane::account_machine_disks(m, &self.estate, &self.shares, 0..n, now);
         }
     }
 
@@ -605,6 +612,7 @@ impl World {
                 self.schedule(next, Event::Report);
             }
             Event::DiskWake(flow) => self.disk_wake(flow),
+            Event::ShareWake(r) => self.share_wake(r),
             Event::AgentRegistered { vm, azure } => {
                 let running = if azure {
                     self.estate
@@ -655,6 +663,7 @@ impl World {
         // allocation, not a thousand (issue 6).
         if self.kernel.peek_time().is_none_or(|t| t > self.now()) {
             self.settle_network();
+            self.wake_shares();
             self.check_cadences();
         }
         let delta = self.discovery.known_delta(&mut self.estate);

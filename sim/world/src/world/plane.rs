@@ -3,9 +3,10 @@
 //! the streams whose rates change: a disk is touched only at its own wake-up (resync done, backlog drained,
 //! demand changed), when the network re-allocates its flow, and at report ticks.
 
+use super::share::Shares;
 use super::{Disk, Event, Machine, Replication, Stream, VmPoint, World};
 use crate::fluid::{FluidDisk, ResyncReason, ResyncSize, SendDemand, TagPolicy};
-use crate::network::{FlowId, FlowSpec, UNLIMITED_BYTES_PER_S};
+use crate::network::{FlowId, FlowSpec, Resource, UNLIMITED_BYTES_PER_S};
 use drsim_engine::Millis;
 use drsim_engine::ids::*;
 use drsim_engine::inventory::{Health, PowerState};
@@ -62,7 +63,7 @@ impl World {
     /// Brings disks `ds` of a machine up to `now` ([`account_machine_disks`]).
     fn account_disks(&mut self, item: &ItemId, ds: std::ops::Range<usize>, now: Millis) {
         if let Some(m) = self.machines.get_mut(item) {
-            account_machine_disks(m, &self.estate, ds, now);
+            account_machine_disks(m, &self.estate, &self.shares, ds, now);
         }
     }
 
@@ -91,6 +92,7 @@ impl World {
                 .get_mut(item)
                 .and_then(|m| m.disks[d].stream.as_mut())
             {
+                self.shares.materialize(s, now);
                 s.fluid.set_source_running(now, running);
             }
             self.update_demand(item, d);
@@ -224,6 +226,8 @@ impl World {
                 base_generation: source,
                 wake: None,
                 resync_bytes,
+                held_by: None,
+                virtual_mark: None,
             });
             self.flows.insert(flow, (item.clone(), d));
             started.push((d, flow));
@@ -285,7 +289,8 @@ impl World {
         }
         let mut flows = Vec::new();
         for disk in m.disks.iter_mut() {
-            if let Some(s) = disk.stream.take() {
+            if let Some(mut s) = disk.stream.take() {
+                self.shares.unlist(&mut s);
                 flows.push((s.flow, s.wake));
             }
         }
@@ -331,7 +336,7 @@ impl World {
     /// Schedules the disk's next wake-up (cancelling the previous one).
     pub(crate) fn reschedule_wake(&mut self, item: &ItemId, d: usize) {
         if let Some(s) = stream_mut(&mut self.machines, item, d) {
-            reschedule(&mut self.kernel, s);
+            reschedule(&mut self.kernel, &mut self.shares, s);
         }
     }
 
@@ -350,22 +355,50 @@ impl World {
         }
     }
 
-    /// One allocation: new rates to the streams whose rate changed, and their demands updated.
+    /// One allocation: new levels to the shares, new rates to the streams whose rate or bottleneck
+    /// changed otherwise, and their demands updated.
     fn settle_round(&mut self) {
         let now = self.now();
-        let changes = self.net.reallocate();
+        let shared = self.net.reallocate_shared();
+        for (r, level) in shared.levels {
+            self.shares.set_level(r, level, now);
+            let plain: Vec<FlowId> = (self.shares.by_resource.get(&r))
+                .map(|s| s.plain.iter().copied().collect())
+                .unwrap_or_default();
+            self.rerate(plain.into_iter().map(|flow| (flow, level, Some(r))), now);
+        }
+        let changes = shared.flows.into_iter().map(|c| {
+            if let Some(r) = c.bottleneck {
+                // Joining a share at a new level: every stream it held before has been reported too
+                // (the network reports a level only for streams held there before and after).
+                self.shares.set_level(r, c.rate_bytes_per_s, now);
+            }
+            (c.flow, c.rate_bytes_per_s, c.bottleneck)
+        });
+        let changes: Vec<_> = changes.collect();
+        self.rerate(changes.into_iter(), now);
+    }
+
+    /// Gives each listed stream its new rate and bottleneck: brought to now at its old rate, listed
+    /// with its share, woken anew, its demand updated.
+    fn rerate(
+        &mut self,
+        changes: impl Iterator<Item = (FlowId, u64, Option<Resource>)>,
+        now: Millis,
+    ) {
         let World {
             flows,
             machines,
             kernel,
             net,
             cadence_check,
+            shares,
             ..
         } = self;
         // The changes come in flow order and a machine's streams have neighbouring flow ids: one
-        // lookup by name per machine, not per stream (a saturated link changes every stream's rate).
+        // lookup by name per machine, not per stream.
         let mut machine: Option<&mut Machine> = None;
-        for (flow, rate) in changes {
+        for (flow, rate, held_by) in changes {
             let Some((item, d)) = flows.get(&flow) else {
                 continue;
             };
@@ -387,10 +420,42 @@ impl World {
             let Some(s) = m.disks.get_mut(*d).and_then(|x| x.stream.as_mut()) else {
                 continue;
             };
+            shares.materialize(s, now);
+            shares.unlist(s);
             s.fluid.set_send_rate(now, rate);
-            reschedule(kernel, s);
+            s.held_by = held_by;
+            reschedule(kernel, shares, s);
             if let Some((flow, demand)) = stream_demand(m, *d) {
                 let _ = net.set_demand(flow, demand);
+            }
+        }
+    }
+
+    /// A share's earliest resync completion came: each stream whose resync completed wakes.
+    pub(crate) fn share_wake(&mut self, r: Resource) {
+        let now = self.now();
+        let Some(share) = self.shares.by_resource.get_mut(&r) else {
+            return;
+        };
+        share.wake = None;
+        let due = share.due(now);
+        self.shares.moved.insert(r);
+        for flow in due {
+            self.disk_wake(flow);
+        }
+    }
+
+    /// Wakes each share whose earliest completion may have moved, at its new time.
+    pub(crate) fn wake_shares(&mut self) {
+        for (r, old, at) in self.shares.take_moved() {
+            if let Some(k) = old {
+                self.kernel.cancel(k);
+            }
+            if let Some(t) = at {
+                let key = self.schedule(t, Event::ShareWake(r));
+                if let Some(share) = self.shares.by_resource.get_mut(&r) {
+                    share.wake = Some(key);
+                }
             }
         }
     }
@@ -931,10 +996,17 @@ fn stream_mut<'a>(
     machines.get_mut(item)?.disks.get_mut(d)?.stream.as_mut()
 }
 
-/// Cancels a stream's pending wake-up and schedules the next one under its current rates.
-fn reschedule(kernel: &mut crate::kernel::Kernel<Event>, s: &mut Stream) {
+/// Cancels a stream's pending wake-up and schedules the next one under its current rates: none of its
+/// own while its share advances it in virtual time.
+fn reschedule(kernel: &mut crate::kernel::Kernel<Event>, shares: &mut Shares, s: &mut Stream) {
     if let Some(k) = s.wake.take() {
         kernel.cancel(k);
+    }
+    let now = kernel.now();
+    shares.materialize(s, now);
+    shares.unlist(s);
+    if shares.list(s, now) {
+        return;
     }
     if let Some(t) = s.fluid.next_event_time() {
         let at = t.max(kernel.now());
@@ -994,6 +1066,7 @@ fn thin_points(points: &mut VecDeque<VmPoint>, now: Millis) {
 pub(crate) fn account_machine_disks(
     m: &mut Machine,
     estate: &crate::estate::Estate,
+    shares: &Shares,
     ds: std::ops::Range<usize>,
     now: Millis,
 ) {
@@ -1010,7 +1083,7 @@ pub(crate) fn account_machine_disks(
         (estate.onprem_vms.get(&m.onprem_vm)).is_some_and(|v| v.power == PowerState::On);
     let direction = m.replication.as_ref().map(|r| r.direction);
     for disk in m.disks.get_mut(ds).into_iter().flatten() {
-        account_disk(disk, direction, azure_on, onprem_on, now);
+        account_disk(disk, direction, azure_on, onprem_on, shares, now);
     }
 }
 
@@ -1021,6 +1094,7 @@ fn account_disk(
     direction: Option<Direction>,
     azure_on: bool,
     onprem_on: bool,
+    shares: &Shares,
     now: Millis,
 ) {
     if now <= disk.accounted_ms {
@@ -1029,6 +1103,7 @@ fn account_disk(
     let written = disk.churn.bytes_written(disk.accounted_ms, now);
     match (&mut disk.stream, direction) {
         (Some(s), Some(dir)) => {
+            shares.materialize(s, now);
             s.fluid.advance(now);
             let source = s.base_generation + s.fluid.written_bytes();
             match dir {
