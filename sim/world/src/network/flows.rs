@@ -28,6 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::allocation::Problem;
+use super::level::Level;
 use super::topology::{LinkSpec, LinkState, NodeSpec, NodeState, Resource, Route, Topology};
 use super::{LinkId, NetworkError, NodeId, UNLIMITED_BYTES_PER_S};
 
@@ -124,8 +125,12 @@ struct Flow {
     positions: Vec<u32>,
     demand_bytes_per_s: u64,
     cap_bytes_per_s: Option<u64>,
-    /// Rate as of the last reallocation (0 before the first one).
+    /// Rate as of the last reallocation (0 before the first one); for a flow at a simple resource's
+    /// level, that level ([`Network::committed_rate`]), not this field.
     rate_bytes_per_s: u64,
+    /// Its place in its simple resource's split, when its only constrained resource is simple.
+    level_entry: Option<LevelEntry>,
+
     /// The resource that holds it at that rate (`None` at its limit), as of the last reallocation.
     bottleneck: Option<Resource>,
     /// Limit the committed rate was computed with; `rate <= solved_limit` always.
@@ -148,6 +153,14 @@ impl Flow {
     }
 }
 
+/// A flow's key in its simple resource's [`Level`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LevelEntry {
+    resource: Resource,
+    limit: u64,
+    at_level: bool,
+}
+
 /// Per-resource index and aggregates, maintained on every committed change.
 #[derive(Clone, Debug)]
 struct ResourceFlows {
@@ -155,10 +168,17 @@ struct ResourceFlows {
     capacity_bytes_per_s: u64,
     /// Slots of the flows crossing it, unordered (only used as a set; results are sorted by id).
     slots: Vec<u32>,
-    /// Sum of committed rates.
+    /// Sum of committed rates (kept for constrained resources without a [`Level`] only; see
+    /// [`Network::load`]).
     rate_sum_bytes_per_s: u128,
-    /// Flows whose committed rate is below their solved limit (held by some bottleneck).
+    /// Flows whose committed rate is below their solved limit (held by some bottleneck); kept like
+    /// `rate_sum_bytes_per_s`.
     below_limit: u64,
+    /// Flows crossing it that cross another constrained resource too (0: it is *simple*).
+    multi: u32,
+    /// The incremental solution of a simple resource (built at the first reallocation that finds it
+    /// simple; see [`super::level`]).
+    level: Option<Level>,
     /// Reallocation in which this resource joined the component being re-solved.
     component_epoch: u64,
     /// Its index in that reallocation's [`Problem`].
@@ -172,6 +192,8 @@ impl ResourceFlows {
             slots: Vec::new(),
             rate_sum_bytes_per_s: 0,
             below_limit: 0,
+            multi: 0,
+            level: None,
             component_epoch: 0,
             local_index: 0,
         }
@@ -179,6 +201,11 @@ impl ResourceFlows {
 
     fn is_constrained(&self) -> bool {
         self.capacity_bytes_per_s != UNLIMITED_BYTES_PER_S
+    }
+
+    /// Whether its aggregates are kept (constrained, solved by the general solver).
+    fn keeps_aggregates(&self) -> bool {
+        self.is_constrained() && self.level.is_none()
     }
 
     /// Takes one flow's committed rate and below-limit mark out of the aggregates.
@@ -224,12 +251,27 @@ impl ResourceTable {
             return;
         }
         for &r in &flow.resources {
-            if let Some(e) = self.get_mut(r) {
+            if let Some(e) = self.get_mut(r)
+                && e.keeps_aggregates()
+            {
                 e.remove_contribution(old_rate, old_below);
                 e.rate_sum_bytes_per_s += u128::from(new_rate);
                 e.below_limit += u64::from(new_below);
             }
         }
+    }
+
+    /// How many of these resources are constrained, and the first of them.
+    fn constrained(&self, resources: &[Resource]) -> (usize, Option<Resource>) {
+        let mut n = 0;
+        let mut first = None;
+        for &r in resources {
+            if self.get(r).is_some_and(ResourceFlows::is_constrained) {
+                n += 1;
+                first = first.or(Some(r));
+            }
+        }
+        (n, first)
     }
 }
 
@@ -254,6 +296,10 @@ pub struct Network {
     limit_slots: Vec<u32>,
     /// Resources whose flows must be re-solved (capacity changed, a flow left).
     dirty_resources: BTreeSet<Resource>,
+    /// Resources that may have become simple or stopped being simple (see [`super::level`]).
+    reclassify: BTreeSet<Resource>,
+    /// Simple resources whose split must be settled.
+    level_dirty: BTreeSet<Resource>,
     epoch: u64,
     last: ReallocationStats,
 }
@@ -281,6 +327,8 @@ impl Network {
             dirty_slots: Vec::new(),
             limit_slots: Vec::new(),
             dirty_resources: BTreeSet::new(),
+            reclassify: BTreeSet::new(),
+            level_dirty: BTreeSet::new(),
             epoch: 0,
             last: ReallocationStats::default(),
         }
@@ -335,6 +383,28 @@ impl Network {
         }
         if now != before {
             self.dirty_resources.insert(r);
+        }
+        if (now == UNLIMITED_BYTES_PER_S) != (before == UNLIMITED_BYTES_PER_S) {
+            // Constrained or no longer: every resource of its flows may change class; a newly
+            // constrained one keeps aggregates from now on (until it gets a split).
+            self.reclassify.insert(r);
+            let slots = self
+                .resources
+                .get(r)
+                .map(|e| e.slots.clone())
+                .unwrap_or_default();
+            let (mut sum, mut below) = (0u128, 0u64);
+            for &slot in &slots {
+                if let Some(Some(f)) = self.slots.get(slot as usize) {
+                    self.reclassify.extend(f.resources.iter().copied());
+                    sum += u128::from(self.committed_rate(f));
+                    below += u64::from(f.below_limit());
+                }
+            }
+            if let Some(e) = self.resources.get_mut(r) {
+                e.rate_sum_bytes_per_s = sum;
+                e.below_limit = below;
+            }
         }
     }
 
@@ -391,14 +461,31 @@ impl Network {
     }
 
     /// Indexes `flow` (in `slot`) on its resources, recording its positions.
-    fn attach(resources: &mut ResourceTable, slot: u32, flow: &mut Flow) {
+    fn attach(
+        resources: &mut ResourceTable,
+        reclassify: &mut BTreeSet<Resource>,
+        slot: u32,
+        flow: &mut Flow,
+    ) {
         flow.positions.clear();
+        let (constrained, _) = resources.constrained(&flow.resources);
         for &r in &flow.resources {
             let pos = match resources.get_mut(r) {
                 Some(e) => {
                     e.slots.push(slot);
-                    e.rate_sum_bytes_per_s += u128::from(flow.rate_bytes_per_s);
-                    e.below_limit += u64::from(flow.below_limit());
+                    if e.keeps_aggregates() {
+                        e.rate_sum_bytes_per_s += u128::from(flow.rate_bytes_per_s);
+                        e.below_limit += u64::from(flow.below_limit());
+                    }
+                    if e.is_constrained() {
+                        if constrained >= 2 {
+                            e.multi += 1;
+                        }
+                        // A resource that is simple (and without a split) or stops being so.
+                        if (e.multi == 0) != e.level.is_some() {
+                            reclassify.insert(r);
+                        }
+                    }
                     // Fits: a resource holds at most one entry per slot and slots are u32.
                     (e.slots.len() - 1) as u32
                 }
@@ -408,19 +495,68 @@ impl Network {
         }
     }
 
+    /// The flow's committed rate: its simple resource's committed level when it is held there.
+    fn committed_rate(&self, flow: &Flow) -> u64 {
+        match flow.level_entry {
+            Some(e) if e.at_level => (self.resources.get(e.resource))
+                .and_then(|x| x.level.as_ref())
+                .and_then(|l| l.committed)
+                .unwrap_or(0),
+            _ => flow.rate_bytes_per_s,
+        }
+    }
+
+    /// The simple resource whose split holds (or will hold) this flow: its only constrained resource,
+    /// when that one has a split.
+    fn level_resource(&self, flow: &Flow) -> Option<Resource> {
+        match self.resources.constrained(&flow.resources) {
+            (1, Some(r)) if self.resources.get(r).is_some_and(|e| e.level.is_some()) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Takes a flow out of its simple resource's split (its committed rate kept in the flow).
+    fn leave_level(&mut self, slot: u32) {
+        let Some(Some(flow)) = self.slots.get(slot as usize) else {
+            return;
+        };
+        let Some(entry) = flow.level_entry else {
+            return;
+        };
+        let rate = self.committed_rate(flow);
+        if let Some(l) = (self.resources.get_mut(entry.resource)).and_then(|e| e.level.as_mut()) {
+            l.remove(entry.limit, slot, entry.at_level);
+        }
+        self.level_dirty.insert(entry.resource);
+        if let Some(Some(flow)) = self.slots.get_mut(slot as usize) {
+            flow.rate_bytes_per_s = rate;
+            flow.level_entry = None;
+        }
+    }
+
     /// Removes `flow` (in `slot`) from its resources' indexes and aggregates; marks the constrained ones
     /// dirty (their other flows may now get more).
     fn detach(&mut self, slot: u32) {
+        self.leave_level(slot);
         let Some(Some(flow)) = self.slots.get(slot as usize) else {
             return;
         };
         let resources = flow.resources.clone();
         let positions = flow.positions.clone();
         let (rate, below) = (flow.rate_bytes_per_s, flow.below_limit());
+        let (constrained, _) = self.resources.constrained(&resources);
         for (&r, &pos) in resources.iter().zip(&positions) {
             let moved = match self.resources.get_mut(r) {
                 Some(e) if (pos as usize) < e.slots.len() => {
-                    e.remove_contribution(rate, below);
+                    if e.keeps_aggregates() {
+                        e.remove_contribution(rate, below);
+                    }
+                    if e.is_constrained() && constrained >= 2 {
+                        e.multi = e.multi.saturating_sub(1);
+                        if e.multi == 0 {
+                            self.reclassify.insert(r);
+                        }
+                    }
                     debug_assert_eq!(e.slots[pos as usize], slot);
                     e.slots.swap_remove(pos as usize);
                     e.slots.get(pos as usize).copied()
@@ -434,8 +570,11 @@ impl Network {
             {
                 o.positions[i] = pos;
             }
-            // Leaving an unconstrained resource affects nobody (a later capacity change marks it).
-            if self.capacity(r) != UNLIMITED_BYTES_PER_S {
+            // Leaving an unconstrained resource affects nobody (a later capacity change marks it); a
+            // simple resource's split was settled by `leave_level`.
+            if self.capacity(r) != UNLIMITED_BYTES_PER_S
+                && self.resources.get(r).is_some_and(|e| e.level.is_none())
+            {
                 self.dirty_resources.insert(r);
             }
         }
@@ -471,13 +610,14 @@ impl Network {
             demand_bytes_per_s: spec.demand_bytes_per_s,
             cap_bytes_per_s: spec.cap_bytes_per_s,
             rate_bytes_per_s: 0,
+            level_entry: None,
             bottleneck: None,
             solved_limit_bytes_per_s: 0,
             dirty: true,
             limit_pending: false,
             fast_original: None,
         };
-        Self::attach(&mut self.resources, slot, &mut flow);
+        Self::attach(&mut self.resources, &mut self.reclassify, slot, &mut flow);
         self.slots[slot as usize] = Some(flow);
         self.ids.insert(id, slot);
         self.dirty_slots.push(slot);
@@ -574,7 +714,7 @@ impl Network {
         };
         flow.resources = route.resources();
         flow.route = route;
-        Self::attach(&mut self.resources, slot, flow);
+        Self::attach(&mut self.resources, &mut self.reclassify, slot, flow);
         if !flow.dirty {
             flow.dirty = true;
             self.dirty_slots.push(slot);
@@ -588,7 +728,7 @@ impl Network {
     /// # Errors
     /// [`NetworkError::UnknownFlow`].
     pub fn rate(&self, id: FlowId) -> Result<u64, NetworkError> {
-        Ok(self.flow(id)?.rate_bytes_per_s)
+        Ok(self.committed_rate(self.flow(id)?))
     }
 
     /// A flow's current demand in bytes per second.
@@ -640,7 +780,7 @@ impl Network {
                 .slots
                 .get(slot as usize)
                 .and_then(Option::as_ref)
-                .map_or(0, |f| f.rate_bytes_per_s);
+                .map_or(0, |f| self.committed_rate(f));
             (id, rate)
         })
     }
@@ -651,10 +791,18 @@ impl Network {
     /// [`NetworkError::UnknownLink`] / [`NetworkError::UnknownNode`].
     pub fn load(&self, resource: Resource) -> Result<ResourceLoad, NetworkError> {
         let capacity_bytes_per_s = self.topology.capacity_bytes_per_s(resource)?;
-        let (sum, flows) = self
-            .resources
-            .get(resource)
-            .map_or((0, 0), |e| (e.rate_sum_bytes_per_s, e.slots.len()));
+        // Kept for constrained resources; a simple one's from its split; summed for the others.
+        let (sum, flows) = self.resources.get(resource).map_or((0, 0), |e| {
+            let sum = match &e.level {
+                Some(l) => l.allocated(e.capacity_bytes_per_s),
+                None if e.is_constrained() => e.rate_sum_bytes_per_s,
+                None => (e.slots.iter())
+                    .filter_map(|&s| self.slots.get(s as usize).and_then(Option::as_ref))
+                    .map(|f| u128::from(self.committed_rate(f)))
+                    .sum(),
+            };
+            (sum, e.slots.len())
+        });
         Ok(ResourceLoad {
             capacity_bytes_per_s,
             allocated_bytes_per_s: u64::try_from(sum).unwrap_or(u64::MAX),
@@ -673,6 +821,8 @@ impl Network {
             })
         };
         !self.dirty_resources.is_empty()
+            || !self.reclassify.is_empty()
+            || !self.level_dirty.is_empty()
             || live(&self.dirty_slots, |f| f.dirty)
             || live(&self.limit_slots, |f| {
                 f.limit_pending && f.limit_bytes_per_s() != f.solved_limit_bytes_per_s
@@ -704,7 +854,7 @@ impl Network {
             comp.push(slot);
             for &r in &flow.resources {
                 if let Some(e) = self.resources.get_mut(r)
-                    && e.is_constrained()
+                    && e.keeps_aggregates()
                     && e.component_epoch != epoch
                 {
                     e.component_epoch = epoch;
@@ -796,22 +946,40 @@ impl Network {
         self.epoch += 1;
         let mut comp: Vec<u32> = Vec::new();
         let mut comp_resources: Vec<Resource> = Vec::new();
+        // Flows of simple resources re-keyed in their split: (rate, bottleneck) as last committed.
+        let mut before: BTreeMap<u32, (u64, Option<Resource>)> = BTreeMap::new();
 
-        // 1. Components that must be re-solved.
-        let mut seeds = std::mem::take(&mut self.dirty_slots);
-        for s in &seeds {
-            if let Some(Some(f)) = self.slots.get_mut(*s as usize) {
+        // 0. Resources that became simple, or stopped being so.
+        let mut seeds: Vec<u32> = Vec::new();
+        let mut general: Vec<u32> = Vec::new();
+        self.reclassify_resources(&mut general, &mut before);
+        seeds.extend(general.into_iter().filter(|&s| !self.rekey(s, &mut before)));
+
+        // 1. Components that must be re-solved; changed flows of simple resources to their split.
+        for s in std::mem::take(&mut self.dirty_slots) {
+            if let Some(Some(f)) = self.slots.get_mut(s as usize) {
                 f.dirty = false;
             }
-        }
-        for r in std::mem::take(&mut self.dirty_resources) {
-            if let Some(e) = self.resources.get(r) {
-                seeds.extend_from_slice(&e.slots);
+            if !self.rekey(s, &mut before) {
+                seeds.push(s);
             }
         }
+        let mut general: Vec<u32> = Vec::new();
+        for r in std::mem::take(&mut self.dirty_resources) {
+            if let Some(e) = self.resources.get(r) {
+                if e.level.is_some() {
+                    self.level_dirty.insert(r);
+                } else {
+                    general.extend_from_slice(&e.slots);
+                }
+            }
+        }
+        // A flow of a simple resource is settled by its split, whichever way it came here.
+        seeds.extend(general.into_iter().filter(|&s| !self.rekey(s, &mut before)));
         self.expand(seeds, &mut comp, &mut comp_resources);
 
-        // 2. Limit changes outside those components: fast path, or re-solve their component.
+        // 2. Limit changes outside those components: a simple resource's split, the fast path, or
+        //    re-solve their component.
         let candidates = std::mem::take(&mut self.limit_slots);
         let mut fast: Vec<u32> = Vec::new();
         for slot in candidates {
@@ -823,6 +991,9 @@ impl Network {
             }
             f.limit_pending = false;
             if self.slot_epochs.get(slot as usize) == Some(&self.epoch) {
+                continue;
+            }
+            if self.rekey(slot, &mut before) {
                 continue;
             }
             if self.try_fast_path(slot) {
@@ -904,17 +1075,205 @@ impl Network {
                 }
             }
         }
+        // 5. Simple resources: settle their splits.
+        let mut level_resolved = 0;
+        for r in std::mem::take(&mut self.level_dirty) {
+            level_resolved +=
+                self.settle_level(r, list_all, &mut before, &mut changed, &mut shared);
+        }
         changed.sort_unstable();
         shared.flows.sort_unstable_by_key(|c| c.flow);
         shared.levels.sort_unstable();
         shared.levels.dedup();
         self.last = ReallocationStats {
-            flows_resolved: comp.len(),
+            flows_resolved: comp.len() + level_resolved,
             resources_resolved: comp_resources.len(),
             fast_path_flows: fast_count,
             flows_changed: changed.len() + shared.flows.len(),
         };
         (changed, shared)
+    }
+
+    /// Re-keys a flow whose only constrained resource is simple in that resource's split (its limit,
+    /// or the flow, is new), noting its last committed state in `before`. False when the flow belongs
+    /// to the general solver.
+    fn rekey(&mut self, slot: u32, before: &mut BTreeMap<u32, (u64, Option<Resource>)>) -> bool {
+        let Some(Some(flow)) = self.slots.get(slot as usize) else {
+            return true; // stale: nothing to solve
+        };
+        let Some(r) = self.level_resource(flow) else {
+            return false;
+        };
+        before
+            .entry(slot)
+            .or_insert((self.committed_rate(flow), flow.bottleneck));
+        self.leave_level(slot);
+        let Some(Some(flow)) = self.slots.get_mut(slot as usize) else {
+            return true;
+        };
+        let limit = flow.limit_bytes_per_s();
+        let Some(level) = (self.resources.get_mut(r)).and_then(|e| e.level.as_mut()) else {
+            return false;
+        };
+        let at_level = level.insert(limit, slot);
+        flow.level_entry = Some(LevelEntry {
+            resource: r,
+            limit,
+            at_level,
+        });
+        flow.solved_limit_bytes_per_s = limit;
+        self.level_dirty.insert(r);
+        true
+    }
+
+    /// Gives the resources whose class may have changed the solver they now need: a split built for a
+    /// resource that became simple (its flows re-keyed), a split dropped for one that stopped being
+    /// simple (its flows to `seeds`, its aggregates recounted).
+    fn reclassify_resources(
+        &mut self,
+        seeds: &mut Vec<u32>,
+        before: &mut BTreeMap<u32, (u64, Option<Resource>)>,
+    ) {
+        for r in std::mem::take(&mut self.reclassify) {
+            let Some(e) = self.resources.get(r) else {
+                continue;
+            };
+            let slots = e.slots.clone();
+            let constrained = e.is_constrained();
+            let live = |s: &u32| self.slots.get(*s as usize).and_then(Option::as_ref);
+            let multi = if constrained {
+                (slots.iter().filter_map(live))
+                    .filter(|f| self.resources.constrained(&f.resources).0 >= 2)
+                    .count()
+            } else {
+                0
+            };
+            let simple = constrained && multi == 0;
+            let had = e.level.is_some();
+            if let Some(e) = self.resources.get_mut(r) {
+                e.multi = u32::try_from(multi).unwrap_or(u32::MAX);
+            }
+            if simple && !had {
+                if let Some(e) = self.resources.get_mut(r) {
+                    e.level = Some(Level::default());
+                }
+                for &s in &slots {
+                    self.rekey(s, before);
+                }
+                self.level_dirty.insert(r);
+            } else if !simple {
+                for &s in &slots {
+                    self.leave_level(s);
+                }
+                self.level_dirty.remove(&r);
+                let live = |s: &u32| self.slots.get(*s as usize).and_then(Option::as_ref);
+                let (sum, below) = (slots.iter().filter_map(live)).fold((0u128, 0u64), |a, f| {
+                    (
+                        a.0 + u128::from(f.rate_bytes_per_s),
+                        a.1 + u64::from(f.below_limit()),
+                    )
+                });
+                if let Some(e) = self.resources.get_mut(r) {
+                    e.level = None;
+                    e.rate_sum_bytes_per_s = sum;
+                    e.below_limit = below;
+                }
+                seeds.extend_from_slice(&slots);
+            }
+        }
+    }
+
+    /// Settles a simple resource's split and reports what changed (like the general commit: a flow
+    /// held there before and after moves with the level). Returns how many flows it looked at.
+    fn settle_level(
+        &mut self,
+        r: Resource,
+        list_all: bool,
+        before: &mut BTreeMap<u32, (u64, Option<Resource>)>,
+        changed: &mut Vec<(FlowId, u64)>,
+        shared: &mut SharedReallocation,
+    ) -> usize {
+        let capacity = self.capacity(r);
+        let Some(level) = (self.resources.get_mut(r)).and_then(|e| e.level.as_mut()) else {
+            return 0;
+        };
+        let old_level = level.committed;
+        let mut moved: Vec<(u32, bool)> = Vec::new();
+        level.settle(capacity, |s, at| moved.push((s, at)));
+        let new_level = level.current(capacity);
+        level.committed = new_level;
+        let held = level.at_level_count();
+        for (slot, at_level) in moved {
+            if let Some(Some(f)) = self.slots.get_mut(slot as usize)
+                && let Some(entry) = f.level_entry.as_mut()
+            {
+                let old_rate = match entry.at_level {
+                    true => old_level.unwrap_or(0),
+                    false => f.rate_bytes_per_s,
+                };
+                before.entry(slot).or_insert((old_rate, f.bottleneck));
+                entry.at_level = at_level;
+            }
+        }
+        let mut looked = 0;
+        let mut entered = 0;
+        let mut level_moved = false;
+        for (&slot, &(old_rate, old_bottleneck)) in before.iter() {
+            let Some(Some(f)) = self.slots.get_mut(slot as usize) else {
+                continue;
+            };
+            let Some(entry) = f.level_entry.filter(|e| e.resource == r) else {
+                continue;
+            };
+            looked += 1;
+            let (rate, bottleneck) = match entry.at_level {
+                true => (new_level.unwrap_or(0), Some(r)),
+                false => (entry.limit, None),
+            };
+            f.rate_bytes_per_s = rate;
+            f.bottleneck = bottleneck;
+            if entry.at_level && old_bottleneck != Some(r) {
+                entered += 1;
+            }
+            if list_all {
+                if rate != old_rate {
+                    changed.push((f.id, rate));
+                }
+            } else if old_bottleneck == bottleneck && bottleneck.is_some() {
+                level_moved |= rate != old_rate;
+            } else if rate != old_rate || old_bottleneck != bottleneck {
+                shared.flows.push(FlowChange {
+                    flow: f.id,
+                    rate_bytes_per_s: rate,
+                    bottleneck,
+                });
+            }
+        }
+        // The flows held before and after that nobody re-keyed follow the level.
+        let stayed = held > entered;
+        if let (true, Some(q)) = (stayed && new_level != old_level, new_level) {
+            if list_all {
+                let slots: Vec<u32> = (self.resources.get(r))
+                    .and_then(|e| e.level.as_ref())
+                    .map(|l| l.at_level_slots().collect())
+                    .unwrap_or_default();
+                for slot in slots {
+                    if let Some(Some(f)) = self.slots.get_mut(slot as usize)
+                        && !before.contains_key(&slot)
+                    {
+                        f.rate_bytes_per_s = q;
+                        changed.push((f.id, q));
+                        looked += 1;
+                    }
+                }
+            } else {
+                level_moved = true;
+            }
+        }
+        if level_moved && let Some(q) = new_level {
+            shared.levels.push((r, q));
+        }
+        looked
     }
 
     /// Max-min fair rates of `comp` (slots sorted by id) over `comp_resources` (sorted).
@@ -1283,8 +1642,47 @@ mod tests {
     }
 
     #[test]
+    fn network_a_simple_link_settles_only_what_moves() {
+        // Issue 6: the VPN is the only constrained resource of its 100 flows. One flow's demand falling
+        // below the fair share is one move in the link's split and one level change, not a re-solve of
+        // the hundred flows.
+        let mut fx = fixture(&[None], &[10_000], &[None]);
+        for id in 0..100 {
+            fx.add(id, 0, 0, 0, INF, None);
+        }
+        let first = fx.net.reallocate_shared();
+        assert_eq!(first.flows.len(), 100);
+        let vpn = Resource::Link(fx.vpn[0]);
+        assert!(
+            (first.flows.iter()).all(|c| (c.rate_bytes_per_s, c.bottleneck) == (100, Some(vpn)))
+        );
+        fx.net.set_demand(FlowId(7), 1).unwrap();
+        let shared = fx.net.reallocate_shared();
+        let seven = FlowChange {
+            flow: FlowId(7),
+            rate_bytes_per_s: 1,
+            bottleneck: None,
+        };
+        assert_eq!(shared.flows, vec![seven]);
+        assert_eq!(shared.levels, vec![(vpn, 101)], "9,999 / 99");
+        assert_eq!(fx.net.last_reallocation().flows_resolved, 1);
+        // A flow leaving raises the level for the other 98: one entry.
+        fx.net.remove_flow(FlowId(3)).unwrap();
+        let shared = fx.net.reallocate_shared();
+        assert!(shared.flows.is_empty());
+        assert_eq!(shared.levels, vec![(vpn, 102)], "9,999 / 98");
+        assert_eq!(fx.net.rate(FlowId(50)), Ok(102));
+        assert_eq!(
+            fx.net.load(vpn).unwrap().allocated_bytes_per_s,
+            1 + 98 * 102
+        );
+        check_fair(&fx.net).unwrap();
+    }
+
+    #[test]
     fn network_fast_paths_skip_the_solver() {
-        let mut fx = fixture(&[None], &[300], &[None]);
+        // A capped PS makes the VPN non-simple: the general solver and its fast paths.
+        let mut fx = fixture(&[Some(10_000)], &[300], &[None]);
         fx.add(0, 0, 0, 0, INF, None);
         fx.add(1, 0, 0, 0, INF, None);
         fx.net.reallocate();

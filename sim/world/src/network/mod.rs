@@ -24,6 +24,7 @@
 
 pub mod allocation;
 pub mod flows;
+mod level;
 pub mod topology;
 
 pub use allocation::Problem;
