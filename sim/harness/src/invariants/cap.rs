@@ -15,11 +15,7 @@ pub fn mt_disks(world: &World) -> BTreeMap<MasterTargetName, u32> {
         .values()
         .map(|m| (m.name.clone(), m.own_disks))
         .collect();
-    for (mt, k) in world
-        .machines()
-        .values()
-        .filter_map(|m| m.attached.as_ref())
-    {
+    for (mt, k) in world.attached_disks() {
         *n.entry(mt.clone()).or_insert(0) += k;
     }
     n

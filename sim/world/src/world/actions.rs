@@ -324,10 +324,7 @@ impl World {
     fn stop_action(&mut self, item: &ItemId) -> Outcome {
         self.cs_up()?;
         self.stop_replication(item);
-        if let Some(m) = self.machines.get_mut(item) {
-            m.attached = None;
-        }
-        self.attach_epoch += 1;
+        self.set_attached(item, None);
         Ok(None)
     }
 
@@ -580,14 +577,10 @@ impl World {
             ));
         }
         let n = disks.len() as u32;
-        let attached: u32 = self
-            .machines
-            .values()
-            .filter(|x| x.item != *item)
-            .filter_map(|x| x.attached.as_ref())
+        let own = (machine.attached.as_ref())
             .filter(|(m, _)| m == mt)
-            .map(|(_, k)| *k)
-            .sum();
+            .map_or(0, |(_, k)| *k);
+        let attached = self.mt_attached.get(mt).copied().unwrap_or(0) - own;
         if self.enforce_mt_disk_limit && m_view.own_disks + attached + n > 60 {
             return Err(rule_fail(
                 RuleId::Rp14,
@@ -620,9 +613,8 @@ impl World {
             d.free_bytes -= needed;
             d.folders.push(folder.to_owned());
         }
+        self.set_attached(item, Some((mt.clone(), n)));
         let m = self.machines.get_mut(item).expect("exists");
-        m.attached = Some((mt.clone(), n));
-        self.attach_epoch += 1;
         if mode == RecoveryMode::Alternate {
             m.alr_vm = Some((m_view.host.clone(), ds.clone(), folder.to_owned()));
         }
@@ -748,6 +740,7 @@ impl World {
             ));
         };
         self.stop_replication(item);
+        self.set_attached(item, None);
         self.machines.get_mut(item).expect("exists").kept = Some((disks.clone(), points));
         let m = self.machines.get_mut(item).expect("exists");
         for (k, &d) in disks.iter().enumerate() {
@@ -757,8 +750,6 @@ impl World {
             disks: disks.clone(),
             ..point.clone()
         });
-        m.attached = None;
-        self.attach_epoch += 1;
         let disk_views: Vec<OnPremDiskView> = m
             .disks
             .iter()
@@ -821,8 +812,7 @@ impl World {
         mm.kept = None;
         let (ps, mt) = self.last_protection(item);
         if let Some(mt) = &mt {
-            self.machines.get_mut(item).expect("exists").attached =
-                Some((mt.clone(), disks.len() as u32));
+            self.set_attached(item, Some((mt.clone(), disks.len() as u32)));
         }
         self.start_replication(
             item,

@@ -160,6 +160,9 @@ pub struct World {
     pub events_handled: u64,
     /// Bumped whenever a machine's disks are attached to or detached from a master target.
     pub(crate) attach_epoch: u64,
+    /// Disks the machines have attached to each master target (RP-14, INV-CAP), kept by
+    /// [`World::set_attached`] so that neither the RP-14 check nor INV-CAP counts every machine.
+    pub(crate) mt_attached: BTreeMap<MasterTargetName, u32>,
     /// Whether caught-up machines get a point cadence ([`WorldSpec::point_cadence`]).
     pub(crate) point_cadence: bool,
     /// Machines under a cadence whose streams changed this instant: is each still caught up?
@@ -339,6 +342,7 @@ impl World {
                 .collect(),
             events_handled: 0,
             attach_epoch: 0,
+            mt_attached: BTreeMap::new(),
             point_cadence: spec.point_cadence,
             cadence_check: BTreeSet::new(),
             cadence_report: BTreeSet::new(),
@@ -457,8 +461,7 @@ impl World {
             };
             if let Some(mt) = &mt {
                 let n = m.disks.len() as u32;
-                self.machines.get_mut(&m.item).expect("just added").attached =
-                    Some((mt.clone(), n));
+                self.set_attached(&m.item, Some((mt.clone(), n)));
             }
             let all: Vec<usize> = (0..m.disks.len()).collect();
             self.start_replication(
@@ -566,6 +569,44 @@ impl World {
     /// INV-CAP): a checker of attachments need only look again when it has changed.
     pub fn attachments_epoch(&self) -> u64 {
         self.attach_epoch
+    }
+
+    /// Disks the machines have attached to each master target (only those with some), RP-14 and
+    /// INV-CAP; the MT's own disks are not included.
+    pub fn attached_disks(&self) -> &BTreeMap<MasterTargetName, u32> {
+        &self.mt_attached
+    }
+
+    /// Attaches a machine's disks to a master target (`None`: detaches them), keeping the per-MT count
+    /// and the attachment epoch.
+    pub(crate) fn set_attached(&mut self, item: &ItemId, to: Option<(MasterTargetName, u32)>) {
+        let Some(m) = self.machines.get_mut(item) else {
+            return;
+        };
+        if let Some((mt, n)) = m.attached.take()
+            && let Some(k) = self.mt_attached.get_mut(&mt)
+        {
+            *k = k.saturating_sub(n);
+            if *k == 0 {
+                self.mt_attached.remove(&mt);
+            }
+        }
+        if let Some((mt, n)) = &to
+            && *n > 0
+        {
+            *self.mt_attached.entry(mt.clone()).or_insert(0) += n;
+        }
+        m.attached = to;
+        self.attach_epoch += 1;
+        debug_assert_eq!(self.mt_attached, {
+            let mut n: BTreeMap<MasterTargetName, u32> = BTreeMap::new();
+            for (mt, k) in self.machines.values().filter_map(|m| m.attached.as_ref()) {
+                if *k > 0 {
+                    *n.entry(mt.clone()).or_insert(0) += k;
+                }
+            }
+            n
+        });
     }
 
     /// The faults and which are active.
