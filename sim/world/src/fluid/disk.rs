@@ -34,20 +34,56 @@ struct ResyncJob {
     remaining_millibytes: u128,
 }
 
-/// The rates and starting state of one constant-rate stretch `[t1, t2]`, and the closed forms on it.
+/// What a disk is sent over time when its rate is not one constant: a cumulative *service* curve kept
+/// by the caller (a saturated link's fair share over its level changes, issue 6). Both answers must be
+/// exactly what advancing the disk at each of the curve's constant rates in turn would give.
+pub trait ServiceCurve {
+    /// Milli-bytes sent in `(t1, t2]` (`t1 ≤ t2`).
+    fn served(&self, t1: Millis, t2: Millis) -> u128;
+    /// The first whole ms `t ≥ t1` by which `need > 0` milli-bytes have been sent since `t1` (`None`:
+    /// never under the curve as it stands).
+    fn time_to_serve(&self, t1: Millis, need: u128) -> Option<Millis>;
+}
+
+/// How a stretch is sent: at one rate, or along a [`ServiceCurve`].
+#[derive(Clone, Copy)]
+enum SendLaw<'a> {
+    /// Bytes per second (= milli-bytes per ms).
+    Rate(u64),
+    Curve(&'a dyn ServiceCurve),
+}
+
+impl std::fmt::Debug for SendLaw<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendLaw::Rate(r) => write!(f, "Rate({r})"),
+            SendLaw::Curve(_) => write!(f, "Curve"),
+        }
+    }
+}
+
+/// The rates and starting state of one stretch `[t1, t2]` of constant churn, and the closed forms on it.
 #[derive(Debug, Clone, Copy)]
-struct Segment {
+struct Segment<'a> {
     t1: Millis,
     t2: Millis,
     written1: u128,
     sent1: u128,
     resync1: u128,
-    send_bps: u64,
+    send: SendLaw<'a>,
     churn_bps: u64,
     lag_ms: Millis,
 }
 
-impl Segment {
+impl Segment<'_> {
+    /// Milli-bytes the disk can send in the stretch.
+    fn capacity(&self) -> u128 {
+        match self.send {
+            SendLaw::Rate(r) => mul_u64(r, self.t2 - self.t1),
+            SendLaw::Curve(c) => c.served(self.t1, self.t2),
+        }
+    }
+
     /// Source's cumulative churn at `t` (`t ≥ t1`).
     fn written_at(&self, t: Millis) -> u128 {
         self.written1
@@ -65,14 +101,17 @@ impl Segment {
         if need == 0 {
             return Some(self.t1);
         }
-        if self.send_bps == 0 {
-            return None;
+        match self.send {
+            SendLaw::Rate(0) => None,
+            SendLaw::Rate(r) => {
+                let dt = need.div_ceil(u128::from(r));
+                Some(
+                    self.t1
+                        .saturating_add(u64::try_from(dt).unwrap_or(u64::MAX)),
+                )
+            }
+            SendLaw::Curve(c) => c.time_to_serve(self.t1, need),
         }
-        let dt = need.div_ceil(u128::from(self.send_bps));
-        Some(
-            self.t1
-                .saturating_add(u64::try_from(dt).unwrap_or(u64::MAX)),
-        )
     }
 
     /// When a tag at `tag_ms` with offset `o` becomes usable, if its data is applied by `t2`.
@@ -498,45 +537,9 @@ impl FluidDisk {
     // ----- time -----------------------------------------------------------------------------
 
     /// Marks (or unmarks) the disk as served in virtual time: while marked, it must not be moved forward
-    /// except by [`FluidDisk::advance_served`] (checked in debug builds).
+    /// except by [`FluidDisk::advance_along`] (checked in debug builds).
     pub fn set_served_elsewhere(&mut self, marked: bool) {
         self.served_elsewhere = marked;
-    }
-
-    /// Moves the state forward to `to` when the caller knows only *how much* the running resync was sent
-    /// in `(now, to]` (`served_millibytes`), not at which rates: a resync gets the whole send rate and
-    /// nothing is applied before it completes, so the state at `to` depends on the rates only through
-    /// that amount (issue 6: the streams a saturated link holds at one fair share). The resync must not
-    /// complete before `to`; if it completes exactly at `to`, it is recorded as completed then.
-    pub fn advance_served(&mut self, to: Millis, served_millibytes: u128) {
-        let rate = self.send_rate_bps;
-        let marked = self.served_elsewhere;
-        self.send_rate_bps = 0;
-        self.served_elsewhere = false;
-        self.advance(to);
-        self.send_rate_bps = rate;
-        self.served_elsewhere = marked;
-        let Some(job) = &mut self.resync else {
-            debug_assert_eq!(served_millibytes, 0, "service without a resync");
-            return;
-        };
-        debug_assert!(
-            served_millibytes <= job.remaining_millibytes,
-            "a resync completed before {to} went unnoticed"
-        );
-        let served = served_millibytes.min(job.remaining_millibytes);
-        job.remaining_millibytes -= served;
-        self.resync_sent_total_millibytes =
-            self.resync_sent_total_millibytes.saturating_add(served);
-        if job.remaining_millibytes == 0 {
-            self.last_resync = Some(ResyncRecord {
-                reason: job.reason,
-                started_ms: job.started_ms,
-                completed_ms: self.now_ms,
-                bytes: millibytes_to_bytes(job.total_millibytes),
-            });
-            self.resync = None;
-        }
     }
 
     /// Moves the state forward to `to` in closed form (no-op if `to <= now`).
@@ -554,7 +557,22 @@ impl FluidDisk {
                 Some(u) if u > self.now_ms => u.min(to),
                 _ => to,
             };
-            self.advance_segment(end, seg.rate_bps);
+            self.advance_segment(end, seg.rate_bps, None);
+        }
+    }
+
+    /// [`FluidDisk::advance`] along a service curve instead of the send rate: what the disk is sent in
+    /// `(now, to]` is the curve's (issue 6: a stream a saturated link holds at its fair share, whose
+    /// level changed many times since the stream was last looked at). Resyncs, backlog, tags and their
+    /// usable times come out exactly as advancing at each of the curve's rates in turn.
+    pub fn advance_along(&mut self, to: Millis, curve: &dyn ServiceCurve) {
+        while self.now_ms < to {
+            let seg = self.current_churn();
+            let end = match seg.until_ms {
+                Some(u) if u > self.now_ms => u.min(to),
+                _ => to,
+            };
+            self.advance_segment(end, seg.rate_bps, Some(curve));
         }
     }
 
@@ -689,25 +707,34 @@ impl FluidDisk {
         self.tag_policy.is_some() && self.source_running && self.resync_required.is_none()
     }
 
-    fn segment(&self, t2: Millis, churn_bps: u64) -> Segment {
+    fn segment(&self, t2: Millis, churn_bps: u64) -> Segment<'static> {
+        self.segment_sent(t2, churn_bps, SendLaw::Rate(self.effective_send_rate_bps()))
+    }
+
+    fn segment_sent<'a>(&self, t2: Millis, churn_bps: u64, send: SendLaw<'a>) -> Segment<'a> {
         Segment {
             t1: self.now_ms,
             t2,
             written1: self.written_millibytes,
             sent1: self.sent_millibytes,
             resync1: self.resync.map_or(0, |j| j.remaining_millibytes),
-            send_bps: self.effective_send_rate_bps(),
+            send,
             churn_bps,
             lag_ms: self.transfer_lag_ms,
         }
     }
 
     /// One stretch of constant churn and send rates, `[now, t2]`, `t2 > now`.
-    fn advance_segment(&mut self, t2: Millis, churn_bps: u64) {
+    fn advance_segment(&mut self, t2: Millis, churn_bps: u64, curve: Option<&dyn ServiceCurve>) {
         self.churn.seek(t2);
-        let seg = self.segment(t2, churn_bps);
-        let dt = t2 - seg.t1;
-        let capacity = mul_u64(seg.send_bps, dt);
+        let seg = match curve {
+            // nothing is sent while a resync is required (as at the effective rate 0)
+            Some(c) if self.resync_required.is_none() => {
+                self.segment_sent(t2, churn_bps, SendLaw::Curve(c))
+            }
+            _ => self.segment(t2, churn_bps),
+        };
+        let capacity = seg.capacity();
         let to_resync = seg.resync1.min(capacity);
         let written2 = seg.written_at(t2);
         let sent2 = written2.min(seg.sent1.saturating_add(capacity - to_resync));

@@ -58,7 +58,9 @@ mod disk;
 mod recovery_point;
 mod resync;
 
-pub use disk::{FluidDisk, LOOKAHEAD_MS, MAX_LOOKAHEAD_SEGMENTS, MIN_LOOKAHEAD_SEGMENTS};
+pub use disk::{
+    FluidDisk, LOOKAHEAD_MS, MAX_LOOKAHEAD_SEGMENTS, MIN_LOOKAHEAD_SEGMENTS, ServiceCurve,
+};
 pub use recovery_point::{
     CRASH_CONSISTENT_INTERVAL_MS, DEFAULT_APP_CONSISTENT_INTERVAL_MS, MAX_PENDING_TAGS,
     RecoveryPoint, RecoveryPointKind, TagPolicy, bytes_lost,

@@ -1,92 +1,157 @@
 //! A bottleneck's fair share, advanced in virtual time (issue 6).
 //!
 //! Every flow a saturated resource holds gets the same rate, its *level* (the network leaves the integer
-//! remainder unused for that). A resyncing stream held there depends on the rates only through how much
-//! it was sent (nothing is applied before its resync completes, [`FluidDisk::advance_served`]), so such
-//! streams are not touched when the level moves: the share keeps the cumulative service per held flow,
-//! `S(t)`, and each waiting stream the service at which its resync completes. A level change is then one
-//! update of `S`'s slope and one wake-up for the earliest completion, however many streams the link
-//! carries — the reprotect of a thousand machines over one saturated link was quadratic before (every
-//! completion re-rated every stream).
+//! remainder unused for that). So the share keeps one cumulative service per held flow, `S(t)`, as the
+//! history of its levels, and the streams it holds are not touched when the level moves: a stream is
+//! brought to a time along that curve ([`FluidDisk::advance_along`]: resync, backlog, tags and their usable
+//! times exactly as if it had been advanced at every level in turn), and the share wakes a stream only at
+//! the service where something may happen to it:
+//! - a resync completes when `S` has grown by what it has left (exact);
+//! - a backlog cannot drain before `S` has grown by the backlog (the writes go on), so the stream is woken
+//!   there, brought to that time, and — unless it drained exactly then — listed again with what is left,
+//!   which shrinks by the churn-to-level ratio each time.
 //!
-//! Other streams held there (a backlog draining after the resync) are *plain*: they follow each level
-//! change one by one, as every stream did before. A stream's fluid state is brought to now
-//! ([`materialize`]) before anything reads or changes it.
+//! A level change is then one update of the curve and one wake-up for the earliest such service, however
+//! many streams the link carries: the reprotect of thousands of machines over one saturated link was
+//! quadratic before (every completion re-rated every stream). A held stream that is neither resyncing nor
+//! draining is *plain* and follows each level change itself.
 //!
 //! Units: a level in bytes per second is milli-bytes per millisecond, so `S` is in milli-bytes.
 //!
-//! [`FluidDisk::advance_served`]: crate::fluid::FluidDisk::advance_served
+//! [`FluidDisk::advance_along`]: crate::fluid::FluidDisk::advance_along
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use drsim_engine::Millis;
 
 use super::machine::Stream;
+use crate::fluid::ServiceCurve;
 use crate::kernel::EventKey;
 use crate::network::{FlowId, Resource};
+
+/// One stretch of a share's service curve: from `since_ms` on, `level` milli-bytes per ms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stretch {
+    since_ms: Millis,
+    served_at_since: u128,
+    level: u64,
+}
+
+impl Stretch {
+    fn served_at(&self, t: Millis) -> u128 {
+        self.served_at_since
+            .saturating_add(u128::from(self.level) * u128::from(t.saturating_sub(self.since_ms)))
+    }
+}
 
 /// One bottleneck's fair share and the streams it holds.
 #[derive(Clone, Debug)]
 pub(crate) struct Share {
-    /// The rate of every flow held here, bytes per second (= milli-bytes per millisecond).
-    level: u64,
-    /// Since when `level` holds.
-    since_ms: Millis,
-    /// Service per held flow up to `since_ms`, milli-bytes.
-    served_at_since: u128,
-    /// Resyncing streams in virtual time: (the service at which the resync completes, the flow).
+    /// The service curve: its stretches in time order, the last one open-ended. Stretches before the
+    /// oldest virtual stream's time are dropped.
+    curve: Vec<Stretch>,
+    /// Streams in virtual time: (the service at which it must be looked at, the flow).
     pub(crate) waiting: BTreeSet<(u128, FlowId)>,
+    /// When each stream in virtual time was last listed (its fluid time then): the curve is kept back to
+    /// the oldest.
+    listed: BTreeSet<(Millis, FlowId)>,
     /// The other streams held here: each follows a level change itself.
     pub(crate) plain: BTreeSet<FlowId>,
-    /// The wake-up for the earliest completion.
+    /// The wake-up for the earliest service in `waiting`.
     pub(crate) wake: Option<EventKey>,
+}
+
+impl ServiceCurve for Share {
+    fn served(&self, t1: Millis, t2: Millis) -> u128 {
+        self.served_at(t2).saturating_sub(self.served_at(t1))
+    }
+
+    fn time_to_serve(&self, t1: Millis, need: u128) -> Option<Millis> {
+        self.reaches(self.served_at(t1).saturating_add(need))
+            .map(|t| t.max(t1))
+    }
 }
 
 impl Share {
     fn new(level: u64, now: Millis) -> Self {
         Self {
-            level,
-            since_ms: now,
-            served_at_since: 0,
+            curve: vec![Stretch {
+                since_ms: now,
+                served_at_since: 0,
+                level,
+            }],
             waiting: BTreeSet::new(),
+            listed: BTreeSet::new(),
             plain: BTreeSet::new(),
             wake: None,
         }
     }
 
-    /// Service per held flow up to `t` (`t ≥ since`), milli-bytes.
+    fn last(&self) -> Stretch {
+        *self.curve.last().expect("a share has a stretch")
+    }
+
+    /// The level now, bytes per second.
+    pub(crate) fn level(&self) -> u64 {
+        self.last().level
+    }
+
+    /// Service per held flow up to `t`, milli-bytes (`t` at or after the oldest kept stretch).
     fn served_at(&self, t: Millis) -> u128 {
-        self.served_at_since
-            .saturating_add(u128::from(self.level) * u128::from(t.saturating_sub(self.since_ms)))
+        let i = self.curve.partition_point(|s| s.since_ms <= t);
+        self.curve[i.saturating_sub(1)].served_at(t)
     }
 
-    /// A new level from `now` on.
-    fn set_level(&mut self, now: Millis, level: u64) {
-        self.served_at_since = self.served_at(now);
-        self.since_ms = now;
-        self.level = level;
-    }
-
-    /// When the earliest waiting resync completes at the current level (the first whole ms its
-    /// service is reached); `None` when nothing waits or the level is 0.
-    fn next_completion(&self) -> Option<Millis> {
-        let &(finish, _) = self.waiting.first()?;
-        if self.level == 0 {
+    /// The first whole ms at which the service reaches `target` (`None`: never at the current level).
+    fn reaches(&self, target: u128) -> Option<Millis> {
+        // the first stretch whose end reaches the target (the last one is open-ended)
+        let k = self.curve.partition_point(|s| s.served_at_since < target);
+        let s = self.curve[k.saturating_sub(1)];
+        if s.served_at_since >= target {
+            return Some(s.since_ms);
+        }
+        if s.level == 0 {
             return None;
         }
-        let need = finish.saturating_sub(self.served_at_since);
-        let dt = need.div_ceil(u128::from(self.level));
+        let dt = (target - s.served_at_since).div_ceil(u128::from(s.level));
         Some(
-            self.since_ms
+            s.since_ms
                 .saturating_add(u64::try_from(dt).unwrap_or(u64::MAX)),
         )
     }
 
-    /// The waiting streams whose resync has completed by `now`.
+    /// A new level from `now` on.
+    fn set_level(&mut self, now: Millis, level: u64) {
+        let last = self.last();
+        let stretch = Stretch {
+            since_ms: now,
+            served_at_since: last.served_at(now),
+            level,
+        };
+        if last.since_ms == now {
+            *self.curve.last_mut().expect("a share has a stretch") = stretch;
+        } else {
+            self.curve.push(stretch);
+        }
+        // keep the curve back to the oldest stream in virtual time, no further
+        let oldest = self.listed.first().map_or(now, |&(t, _)| t);
+        let keep_from = self.curve.partition_point(|s| s.since_ms <= oldest);
+        if keep_from > 1 {
+            self.curve.drain(..keep_from - 1);
+        }
+    }
+
+    /// When the earliest waiting stream must be looked at (at the current level).
+    fn next_wake(&self) -> Option<Millis> {
+        let &(service, _) = self.waiting.first()?;
+        self.reaches(service)
+    }
+
+    /// The waiting streams whose service has come by `now`.
     pub(crate) fn due(&self, now: Millis) -> Vec<FlowId> {
         let served = self.served_at(now);
         (self.waiting.iter())
-            .take_while(|(finish, _)| *finish <= served)
+            .take_while(|(service, _)| *service <= served)
             .map(|&(_, flow)| flow)
             .collect()
     }
@@ -95,17 +160,17 @@ impl Share {
 /// A stream's place in its share's virtual time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VirtualMark {
-    /// The share's service at the stream's fluid time (milli-bytes).
-    served: u128,
-    /// The service at which its resync completes (its key in [`Share::waiting`]).
-    finish: u128,
+    /// The service at which it must be looked at (its key in [`Share::waiting`]).
+    service: u128,
+    /// When it was listed (its key in `Share::listed`).
+    listed_ms: Millis,
 }
 
 /// Every bottleneck's share, by resource.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Shares {
     pub(crate) by_resource: BTreeMap<Resource, Share>,
-    /// Shares whose earliest completion may have moved: re-woken at the end of the instant.
+    /// Shares whose earliest wake-up may have moved: re-woken at the end of the instant.
     pub(crate) moved: BTreeSet<Resource>,
     /// Every held stream plain, none in virtual time (the reference the tests compare against).
     #[cfg(test)]
@@ -120,34 +185,23 @@ impl Shares {
         let share = (self.by_resource)
             .entry(r)
             .or_insert_with(|| Share::new(level, now));
-        if share.level != level {
+        if share.level() != level {
             share.set_level(now, level);
         }
         share
     }
 
-    /// Brings a stream held in virtual time to `now`: to the share's last level change by the service
-    /// it got meanwhile, then at the current level (where its resync may complete, exactly as one
-    /// advanced stream would). A stream not in virtual time is left as it is.
+    /// Brings a stream held in virtual time to `now` along its share's curve; a stream not in virtual
+    /// time is left as it is.
     pub(crate) fn materialize(&self, s: &mut Stream, now: Millis) {
-        let (Some(mark), Some(share)) = (
-            s.virtual_mark.as_mut(),
-            s.held_by.and_then(|r| self.by_resource.get(&r)),
-        ) else {
+        if s.virtual_mark.is_none() || now <= s.fluid.now_ms() {
+            return;
+        }
+        let Some(share) = s.held_by.and_then(|r| self.by_resource.get(&r)) else {
             return;
         };
-        if s.fluid.now_ms() < share.since_ms {
-            s.fluid
-                .advance_served(share.since_ms, share.served_at_since - mark.served);
-            mark.served = share.served_at_since;
-        }
-        if now > s.fluid.now_ms() {
-            s.fluid.set_served_elsewhere(false);
-            s.fluid.set_send_rate(s.fluid.now_ms(), share.level);
-            s.fluid.advance(now);
-            s.fluid.set_served_elsewhere(true);
-            mark.served = share.served_at(now);
-        }
+        s.fluid.advance_along(now, share);
+        s.fluid.set_send_rate(now, share.level());
     }
 
     /// Takes a stream (brought to now) out of its share's lists; it stays held by the same resource.
@@ -159,7 +213,8 @@ impl Shares {
             return;
         };
         if let Some(mark) = s.virtual_mark.take() {
-            share.waiting.remove(&(mark.finish, s.flow));
+            share.waiting.remove(&(mark.service, s.flow));
+            share.listed.remove(&(mark.listed_ms, s.flow));
             s.fluid.set_served_elsewhere(false);
             self.moved.insert(r);
         } else {
@@ -168,8 +223,9 @@ impl Shares {
     }
 
     /// Lists a stream (brought to now, unlisted) with the share that holds it: in virtual time while it
-    /// resyncs at the share's level, else plain. Returns whether it went to virtual time (then it needs
-    /// no wake-up of its own).
+    /// resyncs or drains a backlog at the share's level (woken when its resync completes or its backlog
+    /// may have drained), else plain. Returns whether it went to virtual time (then it needs no wake-up
+    /// of its own).
     pub(crate) fn list(&mut self, s: &mut Stream, now: Millis) -> bool {
         let Some(r) = s.held_by else {
             return false;
@@ -177,34 +233,63 @@ impl Shares {
         let Some(share) = self.by_resource.get_mut(&r) else {
             return false;
         };
-        let remaining = s.fluid.resync_remaining_millibytes();
-        let resyncing = remaining > 0 && s.fluid.resync_required().is_none();
+        let f = &s.fluid;
+        let ahead = match f.resync_remaining_millibytes() {
+            0 => f.backlog_millibytes(),
+            remaining => remaining,
+        };
+        let virtual_time =
+            ahead > 0 && f.resync_required().is_none() && f.send_rate_bps() == share.level();
         #[cfg(test)]
-        let resyncing = resyncing && !self.all_plain;
-        if resyncing && s.fluid.send_rate_bps() == share.level {
-            let served = share.served_at(now);
-            let finish = served.saturating_add(remaining);
-            share.waiting.insert((finish, s.flow));
-            s.virtual_mark = Some(VirtualMark { served, finish });
-            s.fluid.set_served_elsewhere(true);
-            self.moved.insert(r);
-            true
-        } else {
+        let virtual_time = virtual_time && !self.all_plain;
+        if !virtual_time {
             share.plain.insert(s.flow);
-            false
+            return false;
         }
+        let service = share.served_at(now).saturating_add(ahead);
+        share.waiting.insert((service, s.flow));
+        share.listed.insert((now, s.flow));
+        s.virtual_mark = Some(VirtualMark {
+            service,
+            listed_ms: now,
+        });
+        s.fluid.set_served_elsewhere(true);
+        self.moved.insert(r);
+        true
     }
 
-    /// The wake-ups of the shares whose earliest completion may have moved: `(resource, old wake-up,
-    /// new time)`.
+    /// The wake-ups of the shares whose earliest one may have moved: `(resource, old wake-up, new
+    /// time)`.
     pub(crate) fn take_moved(&mut self) -> Vec<(Resource, Option<EventKey>, Option<Millis>)> {
         let moved = std::mem::take(&mut self.moved);
         let mut out = Vec::with_capacity(moved.len());
         for r in moved {
             if let Some(share) = self.by_resource.get_mut(&r) {
-                out.push((r, share.wake.take(), share.next_completion()));
+                out.push((r, share.wake.take(), share.next_wake()));
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_share_serves_along_its_levels() {
+        let mut s = Share::new(10, 1_000);
+        s.listed.insert((1_000, FlowId(1))); // a stream in virtual time since 1,000 keeps the curve
+        s.set_level(1_100, 0); // 1,000 served by 1,100, then nothing
+        s.set_level(1_500, 4);
+        assert_eq!(s.served_at(1_050), 500);
+        assert_eq!(s.served(1_050, 1_600), 500 + 400);
+        // 1,000 reached exactly at 1,100; 1,001 needs the level of 4 from 1,500: one ms
+        assert_eq!(s.reaches(1_000), Some(1_100));
+        assert_eq!(s.reaches(1_001), Some(1_501));
+        assert_eq!(s.time_to_serve(1_200, 9), Some(1_503));
+        assert_eq!(s.time_to_serve(1_000, 300), Some(1_030));
+        s.set_level(2_000, 0);
+        assert_eq!(s.reaches(u128::MAX), None);
     }
 }
