@@ -341,6 +341,16 @@ impl Engine {
                 history: Vec::new(),
             },
         );
+        for (item, t) in &self.jobs[&id].tasks {
+            if let Some(m) = &t.machine {
+                (self
+                    .by_master_target
+                    .entry(m.master_target.clone())
+                    .or_default())
+                .tasks
+                .insert((id, item.clone()));
+            }
+        }
         self.outputs.push_back(Output::Job(JobEvent::Created {
             job: id,
             operation: op,
@@ -469,7 +479,7 @@ impl Engine {
     fn prerequisites(&mut self, job: JobId, phase: Phase) -> Option<Failure> {
         let items: Vec<ItemId> = self.jobs[&job].items().cloned().collect();
         let mut first = None;
-        let mut mt_use = super::run::MtUse::new(self, job);
+        let mut mt_use = super::run::MtUse::new(job);
         for item in items {
             self.record_step_start(job, &item, crate::job::Step::Check(phase).name());
             let results = self.run_checks(job, &item, phase, &mut mt_use);

@@ -16,7 +16,7 @@ use crate::item::{ItemRecord, ItemSpec};
 use crate::job::Job;
 use crate::lifecycle::ItemState;
 use crate::protocol::{ActionKind, ActionRequest, Command, Input, Output, PlanSpec, Refusal};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Why an engine could not be built from its starting items.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +67,13 @@ pub(crate) enum TimerKind {
     Rpo(ItemId),
 }
 
+/// The items and tasks that may hold disks on one master target ([`Engine::by_master_target`]).
+#[derive(Debug, Default)]
+pub(crate) struct MtMembers {
+    pub(crate) items: BTreeSet<ItemId>,
+    pub(crate) tasks: BTreeSet<(JobId, ItemId)>,
+}
+
 /// The reprotect/failback orchestrator.
 #[derive(Debug)]
 pub struct Engine {
@@ -78,6 +85,11 @@ pub struct Engine {
     pub(crate) by_azure_vm: BTreeMap<VmName, ItemId>,
     pub(crate) plans: BTreeMap<PlanId, PlanSpec>,
     pub(crate) jobs: BTreeMap<JobId, Job>,
+    /// Per master target, the items whose protection was ever on it and the job tasks ever aimed at it
+    /// (a superset: RP-14 counts filter by the current state) — so counting an MT's disks looks at its
+    /// few machines, not at every item and task (issue 6: a 10,000-VM reprotect checked every machine
+    /// against every other).
+    pub(crate) by_master_target: BTreeMap<MasterTargetName, MtMembers>,
     pub(crate) pending: BTreeMap<ActionId, Pending>,
     pub(crate) timers: BTreeMap<(Millis, u64), TimerKind>,
     pub(crate) outputs: VecDeque<Output>,
@@ -101,6 +113,7 @@ impl Engine {
             by_azure_vm: BTreeMap::new(),
             plans: BTreeMap::new(),
             jobs: BTreeMap::new(),
+            by_master_target: BTreeMap::new(),
             pending: BTreeMap::new(),
             timers: BTreeMap::new(),
             outputs: VecDeque::new(),
@@ -136,6 +149,13 @@ impl Engine {
                 ItemState::ProtectedToOnPrem => e.config.failback_policy,
                 _ => e.config.forward_policy,
             };
+            if let Some(m) = &spec.protection {
+                (e.by_master_target
+                    .entry(m.master_target.clone())
+                    .or_default())
+                .items
+                .insert(spec.id.clone());
+            }
             e.items
                 .insert(spec.id.clone(), ItemRecord::new(spec, policy));
         }

@@ -16,48 +16,68 @@ use crate::sabotage::Sabotage;
 use std::collections::BTreeMap;
 
 /// Disks in use on each master target by prepared protections, reserved by other running reprotect jobs,
-/// plus machines counted earlier in a job (RP-14).
+/// plus machines counted earlier in a job (RP-14). An MT is counted when first asked about, from its
+/// members ([`Engine::by_master_target`]); nothing the count reads changes while one job's checks run.
 pub(crate) struct MtUse {
+    job: JobId,
     by_mt: BTreeMap<MasterTargetName, u32>,
 }
 
 impl MtUse {
-    /// Counts the disks of every item whose target is prepared on an MT, and of every machine of another
-    /// running reprotect job past its prerequisites (its disks are on their way: two concurrent jobs must
-    /// not both fit into the same last free slots).
-    pub(crate) fn new(e: &Engine, job: JobId) -> Self {
-        let mut by_mt = BTreeMap::new();
-        for rec in e.items.values() {
-            if let Some(p) = &rec.protection
-                && p.target_prepared
-            {
-                *by_mt.entry(p.machine.master_target.clone()).or_insert(0) += p.disks.len() as u32;
-            }
+    /// Counts for the checks of `job`: the disks of every item whose target is prepared on an MT, and of
+    /// every machine of another running reprotect job past its prerequisites (its disks are on their way:
+    /// two concurrent jobs must not both fit into the same last free slots).
+    pub(crate) fn new(job: JobId) -> Self {
+        MtUse {
+            job,
+            by_mt: BTreeMap::new(),
         }
-        for (id, j) in &e.jobs {
-            if *id == job || j.ended() || j.operation != Operation::Reprotect {
-                continue;
-            }
-            for (item, t) in &j.tasks {
-                let prepared = e.items[item]
-                    .protection
-                    .as_ref()
-                    .is_some_and(|p| p.target_prepared);
-                if let Some(m) = &t.machine
-                    && t.pc > 0
-                    && !t.ended()
-                    && !prepared
-                {
-                    *by_mt.entry(m.master_target.clone()).or_insert(0) += t.disks.len() as u32;
-                }
-            }
-        }
-        MtUse { by_mt }
     }
 
-    fn get(&self, mt: &MasterTargetName) -> u32 {
-        self.by_mt.get(mt).copied().unwrap_or(0)
+    fn get(&mut self, e: &Engine, mt: &MasterTargetName) -> &mut u32 {
+        let job = self.job;
+        self.by_mt
+            .entry(mt.clone())
+            .or_insert_with(|| count_mt(e, job, mt))
     }
+}
+
+/// Disks on `mt` by prepared protections and by other running reprotect jobs' machines (see [`MtUse`]).
+fn count_mt(e: &Engine, job: JobId, mt: &MasterTargetName) -> u32 {
+    let Some(members) = e.by_master_target.get(mt) else {
+        return 0;
+    };
+    let prepared_on = |item: &ItemId, mt: &MasterTargetName| {
+        (e.items.get(item))
+            .and_then(|r| r.protection.as_ref())
+            .filter(|p| p.target_prepared && &p.machine.master_target == mt)
+            .map(|p| p.disks.len() as u32)
+    };
+    let mut n: u32 = (members.items.iter())
+        .filter_map(|i| prepared_on(i, mt))
+        .sum();
+    for (id, item) in &members.tasks {
+        let Some(j) = e.jobs.get(id) else {
+            continue;
+        };
+        if *id == job || j.ended() || j.operation != Operation::Reprotect {
+            continue;
+        }
+        let Some(t) = j.tasks.get(item) else {
+            continue;
+        };
+        let prepared = (e.items.get(item))
+            .and_then(|r| r.protection.as_ref())
+            .is_some_and(|p| p.target_prepared);
+        if t.machine.as_ref().is_some_and(|m| &m.master_target == mt)
+            && t.pc > 0
+            && !t.ended()
+            && !prepared
+        {
+            n += t.disks.len() as u32;
+        }
+    }
+    n
 }
 
 /// How starting a step went.
@@ -111,7 +131,7 @@ impl Engine {
             .unwrap_or(0);
         let in_use = mt
             .as_ref()
-            .map(|m| mt_use.get(m))
+            .map(|m| *mt_use.get(self, m))
             .unwrap_or(0)
             .saturating_sub(own_prepared);
         let ctx = CheckCtx {
@@ -133,7 +153,7 @@ impl Engine {
         if phase == Phase::ReprotectStart
             && let Some(m) = mt
         {
-            *mt_use.by_mt.entry(m).or_insert(0) += task.disks.len() as u32;
+            *mt_use.get(self, &m) += task.disks.len() as u32;
         }
         results
     }
@@ -522,7 +542,7 @@ impl Engine {
         let kind = match step {
             Step::Check(phase) => {
                 self.record_step_start(job, item, step.name());
-                let mut mt_use = MtUse::new(self, job);
+                let mut mt_use = MtUse::new(job);
                 let results = self.run_checks(job, item, phase, &mut mt_use);
                 let failure = readiness::first_failure(&results).cloned();
                 self.emit_checks(job, item, results);
@@ -953,6 +973,13 @@ impl Engine {
             }
             Step::PrepareTarget => {
                 if let (Some(machine), Some(mode)) = (t.machine.clone(), t.mode) {
+                    (self
+                        .by_master_target
+                        .entry(machine.master_target.clone())
+                        .or_default())
+                    .items
+                    .insert(item.clone());
+                    let rec = self.items.get_mut(item).expect("item exists");
                     rec.protection = Some(Protection {
                         machine,
                         mode,
