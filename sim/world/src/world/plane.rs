@@ -566,15 +566,26 @@ impl World {
             return; // the stream ended
         };
         let item = &item;
+        let resyncing = |w: &World| {
+            (w.machines.get(item))
+                .and_then(|m| m.disks.get(d)?.stream.as_ref())
+                .is_some_and(|s| s.fluid.resync_progress().is_some())
+        };
         if let Some(s) = stream_mut(&mut self.machines, item, d) {
             s.wake = None;
         }
+        let was_resyncing = resyncing(self);
         let now = self.now();
         self.account(item, d, now);
         self.cadence_changed(item);
-        let n = self.machines.get(item).map_or(0, |m| m.disks.len());
-        for k in 0..n {
-            self.update_demand(item, k);
+        // Only a resync ending changes another disk's demand (the next held-back one may start).
+        if was_resyncing != resyncing(self) {
+            let n = self.machines.get(item).map_or(0, |m| m.disks.len());
+            for k in 0..n {
+                self.update_demand(item, k);
+            }
+        } else {
+            self.update_demand(item, d);
         }
         self.reschedule_wake(item, d);
         self.check_sync_done(item);
