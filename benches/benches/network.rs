@@ -23,6 +23,11 @@
 //!   elastic flow (a disk starting a resync) joins / leaves while the link is saturated, then
 //!   `reallocate`; the opposite operation runs untimed between iterations.
 //!
+//! `simple/…` — the same operations on the same flows without PS and MT caps (as the world builds a
+//! scenario without throughput caps, e.g. the bench scenarios): the link is then the only constrained
+//! resource of every flow, a *simple* resource whose split is kept incrementally
+//! (`drsim_world::network::level`), and `reallocate_shared` reports the held flows as one level.
+//!
 //! And at 30k flows only:
 //! * `demand_fast_path` — an elastic flow held by the link gets a new demand still above its rate (a
 //!   backlogged disk whose demand moves): settled without solving anything.
@@ -80,6 +85,12 @@ fn demand(id: u64) -> u64 {
 }
 
 fn fixture(flows: u64) -> Fixture {
+    fixture_with(flows, true)
+}
+
+/// With `capped`, the process servers and master targets have throughput caps; without, the shared
+/// link is every flow's only constrained resource.
+fn fixture_with(flows: u64, capped: bool) -> Fixture {
     let servers = (flows / 600).max(2) as usize;
     let mut topo = Topology::new();
     let mut node = |name: String, kind, cap| {
@@ -94,10 +105,22 @@ fn fixture(flows: u64) -> Fixture {
     let azure_gw = node("azure-gateway".into(), NodeKind::AzureGateway, None);
     let onprem_gw = node("onprem-gateway".into(), NodeKind::OnPremGateway, None);
     let ps: Vec<NodeId> = (0..servers)
-        .map(|i| node(format!("ps/{i}"), NodeKind::ProcessServer, Some(PS_CAP)))
+        .map(|i| {
+            node(
+                format!("ps/{i}"),
+                NodeKind::ProcessServer,
+                capped.then_some(PS_CAP),
+            )
+        })
         .collect();
     let mt: Vec<NodeId> = (0..servers)
-        .map(|i| node(format!("mt/{i}"), NodeKind::MasterTarget, Some(MT_CAP)))
+        .map(|i| {
+            node(
+                format!("mt/{i}"),
+                NodeKind::MasterTarget,
+                capped.then_some(MT_CAP),
+            )
+        })
         .collect();
     let free = LinkSpec {
         capacity_bytes_per_s: UNLIMITED_BYTES_PER_S,
@@ -279,6 +302,48 @@ fn network(c: &mut Criterion) {
         }
         g.finish();
     }
+
+    // The same changes on a link that is every flow's only constrained resource.
+    let simple: Vec<(u64, Fixture)> = SIZES.iter().map(|&n| (n, fixture_with(n, false))).collect();
+    let mut g = c.benchmark_group("network/simple");
+    configure(&mut g);
+    for (n, fx) in &simple {
+        let mut net = allocated(fx);
+        let (d1, d2) = (demand(1), demand(1) + 1_234);
+        let mut flip = false;
+        g.bench_function(format!("demand_resolve/{n}"), |b| {
+            b.iter(|| {
+                flip = !flip;
+                net.set_demand(FlowId(1), if flip { d1 } else { d2 })
+                    .expect("flow");
+                black_box(net.reallocate_shared())
+            })
+        });
+        println!(
+            "network/simple/demand_resolve/{n}: {:?}",
+            net.last_reallocation()
+        );
+        let id = FlowId(u64::MAX - 1);
+        let spec = FlowSpec {
+            demand_bytes_per_s: UNLIMITED_BYTES_PER_S,
+            ..fx.sample_spec.clone()
+        };
+        let add = |net: &mut Network| {
+            net.add_flow(id, spec.clone()).expect("flow");
+            black_box(net.reallocate_shared());
+        };
+        let remove = |net: &mut Network| {
+            net.remove_flow(id).expect("flow");
+            black_box(net.reallocate_shared());
+        };
+        g.bench_function(format!("add_remove_elastic/{n}"), |b| {
+            b.iter(|| {
+                add(&mut net);
+                remove(&mut net);
+            })
+        });
+    }
+    g.finish();
 
     // 30k flows only.
     let (n, fx) = fixtures.last().expect("sizes");
