@@ -200,6 +200,31 @@ fn allocated(fx: &Fixture) -> Network {
     net
 }
 
+/// Adding and removing one elastic flow (a disk starting and ending a resync), each followed by
+/// `settle` (a reallocation).
+fn elastic_toggle<'a>(
+    fx: &'a Fixture,
+    settle: impl Fn(&mut Network) + Copy + 'a,
+) -> (
+    impl Fn(&mut Network) + Copy + 'a,
+    impl Fn(&mut Network) + Copy + 'a,
+) {
+    let id = FlowId(u64::MAX - 1);
+    let add = move |net: &mut Network| {
+        let spec = FlowSpec {
+            demand_bytes_per_s: UNLIMITED_BYTES_PER_S,
+            ..fx.sample_spec.clone()
+        };
+        net.add_flow(id, spec).expect("flow");
+        settle(net);
+    };
+    let remove = move |net: &mut Network| {
+        net.remove_flow(id).expect("flow");
+        settle(net);
+    };
+    (add, remove)
+}
+
 /// Times `timed` only; `untimed` runs between iterations to restore the state.
 fn alternate(
     net: &mut Network,
@@ -269,19 +294,9 @@ fn network(c: &mut Criterion) {
         configure(&mut g);
         for (n, fx) in fixtures.iter().filter(|(n, _)| *n >= 10_000) {
             let mut net = allocated(fx);
-            let id = FlowId(u64::MAX - 1);
-            let spec = FlowSpec {
-                demand_bytes_per_s: UNLIMITED_BYTES_PER_S,
-                ..fx.sample_spec.clone()
-            };
-            let add = |net: &mut Network| {
-                net.add_flow(id, spec.clone()).expect("flow");
+            let (add, remove) = elastic_toggle(fx, |net| {
                 black_box(net.reallocate());
-            };
-            let remove = |net: &mut Network| {
-                net.remove_flow(id).expect("flow");
-                black_box(net.reallocate());
-            };
+            });
             add(&mut net);
             let s_add = net.last_reallocation();
             remove(&mut net);
@@ -323,19 +338,9 @@ fn network(c: &mut Criterion) {
             "network/simple/demand_resolve/{n}: {:?}",
             net.last_reallocation()
         );
-        let id = FlowId(u64::MAX - 1);
-        let spec = FlowSpec {
-            demand_bytes_per_s: UNLIMITED_BYTES_PER_S,
-            ..fx.sample_spec.clone()
-        };
-        let add = |net: &mut Network| {
-            net.add_flow(id, spec.clone()).expect("flow");
+        let (add, remove) = elastic_toggle(fx, |net| {
             black_box(net.reallocate_shared());
-        };
-        let remove = |net: &mut Network| {
-            net.remove_flow(id).expect("flow");
-            black_box(net.reallocate_shared());
-        };
+        });
         g.bench_function(format!("add_remove_elastic/{n}"), |b| {
             b.iter(|| {
                 add(&mut net);

@@ -16,11 +16,12 @@
 //! [`Millis`](drsim_engine::Millis). [`UNLIMITED_BYTES_PER_S`] (`u64::MAX`) means "no limit".
 //!
 //! Determinism (INV-DET): only ordered collections (`BTreeMap`, `BTreeSet`, sorted `Vec`s) are iterated;
-//! rounding remainders go to flows in [`FlowId`] order; ties between resources are broken by [`Resource`]
-//! order.
+//! a saturated resource's rounding remainder (less than one byte per second per flow) is left unused, so
+//! every flow it holds has the same rate; ties between resources are broken by [`Resource`] order.
 //!
 //! Submodules: [`topology`] (graph, routes), [`allocation`] (the integer progressive-filling solver),
-//! [`flows`] (the incremental [`Network`]).
+//! [`flows`] (the incremental [`Network`]), `level` (the incremental split of a resource that is its
+//! flows' only constraint).
 
 pub mod allocation;
 pub mod flows;
