@@ -125,7 +125,7 @@ pub fn rpo_series(
                 ramps[*c..]
                     .iter()
                     .take_while(|s| s.start_ms < until)
-                    .filter_map(|s| s.clip(from, until)),
+                    .flat_map(|s| s.clip(from, until)),
             );
         }
         for (s, o) in scopes.iter().zip(&mut out) {
