@@ -444,7 +444,9 @@ impl FluidDisk {
 
     /// Drains the point log (oldest first).
     pub fn take_usable_points(&mut self) -> Vec<RecoveryPoint> {
-        self.log.points.drain(..).collect()
+        // The buffer goes with them: a log that once held a burst (a resync's tags all usable at once)
+        // does not keep that capacity for the rest of the run (issue 6: 30,000 disks).
+        Vec::from(std::mem::take(&mut self.log.points))
     }
 
     /// Points dropped from a full log.
