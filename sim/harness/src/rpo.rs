@@ -74,8 +74,11 @@ impl Segment {
     pub fn clip(&self, from: Millis, until: Millis) -> impl Iterator<Item = Segment> {
         let (a, b) = (self.start_ms.max(from), self.end_ms().min(until));
         let piece = |start: Millis, end: Millis, k: u64| {
-            let ramp_start = self.start_ms + k * self.len_ms;
-            Segment::ramp(start, self.rpo_ms + (start - ramp_start), end - start)
+            Segment::ramp(
+                start,
+                self.rpo_ms + (start - self.nth(k).start_ms),
+                end - start,
+            )
         };
         let mut out = [None, None, None];
         if a < b && self.len_ms > 0 {

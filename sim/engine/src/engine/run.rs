@@ -47,15 +47,13 @@ fn count_mt(e: &Engine, job: JobId, mt: &MasterTargetName) -> u32 {
     let Some(members) = e.by_master_target.get(mt) else {
         return 0;
     };
-    let prepared_on = |item: &ItemId, mt: &MasterTargetName| {
+    let prepared_on_mt = |item: &ItemId| {
         (e.items.get(item))
             .and_then(|r| r.protection.as_ref())
             .filter(|p| p.target_prepared && &p.machine.master_target == mt)
             .map(|p| p.disks.len() as u32)
     };
-    let mut n: u32 = (members.items.iter())
-        .filter_map(|i| prepared_on(i, mt))
-        .sum();
+    let mut n: u32 = members.items.iter().filter_map(prepared_on_mt).sum();
     for (id, item) in &members.tasks {
         let Some(j) = e.jobs.get(id) else {
             continue;

@@ -165,7 +165,7 @@ pub struct FluidDisk {
     newest_usable_app: Option<RecoveryPoint>,
     log: PointLog,
     /// While set, the caller tracks what the running resync is sent (a saturated link's fair share in
-    /// virtual time, issue 6) and brings the disk to a time only by [`FluidDisk::advance_served`].
+    /// virtual time, issue 6) and brings the disk to a time only by [`FluidDisk::advance_along`].
     served_elsewhere: bool,
 }
 
@@ -553,14 +553,7 @@ impl FluidDisk {
             !self.served_elsewhere || to <= self.now_ms,
             "a disk served in virtual time moved forward directly"
         );
-        while self.now_ms < to {
-            let seg = self.current_churn();
-            let end = match seg.until_ms {
-                Some(u) if u > self.now_ms => u.min(to),
-                _ => to,
-            };
-            self.advance_segment(end, seg.rate_bps, None);
-        }
+        self.advance_sent(to, None);
     }
 
     /// [`FluidDisk::advance`] along a service curve instead of the send rate: what the disk is sent in
@@ -568,13 +561,18 @@ impl FluidDisk {
     /// level changed many times since the stream was last looked at). Resyncs, backlog, tags and their
     /// usable times come out exactly as advancing at each of the curve's rates in turn.
     pub fn advance_along(&mut self, to: Millis, curve: &dyn ServiceCurve) {
+        self.advance_sent(to, Some(curve));
+    }
+
+    /// Churn segment by churn segment to `to`, sent at the send rate or along `curve`.
+    fn advance_sent(&mut self, to: Millis, curve: Option<&dyn ServiceCurve>) {
         while self.now_ms < to {
             let seg = self.current_churn();
             let end = match seg.until_ms {
                 Some(u) if u > self.now_ms => u.min(to),
                 _ => to,
             };
-            self.advance_segment(end, seg.rate_bps, Some(curve));
+            self.advance_segment(end, seg.rate_bps, curve);
         }
     }
 

@@ -121,6 +121,37 @@ pub struct SharedReallocation {
     pub levels: Vec<(Resource, u64)>,
 }
 
+/// What one reallocation tells its caller, gathered flow by flow: every changed rate
+/// ([`Network::reallocate`]), or the shared form ([`Network::reallocate_shared`]).
+struct Report {
+    list_all: bool,
+    changed: Vec<(FlowId, u64)>,
+    shared: SharedReallocation,
+}
+
+impl Report {
+    /// A flow's committed `(rate, bottleneck)` went from `old` to `new`: listed when its rate changed;
+    /// in the shared form as its bottleneck's level when held there before and after, else on its own.
+    fn flow(&mut self, id: FlowId, old: (u64, Option<Resource>), new: (u64, Option<Resource>)) {
+        if self.list_all {
+            if new.0 != old.0 {
+                self.changed.push((id, new.0));
+            }
+            return;
+        }
+        match new.1 {
+            Some(r) if old.1 == new.1 && new.0 != old.0 => self.shared.levels.push((r, new.0)),
+            Some(_) if old.1 == new.1 => {}
+            _ if new != old => self.shared.flows.push(FlowChange {
+                flow: id,
+                rate_bytes_per_s: new.0,
+                bottleneck: new.1,
+            }),
+            _ => {}
+        }
+    }
+}
+
 /// A flow as stored.
 #[derive(Clone, Debug)]
 struct Flow {
@@ -400,18 +431,31 @@ impl Network {
                 .get(r)
                 .map(|e| e.slots.clone())
                 .unwrap_or_default();
-            let (mut sum, mut below) = (0u128, 0u64);
             for &slot in &slots {
                 if let Some(Some(f)) = self.slots.get(slot as usize) {
                     self.reclassify.extend(f.resources.iter().copied());
-                    sum += u128::from(self.committed_rate(f));
-                    below += u64::from(f.below_limit());
                 }
             }
-            if let Some(e) = self.resources.get_mut(r) {
-                e.rate_sum_bytes_per_s = sum;
-                e.below_limit = below;
+            self.recount_aggregates(r);
+        }
+    }
+
+    /// Counts a resource's aggregates afresh from its flows' committed rates (when it starts keeping
+    /// them: newly constrained, or its split dropped).
+    fn recount_aggregates(&mut self, r: Resource) {
+        let Some(e) = self.resources.get(r) else {
+            return;
+        };
+        let (mut sum, mut below) = (0u128, 0u64);
+        for &slot in &e.slots {
+            if let Some(Some(f)) = self.slots.get(slot as usize) {
+                sum += u128::from(self.committed_rate(f));
+                below += u64::from(f.below_limit());
             }
+        }
+        if let Some(e) = self.resources.get_mut(r) {
+            e.rate_sum_bytes_per_s = sum;
+            e.below_limit = below;
         }
     }
 
@@ -958,31 +1002,26 @@ impl Network {
 
         // 0. Resources that became simple, or stopped being so.
         let mut seeds: Vec<u32> = Vec::new();
-        let mut general: Vec<u32> = Vec::new();
-        self.reclassify_resources(&mut general, &mut before);
-        seeds.extend(general.into_iter().filter(|&s| !self.rekey(s, &mut before)));
+        self.reclassify_resources(&mut seeds, &mut before);
 
         // 1. Components that must be re-solved; changed flows of simple resources to their split.
         for s in std::mem::take(&mut self.dirty_slots) {
             if let Some(Some(f)) = self.slots.get_mut(s as usize) {
                 f.dirty = false;
             }
-            if !self.rekey(s, &mut before) {
-                seeds.push(s);
-            }
+            seeds.push(s);
         }
-        let mut general: Vec<u32> = Vec::new();
         for r in std::mem::take(&mut self.dirty_resources) {
             if let Some(e) = self.resources.get(r) {
                 if e.level.is_some() {
                     self.level_dirty.insert(r);
                 } else {
-                    general.extend_from_slice(&e.slots);
+                    seeds.extend_from_slice(&e.slots);
                 }
             }
         }
         // A flow of a simple resource is settled by its split, whichever way it came here.
-        seeds.extend(general.into_iter().filter(|&s| !self.rekey(s, &mut before)));
+        seeds.retain(|&s| !self.rekey(s, &mut before));
         self.expand(seeds, &mut comp, &mut comp_resources);
 
         // 2. Limit changes outside those components: a simple resource's split, the fast path, or
@@ -1029,8 +1068,11 @@ impl Network {
         let (rates, bottlenecks) = self.solve_component(&comp, &comp_resources);
 
         // 4. Commit and report.
-        let mut changed: Vec<(FlowId, u64)> = Vec::new();
-        let mut shared = SharedReallocation::default();
+        let mut report = Report {
+            list_all,
+            changed: Vec::new(),
+            shared: SharedReallocation::default(),
+        };
         for ((&slot, &new_rate), &held) in comp.iter().zip(&rates).zip(&bottlenecks) {
             let Some(Some(flow)) = self.slots.get_mut(slot as usize) else {
                 continue;
@@ -1039,26 +1081,12 @@ impl Network {
             let old_below = flow.below_limit();
             let reported = flow.fast_original.take().unwrap_or(old_rate);
             let new_bottleneck = held.and_then(|i| comp_resources.get(i as usize).copied());
-            let same_bottleneck = flow.bottleneck == new_bottleneck;
+            let old = (reported, flow.bottleneck);
             flow.rate_bytes_per_s = new_rate;
             flow.bottleneck = new_bottleneck;
             flow.solved_limit_bytes_per_s = flow.limit_bytes_per_s();
             self.resources.recount(flow, old_rate, old_below);
-            if list_all {
-                if new_rate != reported {
-                    changed.push((flow.id, new_rate));
-                }
-            } else if let (true, Some(r)) = (same_bottleneck, new_bottleneck) {
-                if new_rate != reported && shared.levels.last() != Some(&(r, new_rate)) {
-                    shared.levels.push((r, new_rate));
-                }
-            } else if new_rate != reported || !same_bottleneck {
-                shared.flows.push(FlowChange {
-                    flow: flow.id,
-                    rate_bytes_per_s: new_rate,
-                    bottleneck: new_bottleneck,
-                });
-            }
+            report.flow(flow.id, old, (new_rate, new_bottleneck));
         }
         let mut fast_count = 0usize;
         for slot in fast {
@@ -1067,31 +1095,29 @@ impl Network {
             };
             fast_count += 1;
             // Flows re-solved later in this call already reported (and cleared) their original.
-            if let Some(original) = flow.fast_original.take()
-                && original != flow.rate_bytes_per_s
-            {
+            if let Some(original) = flow.fast_original.take() {
                 // At its limit before and after (no bottleneck).
-                if list_all {
-                    changed.push((flow.id, flow.rate_bytes_per_s));
-                } else {
-                    shared.flows.push(FlowChange {
-                        flow: flow.id,
-                        rate_bytes_per_s: flow.rate_bytes_per_s,
-                        bottleneck: None,
-                    });
-                }
+                report.flow(flow.id, (original, None), (flow.rate_bytes_per_s, None));
             }
         }
         // 5. Simple resources: settle their splits.
         let mut level_resolved = 0;
         for r in std::mem::take(&mut self.level_dirty) {
-            level_resolved +=
-                self.settle_level(r, list_all, &mut before, &mut changed, &mut shared);
+            level_resolved += self.settle_level(r, &mut before, &mut report);
         }
+        let Report {
+            mut changed,
+            mut shared,
+            ..
+        } = report;
         changed.sort_unstable();
         shared.flows.sort_unstable_by_key(|c| c.flow);
         shared.levels.sort_unstable();
         shared.levels.dedup();
+        debug_assert!(
+            (shared.levels.windows(2)).all(|w| w[0].0 != w[1].0),
+            "one level per resource"
+        );
         self.last = ReallocationStats {
             flows_resolved: comp.len() + level_resolved,
             resources_resolved: comp_resources.len(),
@@ -1173,18 +1199,10 @@ impl Network {
                     self.leave_level(s);
                 }
                 self.level_dirty.remove(&r);
-                let live = |s: &u32| self.slots.get(*s as usize).and_then(Option::as_ref);
-                let (sum, below) = (slots.iter().filter_map(live)).fold((0u128, 0u64), |a, f| {
-                    (
-                        a.0 + u128::from(f.rate_bytes_per_s),
-                        a.1 + u64::from(f.below_limit()),
-                    )
-                });
                 if let Some(e) = self.resources.get_mut(r) {
                     e.level = None;
-                    e.rate_sum_bytes_per_s = sum;
-                    e.below_limit = below;
                 }
+                self.recount_aggregates(r);
                 seeds.extend_from_slice(&slots);
             }
         }
@@ -1195,10 +1213,8 @@ impl Network {
     fn settle_level(
         &mut self,
         r: Resource,
-        list_all: bool,
         before: &mut BTreeMap<u32, (u64, Option<Resource>)>,
-        changed: &mut Vec<(FlowId, u64)>,
-        shared: &mut SharedReallocation,
+        report: &mut Report,
     ) -> usize {
         let capacity = self.capacity(r);
         let Some(level) = (self.resources.get_mut(r)).and_then(|e| e.level.as_mut()) else {
@@ -1224,8 +1240,7 @@ impl Network {
         }
         let mut looked = 0;
         let mut entered = 0;
-        let mut level_moved = false;
-        for (&slot, &(old_rate, old_bottleneck)) in before.iter() {
+        for (&slot, &old) in before.iter() {
             let Some(Some(f)) = self.slots.get_mut(slot as usize) else {
                 continue;
             };
@@ -1233,33 +1248,19 @@ impl Network {
                 continue;
             };
             looked += 1;
-            let (rate, bottleneck) = match entry.at_level {
+            let new = match entry.at_level {
                 true => (new_level.unwrap_or(0), Some(r)),
                 false => (entry.limit, None),
             };
-            f.rate_bytes_per_s = rate;
-            f.bottleneck = bottleneck;
-            if entry.at_level && old_bottleneck != Some(r) {
+            (f.rate_bytes_per_s, f.bottleneck) = new;
+            if entry.at_level && old.1 != Some(r) {
                 entered += 1;
             }
-            if list_all {
-                if rate != old_rate {
-                    changed.push((f.id, rate));
-                }
-            } else if old_bottleneck == bottleneck && bottleneck.is_some() {
-                level_moved |= rate != old_rate;
-            } else if rate != old_rate || old_bottleneck != bottleneck {
-                shared.flows.push(FlowChange {
-                    flow: f.id,
-                    rate_bytes_per_s: rate,
-                    bottleneck,
-                });
-            }
+            report.flow(f.id, old, new);
         }
         // The flows held before and after that nobody re-keyed follow the level.
-        let stayed = held > entered;
-        if let (true, Some(q)) = (stayed && new_level != old_level, new_level) {
-            if list_all {
+        if let (true, Some(q)) = (held > entered && new_level != old_level, new_level) {
+            if report.list_all {
                 let slots: Vec<u32> = (self.resources.get(r))
                     .and_then(|e| e.level.as_ref())
                     .map(|l| l.at_level_slots().collect())
@@ -1269,16 +1270,13 @@ impl Network {
                         && !before.contains_key(&slot)
                     {
                         f.rate_bytes_per_s = q;
-                        changed.push((f.id, q));
+                        report.changed.push((f.id, q));
                         looked += 1;
                     }
                 }
             } else {
-                level_moved = true;
+                report.shared.levels.push((r, q));
             }
-        }
-        if level_moved && let Some(q) = new_level {
-            shared.levels.push((r, q));
         }
         looked
     }

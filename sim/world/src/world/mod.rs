@@ -78,7 +78,8 @@ pub(crate) enum Event {
     Report,
     /// A disk's stream reaches a qualitative change (resync done, backlog drained, demand changed).
     DiskWake(FlowId),
-    /// The earliest resync a bottleneck's share holds in virtual time completes (issue 6).
+    /// A stream a bottleneck's share holds in virtual time must be looked at: its resync has completed
+    /// or its backlog may have drained (issue 6).
     ShareWake(Resource),
     /// A VM's agent registers with the CS after a boot (RP-04, RA-03).
     AgentRegistered {

@@ -367,16 +367,16 @@ impl World {
                 .unwrap_or_default();
             self.rerate(plain.into_iter().map(|flow| (flow, level, Some(r))), now);
         }
-        let changes = shared.flows.into_iter().map(|c| {
+        for c in &shared.flows {
             if let Some(r) = c.bottleneck {
                 // Joining a share at a new level: every stream it held before has been reported too
                 // (the network reports a level only for streams held there before and after).
                 self.shares.set_level(r, c.rate_bytes_per_s, now);
             }
-            (c.flow, c.rate_bytes_per_s, c.bottleneck)
-        });
-        let changes: Vec<_> = changes.collect();
-        self.rerate(changes.into_iter(), now);
+        }
+        let changes =
+            (shared.flows.into_iter()).map(|c| (c.flow, c.rate_bytes_per_s, c.bottleneck));
+        self.rerate(changes, now);
     }
 
     /// Gives each listed stream its new rate and bottleneck: brought to now at its old rate, listed
@@ -420,8 +420,7 @@ impl World {
             let Some(s) = m.disks.get_mut(*d).and_then(|x| x.stream.as_mut()) else {
                 continue;
             };
-            shares.materialize(s, now);
-            shares.unlist(s);
+            shares.release(s, now);
             s.fluid.set_send_rate(now, rate);
             s.held_by = held_by;
             reschedule(kernel, shares, s);
@@ -431,7 +430,8 @@ impl World {
         }
     }
 
-    /// A share's earliest resync completion came: each stream whose resync completed wakes.
+    /// A share's earliest wake-up came: each stream whose resync has completed or whose backlog may
+    /// have drained wakes (one still draining is listed again with what is left).
     pub(crate) fn share_wake(&mut self, r: Resource) {
         let now = self.now();
         let Some(share) = self.shares.by_resource.get_mut(&r) else {
@@ -445,7 +445,7 @@ impl World {
         }
     }
 
-    /// Wakes each share whose earliest completion may have moved, at its new time.
+    /// Wakes each share whose earliest wake-up may have moved, at its new time.
     pub(crate) fn wake_shares(&mut self) {
         for (r, old, at) in self.shares.take_moved() {
             if let Some(k) = old {
@@ -566,20 +566,19 @@ impl World {
             return; // the stream ended
         };
         let item = &item;
-        let resyncing = |w: &World| {
-            (w.machines.get(item))
-                .and_then(|m| m.disks.get(d)?.stream.as_ref())
-                .is_some_and(|s| s.fluid.resync_progress().is_some())
-        };
-        if let Some(s) = stream_mut(&mut self.machines, item, d) {
+        let resyncing = |s: &Stream| s.fluid.resync_progress().is_some();
+        let was_resyncing = stream_mut(&mut self.machines, item, d).is_some_and(|s| {
             s.wake = None;
-        }
-        let was_resyncing = resyncing(self);
+            resyncing(s)
+        });
         let now = self.now();
         self.account(item, d, now);
         self.cadence_changed(item);
         // Only a resync ending changes another disk's demand (the next held-back one may start).
-        if was_resyncing != resyncing(self) {
+        let is_resyncing = (self.machines.get(item))
+            .and_then(|m| m.disks.get(d)?.stream.as_ref())
+            .is_some_and(resyncing);
+        if was_resyncing != is_resyncing {
             let n = self.machines.get(item).map_or(0, |m| m.disks.len());
             for k in 0..n {
                 self.update_demand(item, k);
@@ -1014,8 +1013,7 @@ fn reschedule(kernel: &mut crate::kernel::Kernel<Event>, shares: &mut Shares, s:
         kernel.cancel(k);
     }
     let now = kernel.now();
-    shares.materialize(s, now);
-    shares.unlist(s);
+    shares.release(s, now);
     if shares.list(s, now) {
         return;
     }

@@ -180,7 +180,7 @@ pub(crate) struct Shares {
 impl Shares {
     /// The share of `r`, created at `level` if new; a different level starts now (callers: the network
     /// reported it, so every stream still held there follows).
-    pub(crate) fn set_level(&mut self, r: Resource, level: u64, now: Millis) -> &mut Share {
+    pub(crate) fn set_level(&mut self, r: Resource, level: u64, now: Millis) {
         self.moved.insert(r);
         let share = (self.by_resource)
             .entry(r)
@@ -188,7 +188,6 @@ impl Shares {
         if share.level() != level {
             share.set_level(now, level);
         }
-        share
     }
 
     /// Brings a stream held in virtual time to `now` along its share's curve; a stream not in virtual
@@ -202,6 +201,13 @@ impl Shares {
         };
         s.fluid.advance_along(now, share);
         s.fluid.set_send_rate(now, share.level());
+    }
+
+    /// Brings a stream to `now` ([`Shares::materialize`]) and out of its share's lists
+    /// ([`Shares::unlist`]): what anyone changing its rate or its state does first.
+    pub(crate) fn release(&mut self, s: &mut Stream, now: Millis) {
+        self.materialize(s, now);
+        self.unlist(s);
     }
 
     /// Takes a stream (brought to now) out of its share's lists; it stays held by the same resource.
