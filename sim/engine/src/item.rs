@@ -123,6 +123,10 @@ pub struct ItemRecord {
     /// time passes ([`crate::recovery_point::PointCadence`]).
     #[serde(default)]
     pub cadence: Option<PointCadence>,
+    /// The sync cadence the infrastructure announced, while it holds: the sync shows progress at
+    /// each of its reports ([`crate::protocol::SyncCadence`]).
+    #[serde(default)]
+    pub sync_cadence: Option<crate::protocol::SyncCadence>,
 }
 
 impl ItemRecord {
@@ -157,6 +161,7 @@ impl ItemRecord {
             onprem_on_alert: false,
             rpo_timer: None,
             cadence: None,
+            sync_cadence: None,
         }
     }
 

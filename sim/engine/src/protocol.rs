@@ -263,6 +263,35 @@ pub enum Observation {
         /// The cadence, or None when it ends.
         cadence: Option<crate::recovery_point::PointCadence>,
     },
+    /// An item's sync (initial replication or resync) shows progress at every report of `cadence`
+    /// after its start, without being reported, until the next `SyncCadence` of the item; `None` ends
+    /// it (its progress up to now was reported; later reports come as [`Observation::Replication`]).
+    /// Issue 6: a syncing fleet is not reported machine by machine every interval.
+    SyncCadence {
+        /// The item.
+        item: ItemId,
+        /// The cadence, or None when it ends.
+        cadence: Option<SyncCadence>,
+    },
+}
+
+/// The reports a sync cadence stands for ([`Observation::SyncCadence`]): one every `every_ms` after
+/// `from_ms` (itself a report instant), each showing more bytes sent than the one before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncCadence {
+    /// The report instant at which it was announced.
+    pub from_ms: Millis,
+    /// Time between reports.
+    pub every_ms: Millis,
+}
+
+impl SyncCadence {
+    /// The last report instant in `(from, t]`, if any: the last progress the cadence stands for by `t`.
+    pub fn last_report_by(&self, t: Millis) -> Option<Millis> {
+        let every = self.every_ms.max(1);
+        let n = t.checked_sub(self.from_ms)? / every;
+        (n > 0).then(|| self.from_ms + n * every)
+    }
 }
 
 /// An action's result.

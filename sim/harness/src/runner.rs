@@ -312,8 +312,10 @@ impl Runner {
                             | Observation::Replication { item, .. } => Some(item.clone()),
                             _ => None,
                         };
+                        let progress =
+                            touched.is_some() || matches!(o, Observation::SyncCadence { .. });
                         let input = Input::Observation(o);
-                        if self.keep_progress || touched.is_none() {
+                        if self.keep_progress || !progress {
                             self.trace.push(TraceEvent::In {
                                 t,
                                 input: input.clone(),

@@ -345,4 +345,6 @@ mod prop_tests;
 #[cfg(test)]
 mod sabotage_tests;
 #[cfg(test)]
+mod sync_cadence_tests;
+#[cfg(test)]
 mod tests;

@@ -40,7 +40,46 @@ impl Engine {
             Observation::Replication { item, report } => self.replication_report(item, report),
             Observation::RecoveryPoints { item, points } => self.recovery_points(item, points),
             Observation::PointCadence { item, cadence } => self.point_cadence(item, cadence),
+            Observation::SyncCadence { item, cadence } => self.sync_cadence(item, cadence),
         }
+    }
+
+    /// A sync cadence starts or ends. Each report it stands for showed progress, so the stall timer of
+    /// a task waiting for the sync runs from the last of them: moved there when it comes due
+    /// ([`Engine::sync_stalled`]) and, once, when the cadence ends — exactly where those reports would
+    /// have left it. The bytes the task saw last stay older than any later report's (each showed more).
+    fn sync_cadence(&mut self, item: ItemId, cadence: Option<SyncCadence>) {
+        let Some(rec) = self.items.get_mut(&item) else {
+            return;
+        };
+        let ended = std::mem::replace(&mut rec.sync_cadence, cadence);
+        if let (Some(c), Some(job)) = (ended, rec.job) {
+            self.move_stall_timer(job, &item, c);
+        }
+    }
+
+    /// Moves the stall timer of `item`'s sync wait in `job` to the timeout after the last report `c`
+    /// stands for by now, if that is later. Returns whether it moved.
+    pub(super) fn move_stall_timer(&mut self, job: JobId, item: &ItemId, c: SyncCadence) -> bool {
+        let Some(report) = c.last_report_by(self.now) else {
+            return false;
+        };
+        let deadline = report + self.config.sync_stall_timeout_ms;
+        let Some(Wait::Sync { last_bytes, timer }) = (self.jobs.get(&job))
+            .and_then(|j| j.tasks.get(item))
+            .map(|t| t.wait.clone())
+        else {
+            return false;
+        };
+        if deadline <= timer.0 {
+            return false;
+        }
+        self.cancel_timer(timer);
+        let timer = self.set_timer(deadline, TimerKind::SyncStall(job, item.clone()));
+        if let Some(t) = self.jobs.get_mut(&job).and_then(|j| j.tasks.get_mut(item)) {
+            t.wait = Wait::Sync { last_bytes, timer };
+        }
+        true
     }
 
     /// A point cadence starts or ends: the tags of the old one up to now are points already

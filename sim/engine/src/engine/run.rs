@@ -1131,6 +1131,12 @@ impl Engine {
     }
 
     pub(super) fn sync_stalled(&mut self, job: JobId, item: ItemId) {
+        // a sync cadence's reports since the timer was set showed progress: it runs from the last one
+        if let Some(c) = self.items.get(&item).and_then(|r| r.sync_cadence)
+            && self.move_stall_timer(job, &item, c)
+        {
+            return;
+        }
         let f = Failure::other(
             ErrorCode::REPLICATION_STALLED,
             format!(

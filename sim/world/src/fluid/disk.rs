@@ -279,6 +279,18 @@ impl FluidDisk {
         self.written_millibytes
     }
 
+    /// The backlog at `t ≥ now` without moving the disk there, for a disk whose running resync takes
+    /// its whole send rate until `t` (then nothing of the churn is sent: `sent` stays, `written` follows
+    /// the churn). Issue 6: a syncing machine is not brought to every report for its PS's health.
+    pub fn resync_backlog_bytes_at(&self, t: Millis) -> u64 {
+        let written = if self.source_running {
+            (self.written_millibytes).saturating_add(self.churn.millibytes_written(self.now_ms, t))
+        } else {
+            self.written_millibytes
+        };
+        millibytes_to_bytes(written) - self.sent_bytes()
+    }
+
     /// Exact churn applied, milli-bytes.
     pub fn sent_millibytes(&self) -> u128 {
         self.sent_millibytes

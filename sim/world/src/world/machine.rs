@@ -128,6 +128,11 @@ pub struct Machine {
     pub last_resync_bytes: u64,
     /// The first tag of the point cadence announced for this machine while it is caught up (issue 6).
     pub cadence_from_ms: Option<Millis>,
+    /// The sync cadence announced for this machine while its sync progresses (issue 6).
+    pub sync_cadence: Option<super::sync_cadence::SyncMark>,
+    /// The most bytes sent any replication report of the current replication showed (the engine's
+    /// stall timer counts progress beyond them).
+    pub sync_peak_bytes: u64,
 }
 
 impl Machine {

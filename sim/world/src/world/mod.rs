@@ -17,6 +17,7 @@ mod machine;
 mod plane;
 mod share;
 mod spec;
+mod sync_cadence;
 
 pub use machine::{Disk, Machine, Replication, Stream, VmPoint};
 pub use spec::{
@@ -164,8 +165,11 @@ pub struct World {
     /// Disks the machines have attached to each master target (RP-14, INV-CAP), kept by
     /// [`World::set_attached`] so that neither the RP-14 check nor INV-CAP counts every machine.
     pub(crate) mt_attached: BTreeMap<MasterTargetName, u32>,
-    /// Whether caught-up machines get a point cadence ([`WorldSpec::point_cadence`]).
-    pub(crate) point_cadence: bool,
+    /// Whether caught-up machines get a point cadence and syncing ones a sync cadence
+    /// ([`WorldSpec::cadences`]).
+    pub(crate) cadences: bool,
+    /// When the last periodic report ran (a sync cadence that ends at that instant reports then).
+    pub(crate) last_report_ms: Millis,
     /// Machines under a cadence whose streams changed this instant: is each still caught up?
     pub(crate) cadence_check: BTreeSet<ItemId>,
     /// Machines under a cadence checked since the last report: their report may have changed (a fault
@@ -344,7 +348,8 @@ impl World {
             events_handled: 0,
             attach_epoch: 0,
             mt_attached: BTreeMap::new(),
-            point_cadence: spec.point_cadence,
+            cadences: spec.cadences,
+            last_report_ms: 0,
             cadence_check: BTreeSet::new(),
             cadence_report: BTreeSet::new(),
         };
@@ -448,6 +453,8 @@ impl World {
                 recovered_point: None,
                 last_resync_bytes: 0,
                 cadence_from_ms: None,
+                sync_cadence: None,
+                sync_peak_bytes: 0,
             },
         );
         let direction = match m.state {

@@ -115,9 +115,11 @@ impl World {
         self.stop_replication(item);
         let now = self.now();
         self.account_machine(item);
-        let Some(m) = self.machines.get(item) else {
+        let Some(m) = self.machines.get_mut(item) else {
             return;
         };
+        m.sync_peak_bytes = 0;
+        let m = self.machines.get(item).expect("exists");
         let running = self.source_running(m, direction);
         let route = match direction {
             Direction::ToOnPrem => {
@@ -276,6 +278,7 @@ impl World {
     /// Stops a machine's replication: its flows leave the network, its streams end.
     pub(crate) fn stop_replication(&mut self, item: &ItemId) {
         self.account_machine(item);
+        self.end_sync_cadence(item);
         let Some(m) = self.machines.get_mut(item) else {
             return;
         };
@@ -361,7 +364,7 @@ impl World {
         let now = self.now();
         let shared = self.net.reallocate_shared();
         for (r, level) in shared.levels {
-            self.shares.set_level(r, level, now);
+            self.set_share_level(r, level, now);
             let plain: Vec<FlowId> = (self.shares.by_resource.get(&r))
                 .map(|s| s.plain.iter().copied().collect())
                 .unwrap_or_default();
@@ -371,7 +374,7 @@ impl World {
             if let Some(r) = c.bottleneck {
                 // Joining a share at a new level: every stream it held before has been reported too
                 // (the network reports a level only for streams held there before and after).
-                self.shares.set_level(r, c.rate_bytes_per_s, now);
+                self.set_share_level(r, c.rate_bytes_per_s, now);
             }
         }
         let changes =
@@ -513,6 +516,10 @@ impl World {
             let Some(m) = self.machines.get(&item) else {
                 continue;
             };
+            if m.sync_cadence.is_some() {
+                self.check_sync_cadence(&item);
+                continue;
+            }
             if m.cadence_from_ms.is_none() {
                 continue;
             }
@@ -543,7 +550,7 @@ impl World {
         let Some(m) = self.machines.get(item) else {
             return;
         };
-        if !self.point_cadence || m.cadence_from_ms.is_some() || !self.caught_up(m) {
+        if !self.cadences || m.cadence_from_ms.is_some() || !self.caught_up(m) {
             return;
         }
         let step = drsim_engine::recovery_point::CRASH_POINT_INTERVAL_MS;
@@ -607,6 +614,7 @@ impl World {
         if !done {
             return;
         }
+        self.end_sync_cadence(item);
         let broken = self.replication_broken_by_versions(item);
         let m = self.machines.get_mut(item).expect("exists");
         if let Some(r) = m.replication.as_mut() {
@@ -616,11 +624,7 @@ impl World {
             self.break_replication(item);
         }
         if let Some(report) = self.replication_report(item) {
-            self.last_reports.insert(item.clone(), report.clone());
-            self.pending.push(Observation::Replication {
-                item: item.clone(),
-                report,
-            });
+            self.send_report(item, report);
         }
     }
 
@@ -810,10 +814,9 @@ impl World {
             };
             let e = load.entry(ps).or_default();
             for s in m.disks.iter().filter_map(|d| d.stream.as_ref()) {
-                let backlog = s.fluid.backlog_bytes();
+                let (backlog, rate) = self.stream_load(s);
                 e.0 += backlog;
-                let rate = s.fluid.effective_send_rate_bps().max(1);
-                e.1 = e.1.max(backlog / rate);
+                e.1 = e.1.max(backlog / rate.max(1));
             }
         }
         let names: Vec<ProcessServerName> = self.estate.process_servers.keys().cloned().collect();
@@ -854,15 +857,19 @@ impl World {
 
     /// The periodic report: progress and new points of every replicating machine.
     pub(crate) fn report(&mut self) {
+        self.last_report_ms = self.now();
         let items: Vec<ItemId> = self
             .machines
             .iter()
-            .filter(|(_, m)| m.replication.is_some() && m.cadence_from_ms.is_none())
+            .filter(|(_, m)| {
+                m.replication.is_some() && m.cadence_from_ms.is_none() && m.sync_cadence.is_none()
+            })
             .map(|(i, _)| i.clone())
             .collect();
         for item in &items {
             self.account_machine(item);
         }
+        self.account_sync_cadence_disks();
         let health_changed = self.update_ps_health();
         // Machines under a cadence report what changed of the estate around them: their PS's health, or
         // whatever touched them since the last report (a fault, say, in this very instant).
@@ -871,16 +878,19 @@ impl World {
         if health_changed {
             under.extend(
                 (self.machines.iter())
-                    .filter(|(_, m)| m.cadence_from_ms.is_some())
+                    .filter(|(_, m)| m.cadence_from_ms.is_some() || m.sync_cadence.is_some())
                     .map(|(i, _)| i.clone()),
             );
         }
         for item in under {
-            if self
-                .machines
-                .get(&item)
-                .is_some_and(|m| m.cadence_from_ms.is_some())
-            {
+            let Some(m) = self.machines.get(&item) else {
+                continue;
+            };
+            if m.sync_cadence.is_some() {
+                // reported as every report under its cadence would have been: with its progress
+                self.account_machine(&item);
+                self.report_if_changed(&item);
+            } else if m.cadence_from_ms.is_some() {
                 self.report_if_changed(&item);
             }
         }
@@ -908,21 +918,32 @@ impl World {
             }
             self.report_if_changed(&item);
             self.start_cadence(&item);
+            self.start_sync_cadence(&item);
         }
+        self.collect_sync_cadence_points();
     }
 
     /// Reports a machine's replication if the report changed: a caught-up machine's report stays the
     /// same, and a sync that makes no progress sends nothing (which the engine's stall timer is for).
-    fn report_if_changed(&mut self, item: &ItemId) {
+    pub(crate) fn report_if_changed(&mut self, item: &ItemId) {
         if let Some(report) = self.replication_report(item)
             && self.last_reports.get(item) != Some(&report)
         {
-            self.last_reports.insert(item.clone(), report.clone());
-            self.pending.push(Observation::Replication {
-                item: item.clone(),
-                report,
-            });
+            self.send_report(item, report);
         }
+    }
+
+    /// Sends a machine's replication report and keeps it as the last one (and its bytes as the most
+    /// any report of this replication showed, for [`World::start_sync_cadence`]).
+    fn send_report(&mut self, item: &ItemId, report: ReplicationReport) {
+        if let Some(m) = self.machines.get_mut(item) {
+            m.sync_peak_bytes = m.sync_peak_bytes.max(report.sync_bytes_sent);
+        }
+        self.last_reports.insert(item.clone(), report.clone());
+        self.pending.push(Observation::Replication {
+            item: item.clone(),
+            report,
+        });
     }
 
     /// Completes a waiting final sync once the machine's streams have drained (FB-03 "latest").
@@ -991,8 +1012,8 @@ impl World {
 }
 
 /// Puts a machine under a point cadence on the list checked at the end of the instant (once).
-fn note_cadence_change(check: &mut BTreeSet<ItemId>, item: &ItemId, m: &Machine) {
-    if m.cadence_from_ms.is_some() && !check.contains(item) {
+pub(crate) fn note_cadence_change(check: &mut BTreeSet<ItemId>, item: &ItemId, m: &Machine) {
+    if (m.cadence_from_ms.is_some() || m.sync_cadence.is_some()) && !check.contains(item) {
         check.insert(item.clone());
     }
 }

@@ -179,15 +179,18 @@ pub(crate) struct Shares {
 
 impl Shares {
     /// The share of `r`, created at `level` if new; a different level starts now (callers: the network
-    /// reported it, so every stream still held there follows).
-    pub(crate) fn set_level(&mut self, r: Resource, level: u64, now: Millis) {
+    /// reported it, so every stream still held there follows). Returns the level before (`None`: new).
+    pub(crate) fn set_level(&mut self, r: Resource, level: u64, now: Millis) -> Option<u64> {
         self.moved.insert(r);
-        let share = (self.by_resource)
-            .entry(r)
-            .or_insert_with(|| Share::new(level, now));
-        if share.level() != level {
+        let Some(share) = self.by_resource.get_mut(&r) else {
+            self.by_resource.insert(r, Share::new(level, now));
+            return None;
+        };
+        let before = share.level();
+        if before != level {
             share.set_level(now, level);
         }
+        Some(before)
     }
 
     /// Brings a stream held in virtual time to `now` along its share's curve; a stream not in virtual

@@ -149,9 +149,10 @@ pub struct WorldSpec {
     /// ignores the limit.
     pub enforce_mt_disk_limit: bool,
     /// Whether a caught-up machine's points are announced as a cadence
-    /// ([`drsim_engine::protocol::Observation::PointCadence`]) instead of reported every interval. On
-    /// by default; off only to check that both tell the engine the same (issue 6).
-    pub point_cadence: bool,
+    /// ([`drsim_engine::protocol::Observation::PointCadence`]), and a syncing machine's progress as a
+    /// sync cadence ([`drsim_engine::protocol::Observation::SyncCadence`]), instead of reported every
+    /// interval. On by default; off only to check that both tell the engine the same (issue 6).
+    pub cadences: bool,
 }
 
 impl WorldSpec {
@@ -182,7 +183,7 @@ impl WorldSpec {
             report_interval_ms: 5 * MINUTE_MS,
             discovery_interval_ms: 15 * MINUTE_MS,
             enforce_mt_disk_limit: true,
-            point_cadence: true,
+            cadences: true,
         }
     }
 }
