@@ -63,7 +63,7 @@ pub fn rehearse_recording(
         if let Some(r) = recorder.as_deref_mut()
             && sample == Some(t)
         {
-            runner.world.catch_up(); // machines under a point cadence are not accounted by reports
+            runner.world.catch_up_for_reading(); // machines under a cadence are not accounted by reports
             r.sample(&runner.world);
         }
         if t == next_progress {
@@ -71,6 +71,7 @@ pub fn rehearse_recording(
             next_progress = (t + slice).min(built.duration_ms);
         }
     }
+    runner.world.catch_up(); // what the summary reads of the streams, as of the end
     let violations = runner.finish();
     let verdict = verdict::judge(built, &runner, &violations);
     Ok(Rehearsal {

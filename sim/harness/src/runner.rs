@@ -345,7 +345,7 @@ impl Runner {
                 },
             }
         }
-        self.world.catch_up();
+        self.world.catch_up_for_reading();
         self.engine.advance_to(self.world.now());
         let view = StepView {
             now: self.world.now(),

@@ -87,7 +87,8 @@ impl Recorder {
         if k == 0 { 0 } else { self.times[k - 1] }
     }
 
-    /// Takes the sample due now: call with the world stopped at [`Recorder::next_ms`] and caught up.
+    /// Takes the sample due now: call with the world stopped at [`Recorder::next_ms`] and caught up for
+    /// reading ([`World::catch_up_for_reading`]).
     /// Every interval of a fleet run comes through here, so it allocates nothing per machine: streams
     /// are found by the machine's position (the world's machines are fixed when it is built) and bytes
     /// are summed per route before they are added to a resource's series by name.
@@ -105,11 +106,9 @@ impl Recorder {
             sent.resize(m.disks.len(), (FlowId(u64::MAX), 0));
             for (disk, last) in m.disks.iter().zip(sent.iter_mut()) {
                 let Some(s) = &disk.stream else { continue };
-                let f = &s.fluid;
-                unsent += f.backlog_bytes() + f.resync_progress().map_or(0, |p| p.remaining_bytes);
-                // bytes on the wire: churn applied, less backlog folded into a resync, plus resync bytes
-                let total = f.sent_bytes() - f.folded_into_resync_bytes().min(f.sent_bytes())
-                    + f.resync_bytes_sent_total();
+                let totals = world.stream_totals(s);
+                unsent += totals.unsent_bytes;
+                let total = totals.wire_bytes;
                 let before = if last.0 == s.flow { last.1 } else { 0 };
                 *last = (s.flow, total);
                 carried += total.saturating_sub(before);

@@ -291,6 +291,23 @@ impl FluidDisk {
         millibytes_to_bytes(written) - self.sent_bytes()
     }
 
+    /// The running resync's readouts once it has been sent `served` more milli-bytes (no more than it has
+    /// left), without moving the disk: the bytes it still has to send ([`ResyncProgress::remaining_bytes`])
+    /// and the resync bytes sent over the disk's lifetime ([`FluidDisk::resync_bytes_sent_total`]). With
+    /// [`FluidDisk::resync_backlog_bytes_at`], a resync held in virtual time is read at any time.
+    pub fn resync_readout_after(&self, served: u128) -> (u64, u64) {
+        let Some(j) = self.resync else {
+            return (0, self.resync_bytes_sent_total());
+        };
+        let served = served.min(j.remaining_millibytes);
+        let total_bytes = millibytes_to_bytes(j.total_millibytes);
+        let sent = j.total_millibytes - j.remaining_millibytes + served;
+        (
+            total_bytes - millibytes_to_bytes(sent),
+            millibytes_to_bytes(self.resync_sent_total_millibytes.saturating_add(served)),
+        )
+    }
+
     /// Exact churn applied, milli-bytes.
     pub fn sent_millibytes(&self) -> u128 {
         self.sent_millibytes

@@ -54,6 +54,13 @@ pub struct Stream {
     pub virtual_mark: Option<VirtualMark>,
 }
 
+impl Stream {
+    /// Whether its resync is held in virtual time by a share (brought to a time only when it changes).
+    pub fn resyncs_in_virtual_time(&self) -> bool {
+        self.virtual_mark.is_some() && self.fluid.resync_progress().is_some()
+    }
+}
+
 /// A VM-level recovery point: usable once usable on every disk (RG-03 consistency across disks).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VmPoint {

@@ -15,11 +15,13 @@ mod actions;
 mod fault_apply;
 mod machine;
 mod plane;
+mod readout;
 mod share;
 mod spec;
 mod sync_cadence;
 
 pub use machine::{Disk, Machine, Replication, Stream, VmPoint};
+pub use readout::StreamTotals;
 pub use spec::{
     DiskSpec, MachineSpec, MasterTargetSpec, ProcessServerSpec, SiteLinkSpec, Timing, WorldSpec,
 };
@@ -622,13 +624,25 @@ impl World {
         (&self.faults, &self.active_faults)
     }
 
-    /// Brings every disk's accounting and stream up to now (for checks and reports between events).
+    /// Brings every disk's accounting and stream up to now.
     pub fn catch_up(&mut self) {
-        // One pass over the machines, no lookup by name (reports call this every interval).
+        // One pass over the machines, no lookup by name.
         let now = self.now();
         for m in self.machines.values_mut() {
             let n = m.disks.len();
-            plane::account_machine_disks(m, &self.estate, &self.shares, 0..n, now);
+            plane::account_machine_disks(m, &self.estate, &self.shares, 0..n, now, false);
+        }
+    }
+
+    /// Brings every disk up to now except the resyncs shares hold in virtual time, whose readouts
+    /// [`World::stream_totals`] gives as of now without moving them: what the checks and reports between
+    /// events need, without advancing every resync of a fleet's initial replication (and its waiting
+    /// tags) at every interval (issue 6).
+    pub fn catch_up_for_reading(&mut self) {
+        let now = self.now();
+        for m in self.machines.values_mut() {
+            let n = m.disks.len();
+            plane::account_machine_disks(m, &self.estate, &self.shares, 0..n, now, true);
         }
     }
 

@@ -63,7 +63,7 @@ impl World {
     /// Brings disks `ds` of a machine up to `now` ([`account_machine_disks`]).
     fn account_disks(&mut self, item: &ItemId, ds: std::ops::Range<usize>, now: Millis) {
         if let Some(m) = self.machines.get_mut(item) {
-            account_machine_disks(m, &self.estate, &self.shares, ds, now);
+            account_machine_disks(m, &self.estate, &self.shares, ds, now, false);
         }
     }
 
@@ -1092,15 +1092,21 @@ fn thin_points(points: &mut VecDeque<VmPoint>, now: Millis) {
 }
 
 /// Brings disks `ds` of a machine up to `now`: the VMs' power is looked up once, and not at all when
-/// they are accounted already (reports account every replicating machine every interval).
+/// they are accounted already (reports account every replicating machine every interval). With
+/// `leave_virtual_resyncs`, resyncs held in virtual time stay where they are (read them with
+/// [`World::stream_totals`]).
 pub(crate) fn account_machine_disks(
     m: &mut Machine,
     estate: &crate::estate::Estate,
     shares: &Shares,
     ds: std::ops::Range<usize>,
     now: Millis,
+    leave_virtual_resyncs: bool,
 ) {
-    let behind = |d: &Disk| now > d.accounted_ms;
+    let left = |d: &Disk| {
+        leave_virtual_resyncs && (d.stream.as_ref()).is_some_and(Stream::resyncs_in_virtual_time)
+    };
+    let behind = |d: &Disk| now > d.accounted_ms && !left(d);
     if !m
         .disks
         .get(ds.clone())
@@ -1113,7 +1119,9 @@ pub(crate) fn account_machine_disks(
         (estate.onprem_vms.get(&m.onprem_vm)).is_some_and(|v| v.power == PowerState::On);
     let direction = m.replication.as_ref().map(|r| r.direction);
     for disk in m.disks.get_mut(ds).into_iter().flatten() {
-        account_disk(disk, direction, azure_on, onprem_on, shares, now);
+        if !left(disk) {
+            account_disk(disk, direction, azure_on, onprem_on, shares, now);
+        }
     }
 }
 

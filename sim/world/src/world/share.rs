@@ -206,6 +206,17 @@ impl Shares {
         s.fluid.set_send_rate(now, share.level());
     }
 
+    /// What a resync held in virtual time has been served since its fluid's time, up to `now`
+    /// (`None`: the stream is not behind in virtual time). Its resync has not completed by then: the
+    /// share wakes it when it does.
+    pub(crate) fn served_since(&self, s: &Stream, now: Millis) -> Option<u128> {
+        if s.virtual_mark.is_none() || now <= s.fluid.now_ms() {
+            return None;
+        }
+        let share = s.held_by.and_then(|r| self.by_resource.get(&r))?;
+        Some(share.served(s.fluid.now_ms(), now))
+    }
+
     /// Brings a stream to `now` ([`Shares::materialize`]) and out of its share's lists
     /// ([`Shares::unlist`]): what anyone changing its rate or its state does first.
     pub(crate) fn release(&mut self, s: &mut Stream, now: Millis) {

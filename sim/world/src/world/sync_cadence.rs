@@ -10,7 +10,7 @@
 //! no longer holds. At a report instant the end comes with the report that instant would have sent, so
 //! the engine stands where the reports would have left it (the harness checks both ways end alike).
 
-use super::{Machine, Stream, World};
+use super::{Machine, World};
 use crate::network::Resource;
 use drsim_engine::Millis;
 use drsim_engine::ids::ItemId;
@@ -39,15 +39,6 @@ pub struct SyncMark {
 }
 
 impl World {
-    /// The rate a stream is sent at now: its share's level while in virtual time (its own rate was
-    /// set when it was last brought to a time), else its own.
-    pub(crate) fn stream_rate(&self, s: &Stream) -> u64 {
-        match (s.virtual_mark, s.held_by) {
-            (Some(_), Some(r)) => (self.shares.by_resource.get(&r)).map_or(0, |sh| sh.level()),
-            _ => s.fluid.effective_send_rate_bps(),
-        }
-    }
-
     /// Whether a machine's sync shows progress at every report while nothing about it changes:
     /// replicating, not broken, its initial sync not done, some disk's resync sent at
     /// [`MIN_PROGRESS_BPS`] or more.
@@ -166,9 +157,8 @@ impl World {
         }
     }
 
-    /// At a report, before the process servers' health: brings to now the disks of machines under a
-    /// sync cadence that do not resync (their backlog may drain); the resyncing ones stay where they are
-    /// ([`World::stream_load`] reads them without moving them).
+    /// At a report, before the process servers' health: brings to now the machines under a sync cadence,
+    /// except their resyncs held in virtual time ([`World::stream_load`] reads those as of now).
     pub(crate) fn account_sync_cadence_disks(&mut self) {
         let now = self.now();
         let World {
@@ -178,29 +168,8 @@ impl World {
             ..
         } = self;
         for m in machines.values_mut().filter(|m| m.sync_cadence.is_some()) {
-            for d in 0..m.disks.len() {
-                let resyncing = (m.disks[d].stream.as_ref())
-                    .is_some_and(|s| s.fluid.resync_progress().is_some());
-                if !resyncing {
-                    super::plane::account_machine_disks(m, estate, shares, d..d + 1, now);
-                }
-            }
-        }
-    }
-
-    /// A stream's backlog now and the rate it is sent at, for its PS's health. A stream left behind
-    /// now is a resync under a sync cadence: until its resync completes (its wake-up) the resync takes
-    /// the whole rate, so its backlog is what it had plus the writes since.
-    pub(crate) fn stream_load(&self, s: &Stream) -> (u64, u64) {
-        let now = self.now();
-        if s.fluid.now_ms() < now {
-            debug_assert!(
-                s.fluid.resync_progress().is_some(),
-                "only resyncs are left behind"
-            );
-            (s.fluid.resync_backlog_bytes_at(now), self.stream_rate(s))
-        } else {
-            (s.fluid.backlog_bytes(), s.fluid.effective_send_rate_bps())
+            let n = m.disks.len();
+            super::plane::account_machine_disks(m, estate, shares, 0..n, now, true);
         }
     }
 

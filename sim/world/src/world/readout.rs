@@ -1,0 +1,66 @@
+//! Reading a stream as of now without moving it (issue 6). A resync that a share holds in virtual time
+//! is brought to a time only when something changes it: the periodic report (a PS's health), the report
+//! sampler and the checks between events read it here, in closed form, instead of advancing thousands of
+//! streams and their waiting tags every interval.
+
+use super::{Stream, World};
+
+/// What the report sampler reads of a stream as of now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamTotals {
+    /// Churn backlog plus what its resync still has to send.
+    pub unsent_bytes: u64,
+    /// Bytes on the wire so far: churn applied, less backlog folded into a resync, plus resync bytes.
+    pub wire_bytes: u64,
+}
+
+impl World {
+    /// The rate a stream is sent at now: its share's level while in virtual time (its own rate was
+    /// set when it was last brought to a time), else its own.
+    pub(crate) fn stream_rate(&self, s: &Stream) -> u64 {
+        match (s.virtual_mark, s.held_by) {
+            (Some(_), Some(r)) => (self.shares.by_resource.get(&r)).map_or(0, |sh| sh.level()),
+            _ => s.fluid.effective_send_rate_bps(),
+        }
+    }
+
+    /// A stream's backlog now and the rate it is sent at, for its PS's health. A stream left behind now
+    /// is a resync (held in virtual time, or under a sync cadence): until its resync completes (its
+    /// wake-up) the resync takes the whole rate, so its backlog is what it had plus the writes since.
+    pub(crate) fn stream_load(&self, s: &Stream) -> (u64, u64) {
+        let now = self.now();
+        if s.fluid.now_ms() < now {
+            debug_assert!(
+                s.fluid.resync_progress().is_some(),
+                "only resyncs are left behind"
+            );
+            (s.fluid.resync_backlog_bytes_at(now), self.stream_rate(s))
+        } else {
+            (s.fluid.backlog_bytes(), s.fluid.effective_send_rate_bps())
+        }
+    }
+
+    /// A stream's unsent and wire bytes as of now ([`StreamTotals`]), also for a resync held in virtual
+    /// time that [`World::catch_up_for_reading`] left where it was. Exactly what bringing the stream to
+    /// now and reading it would give.
+    pub fn stream_totals(&self, s: &Stream) -> StreamTotals {
+        let now = self.now();
+        let f = &s.fluid;
+        let (backlog, remaining, resync_sent) = match self.shares.served_since(s, now) {
+            Some(served) => {
+                let (remaining, resync_sent) = f.resync_readout_after(served);
+                (f.resync_backlog_bytes_at(now), remaining, resync_sent)
+            }
+            None => (
+                f.backlog_bytes(),
+                f.resync_progress().map_or(0, |p| p.remaining_bytes),
+                f.resync_bytes_sent_total(),
+            ),
+        };
+        let sent = f.sent_bytes();
+        StreamTotals {
+            unsent_bytes: backlog + remaining,
+            wire_bytes: sent - f.folded_into_resync_bytes().min(sent) + resync_sent,
+        }
+    }
+}
