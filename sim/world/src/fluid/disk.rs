@@ -1,9 +1,8 @@
 //! [`FluidDisk`]: one disk's replication state, advanced in closed form.
 
-use std::collections::VecDeque;
-
 use drsim_engine::Millis;
 
+use super::pending::PendingTags;
 use super::recovery_point::{
     CRASH_CONSISTENT_INTERVAL_MS, MAX_PENDING_TAGS, PendingTag, PointLog, RecoveryPoint,
     RecoveryPointKind, TagPolicy, align_up, millibytes_to_bytes,
@@ -121,15 +120,6 @@ impl Segment<'_> {
     }
 }
 
-/// The two facts about a disk's waiting tags that decide whether any settles now.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct PendingHint {
-    /// The offset of the first tag whose data is not yet applied.
-    unapplied_offset: Option<u128>,
-    /// When the front tag becomes usable, once its data is applied.
-    front_usable_at: Option<Millis>,
-}
-
 /// One protected disk's replication state (see the [module docs](super) for the model).
 ///
 /// All amounts are exact integers (milli-bytes inside, whole bytes outside). Every method that takes
@@ -156,10 +146,7 @@ pub struct FluidDisk {
 
     tag_policy: Option<TagPolicy>,
     next_tag_ms: Millis,
-    pending: VecDeque<PendingTag>,
-    /// What [`FluidDisk::settle_pending`] looks at first, kept beside the tags: a disk behind a
-    /// saturated link is advanced on every rate change, and mostly nothing settles (issue 6).
-    pending_hint: PendingHint,
+    pending: PendingTags,
     tags_discarded: u64,
     newest_usable: Option<RecoveryPoint>,
     newest_usable_app: Option<RecoveryPoint>,
@@ -191,8 +178,7 @@ impl FluidDisk {
             resync_sent_total_millibytes: 0,
             tag_policy: None,
             next_tag_ms: 0,
-            pending: VecDeque::new(),
-            pending_hint: PendingHint::default(),
+            pending: PendingTags::default(),
             tags_discarded: 0,
             newest_usable: None,
             newest_usable_app: None,
@@ -519,14 +505,7 @@ impl FluidDisk {
         self.folded_millibytes = self.folded_millibytes.saturating_add(backlog);
         self.sent_millibytes = self.written_millibytes;
         // Keep the prefix already applied (usable time known); drop the rest.
-        let keep = self
-            .pending
-            .iter()
-            .take_while(|t| t.usable_at_ms.is_some())
-            .count();
-        self.tags_discarded += (self.pending.len() - keep) as u64;
-        self.pending.truncate(keep);
-        self.refresh_pending_hint();
+        self.tags_discarded += self.pending.drop_unapplied();
         self.resync_required = None;
         let started_ms = self.now_ms;
         if bytes == 0 {
@@ -796,25 +775,23 @@ impl FluidDisk {
 
     /// Resolves waiting tags whose data is applied by `seg.t2`, and makes usable those due by then.
     fn settle_pending(&mut self, seg: &Segment) {
-        let h = self.pending_hint;
-        debug_assert_eq!(h, self.computed_pending_hint());
-        let applies = h
-            .unapplied_offset
-            .is_some_and(|o| seg.apply_time(o).is_some_and(|t| t <= seg.t2));
-        let due = h.front_usable_at.is_some_and(|at| at <= seg.t2);
+        // What to look at first: a disk behind a saturated link is advanced on every rate change, and
+        // mostly nothing settles (issue 6).
+        let applies = (self.pending.first_unapplied()).is_some_and(|t| {
+            seg.apply_time(t.offset_millibytes)
+                .is_some_and(|a| a <= seg.t2)
+        });
+        let due =
+            (self.pending.front()).is_some_and(|t| t.usable_at_ms.is_some_and(|a| a <= seg.t2));
         if !applies && !due {
-            return; // what the loops below would find without touching the tags
+            return;
         }
-        for tag in self.pending.iter_mut() {
-            if tag.usable_at_ms.is_none() {
-                match seg.usable_at(tag.tag_ms, tag.offset_millibytes) {
-                    Some(at) => tag.usable_at_ms = Some(at),
-                    // Offsets only grow: later tags are not applied either.
-                    None => break,
-                }
-            }
+        if applies {
+            // Offsets only grow: the applied tags are a prefix.
+            self.pending
+                .apply(|t| seg.usable_at(t.tag_ms, t.offset_millibytes));
         }
-        while let Some(&tag) = self.pending.front() {
+        while let Some(tag) = self.pending.front() {
             match tag.usable_at_ms {
                 Some(at) if at <= seg.t2 => {
                     self.pending.pop_front();
@@ -822,21 +799,6 @@ impl FluidDisk {
                 }
                 _ => break,
             }
-        }
-        self.refresh_pending_hint();
-    }
-
-    /// Recomputes [`FluidDisk::pending_hint`] from the tags (resolved tags form a prefix: offsets grow).
-    fn refresh_pending_hint(&mut self) {
-        self.pending_hint = self.computed_pending_hint();
-    }
-
-    fn computed_pending_hint(&self) -> PendingHint {
-        PendingHint {
-            unapplied_offset: (self.pending.iter())
-                .find(|t| t.usable_at_ms.is_none())
-                .map(|t| t.offset_millibytes),
-            front_usable_at: self.pending.front().and_then(|t| t.usable_at_ms),
         }
     }
 
@@ -890,35 +852,37 @@ impl FluidDisk {
             }
         }
 
-        // The rest wait; beyond the bound only the newest are kept.
+        // The rest wait, the applied ones (waiting out the lag) one by one, the others as one run;
+        // beyond the bound only the newest are kept.
         let keep_from = usable_count.max(n.saturating_sub(MAX_PENDING_TAGS as u64));
         self.tags_discarded += keep_from - usable_count;
-        for i in keep_from..n {
-            self.push_pending(PendingTag {
+        let mut i = keep_from;
+        while let Some(at) = (i < n).then(|| usable_at(i)).flatten() {
+            self.pending.push(PendingTag {
                 tag_ms: tag_ms(i),
                 offset_millibytes: seg.written_at(tag_ms(i)),
                 kind: policy.kind_at(tag_ms(i)),
-                usable_at_ms: usable_at(i),
+                usable_at_ms: Some(at),
             });
+            i += 1;
         }
+        if i < n {
+            self.pending.push_run(
+                tag_ms(i),
+                step,
+                n - i,
+                seg.written_at(tag_ms(i)),
+                mul_u64(seg.churn_bps, step),
+                Some(policy),
+                RecoveryPointKind::CrashConsistent,
+            );
+        }
+        self.tags_discarded += self.pending.keep_newest(MAX_PENDING_TAGS);
     }
 
     fn push_pending(&mut self, tag: PendingTag) {
-        if self.pending.len() >= MAX_PENDING_TAGS {
-            self.pending.pop_front();
-            self.tags_discarded += 1;
-            self.pending.push_back(tag);
-            self.refresh_pending_hint();
-            return;
-        }
-        let h = &mut self.pending_hint;
-        if self.pending.is_empty() {
-            h.front_usable_at = tag.usable_at_ms;
-        }
-        if tag.usable_at_ms.is_none() && h.unapplied_offset.is_none() {
-            h.unapplied_offset = Some(tag.offset_millibytes);
-        }
-        self.pending.push_back(tag);
+        self.pending.push(tag);
+        self.tags_discarded += self.pending.keep_newest(MAX_PENDING_TAGS);
     }
 
     fn make_usable(&mut self, p: RecoveryPoint) {

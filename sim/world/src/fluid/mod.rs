@@ -55,6 +55,7 @@
 //!   [`bytes_lost`].
 
 mod disk;
+mod pending;
 mod recovery_point;
 mod resync;
 
