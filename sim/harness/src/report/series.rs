@@ -170,8 +170,69 @@ pub fn backlog_series(
         .collect()
 }
 
-/// Mean throughput and utilisation per interval of every metered link and server.
+/// Process servers and master targets that get a `throughput.csv` series each; a run with more keeps
+/// the [`BUSIEST_SERVERS`] of each kind (as `rpo.csv` keeps the worst machines): a fleet of 528 master
+/// targets over 30 days was 217 MB of CSV (issue 6: report files under 100 MiB).
+pub const MAX_SERVER_SERIES: usize = 100;
+
+/// Beyond [`MAX_SERVER_SERIES`]: how many of each kind keep a series, the ones that carried the most
+/// bytes over the run (ties by name); the others of the kind are summed into one `ps/others (N)` or
+/// `mt/others (N)` series (no utilisation).
+pub const BUSIEST_SERVERS: usize = 20;
+
+/// Mean throughput and utilisation per interval of every metered link and server (servers limited as
+/// [`MAX_SERVER_SERIES`] says).
 pub fn throughput_series(rec: &Recorder) -> Vec<Throughput> {
+    busiest_servers(all_throughput(rec))
+}
+
+/// Keeps every link and, when there are more than [`MAX_SERVER_SERIES`] servers, the
+/// [`BUSIEST_SERVERS`] of each kind plus one series summing the rest of that kind.
+pub(crate) fn busiest_servers(all: Vec<Throughput>) -> Vec<Throughput> {
+    let servers = all.iter().filter(|t| t.kind != ResourceKind::Link).count();
+    if servers <= MAX_SERVER_SERIES {
+        return all;
+    }
+    let total = |t: &Throughput| t.bytes_per_s.iter().map(|&b| u128::from(b)).sum::<u128>();
+    let mut kept = std::collections::BTreeSet::new();
+    for kind in [ResourceKind::ProcessServer, ResourceKind::MasterTarget] {
+        let mut of_kind: Vec<&Throughput> = all.iter().filter(|t| t.kind == kind).collect();
+        of_kind.sort_by(|a, b| total(b).cmp(&total(a)).then_with(|| a.name.cmp(&b.name)));
+        kept.extend(of_kind.iter().take(BUSIEST_SERVERS).map(|t| t.name.clone()));
+    }
+    let mut out = Vec::new();
+    let mut others: Vec<(ResourceKind, usize, Vec<u64>)> = Vec::new();
+    for t in all {
+        if t.kind == ResourceKind::Link || kept.contains(&t.name) {
+            out.push(t);
+            continue;
+        }
+        match others.iter_mut().find(|o| o.0 == t.kind) {
+            Some(o) => {
+                o.1 += 1;
+                for (sum, b) in o.2.iter_mut().zip(&t.bytes_per_s) {
+                    *sum = sum.saturating_add(*b);
+                }
+            }
+            None => others.push((t.kind, 1, t.bytes_per_s)),
+        }
+    }
+    for (kind, n, bytes_per_s) in others {
+        let prefix = match kind {
+            ResourceKind::ProcessServer => "ps",
+            _ => "mt",
+        };
+        out.push(Throughput {
+            name: format!("{prefix}/others ({n})"),
+            kind,
+            utilisation: vec![None; bytes_per_s.len()],
+            bytes_per_s,
+        });
+    }
+    out
+}
+
+fn all_throughput(rec: &Recorder) -> Vec<Throughput> {
     rec.resources
         .iter()
         .map(|(name, r)| {

@@ -183,3 +183,35 @@ fn beyond_a_hundred_machines_only_the_worst_get_a_series() {
     assert!(w.iter().all(|&k| k % 50 >= 43), "{w:?}");
     assert!(w.contains(&49) && w.contains(&99) && w.contains(&149));
 }
+
+#[test]
+fn beyond_a_hundred_servers_only_the_busiest_get_a_series() {
+    use super::sample::ResourceKind;
+    use super::series::{BUSIEST_SERVERS, MAX_SERVER_SERIES, Throughput, busiest_servers};
+    let series = |name: String, kind, bytes: u64| Throughput {
+        name,
+        kind,
+        bytes_per_s: vec![bytes, 2 * bytes],
+        utilisation: vec![Some(0.5), Some(1.0)],
+    };
+    let mut all = vec![series("link azure→on-prem".into(), ResourceKind::Link, 1)];
+    all.extend((0..30).map(|k| series(format!("ps/ps{k:02}"), ResourceKind::ProcessServer, k)));
+    all.extend((0..80).map(|k| series(format!("mt/mt{k:02}"), ResourceKind::MasterTarget, k % 40)));
+    // up to the limit, every server keeps its series
+    let few: Vec<Throughput> = all[..=MAX_SERVER_SERIES].to_vec();
+    assert_eq!(busiest_servers(few.clone()), few);
+    let kept = busiest_servers(all);
+    let names: Vec<&str> = kept.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(kept.len(), 1 + 2 * (BUSIEST_SERVERS + 1), "{names:?}");
+    assert!(names.contains(&"link azure→on-prem"));
+    // the busiest process servers (29 down to 10) and master targets (39 twice, 38 twice, …, 30 twice)
+    assert!(names.contains(&"ps/ps10") && !names.contains(&"ps/ps09"));
+    assert!(names.contains(&"mt/mt30") && names.contains(&"mt/mt70"));
+    assert!(!names.contains(&"mt/mt29") && !names.contains(&"mt/mt69"));
+    let others = |n: &str| kept.iter().find(|t| t.name == n).expect(n);
+    // the rest summed, without a utilisation
+    assert_eq!(others("ps/others (10)").bytes_per_s, vec![45, 90]);
+    let mt = others("mt/others (60)");
+    assert_eq!(mt.bytes_per_s[0], 2 * (0..30).sum::<u64>());
+    assert_eq!(mt.utilisation, vec![None, None]);
+}
