@@ -111,6 +111,11 @@ impl DiurnalChurn {
         self.params
     }
 
+    /// The highest rate of any quantum, bytes per second.
+    pub fn peak_bps(&self) -> u64 {
+        self.rates.iter().copied().max().unwrap_or(0)
+    }
+
     /// Exact bytes written over one whole day (floored to whole bytes).
     pub fn bytes_per_day(&self) -> u64 {
         u64::try_from(self.day_total_millibytes / super::MILLIBYTES_PER_BYTE).unwrap_or(u64::MAX)

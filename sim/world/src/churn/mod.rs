@@ -196,6 +196,16 @@ impl ChurnModel {
         self.segment_at(t).until_ms
     }
 
+    /// The highest rate the model ever writes at, for the models whose rate changes on a regular grid
+    /// shared by every disk (constant, diurnal); `None` for the others.
+    pub fn regular_peak_bps(&self) -> Option<u64> {
+        match self {
+            ChurnModel::Constant { rate_bps } => Some(*rate_bps),
+            ChurnModel::Diurnal(m) => Some(m.peak_bps()),
+            ChurnModel::BurstyOnOff(_) | ChurnModel::Trace(_) => None,
+        }
+    }
+
     /// Exact cumulative churn over `[0, t)` in milli-bytes (saturating at `u128::MAX`, far beyond any
     /// simulated horizon).
     pub fn cumulative_millibytes(&self, t: Millis) -> u128 {

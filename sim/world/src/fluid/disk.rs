@@ -269,12 +269,17 @@ impl FluidDisk {
     /// its whole send rate until `t` (then nothing of the churn is sent: `sent` stays, `written` follows
     /// the churn). Issue 6: a syncing machine is not brought to every report for its PS's health.
     pub fn resync_backlog_bytes_at(&self, t: Millis) -> u64 {
-        let written = if self.source_running {
-            (self.written_millibytes).saturating_add(self.churn.millibytes_written(self.now_ms, t))
-        } else {
-            self.written_millibytes
-        };
-        millibytes_to_bytes(written) - self.sent_bytes()
+        self.written_bytes_at(t) - self.sent_bytes()
+    }
+
+    /// Whole bytes written by `t ≥ now` without moving the disk there ([`FluidDisk::written_bytes`] then).
+    pub fn written_bytes_at(&self, t: Millis) -> u64 {
+        if !self.source_running {
+            return self.written_bytes();
+        }
+        millibytes_to_bytes(
+            (self.written_millibytes).saturating_add(self.churn.millibytes_written(self.now_ms, t)),
+        )
     }
 
     /// The running resync's readouts once it has been sent `served` more milli-bytes (no more than it has

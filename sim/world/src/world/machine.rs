@@ -52,12 +52,18 @@ pub struct Stream {
     pub held_by: Option<Resource>,
     /// Its place in that share's virtual time while it resyncs there (see `world::share`).
     pub virtual_mark: Option<VirtualMark>,
+    /// Whether it follows its churn (sent at the churn's peak, its demand set at each churn step; see
+    /// `world::follow`).
+    pub follows_churn: bool,
 }
 
 impl Stream {
-    /// Whether its resync is held in virtual time by a share (brought to a time only when it changes).
-    pub fn resyncs_in_virtual_time(&self) -> bool {
-        self.virtual_mark.is_some() && self.fluid.resync_progress().is_some()
+    /// Whether it is brought to a time only when something changes it, and read as of now in closed
+    /// form otherwise ([`super::World::stream_totals`]): a resync a share holds in virtual time, or a
+    /// stream that follows its churn.
+    pub fn left_behind(&self) -> bool {
+        self.follows_churn
+            || (self.virtual_mark.is_some() && self.fluid.resync_progress().is_some())
     }
 }
 

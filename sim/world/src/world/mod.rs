@@ -13,6 +13,7 @@
 
 mod actions;
 mod fault_apply;
+mod follow;
 mod machine;
 mod plane;
 mod readout;
@@ -84,6 +85,8 @@ pub(crate) enum Event {
     /// A stream a bottleneck's share holds in virtual time must be looked at: its resync has completed
     /// or its backlog may have drained (issue 6).
     ShareWake(Resource),
+    /// The churn of streams that follow it changes now (`world::follow`).
+    ChurnStep,
     /// A VM's agent registers with the CS after a boot (RP-04, RA-03).
     AgentRegistered {
         /// The VM.
@@ -170,6 +173,8 @@ pub struct World {
     /// Whether caught-up machines get a point cadence and syncing ones a sync cadence
     /// ([`WorldSpec::cadences`]).
     pub(crate) cadences: bool,
+    /// The calendar of churn steps of the streams that follow their churn (`world::follow`).
+    pub(crate) churn_steps: BTreeMap<Millis, Vec<FlowId>>,
     /// When the last periodic report ran (a sync cadence that ends at that instant reports then).
     pub(crate) last_report_ms: Millis,
     /// Machines under a cadence whose streams changed this instant: is each still caught up?
@@ -352,6 +357,7 @@ impl World {
             mt_attached: BTreeMap::new(),
             cadences: spec.cadences,
             last_report_ms: 0,
+            churn_steps: BTreeMap::new(),
             cadence_check: BTreeSet::new(),
             cadence_report: BTreeSet::new(),
         };
@@ -634,10 +640,10 @@ impl World {
         }
     }
 
-    /// Brings every disk up to now except the resyncs shares hold in virtual time, whose readouts
-    /// [`World::stream_totals`] gives as of now without moving them: what the checks and reports between
-    /// events need, without advancing every resync of a fleet's initial replication (and its waiting
-    /// tags) at every interval (issue 6).
+    /// Brings every disk up to now except the streams [`Stream::left_behind`] (resyncs shares hold in
+    /// virtual time, streams that follow their churn), whose readouts [`World::stream_totals`] gives as
+    /// of now without moving them: what the checks and reports between events need, without advancing
+    /// every stream of a fleet (and its tags) at every interval (issue 6).
     pub fn catch_up_for_reading(&mut self) {
         let now = self.now();
         for m in self.machines.values_mut() {
@@ -676,6 +682,7 @@ impl World {
             }
             Event::DiskWake(flow) => self.disk_wake(flow),
             Event::ShareWake(r) => self.share_wake(r),
+            Event::ChurnStep => self.churn_step(),
             Event::AgentRegistered { vm, azure } => {
                 let running = if azure {
                     self.estate

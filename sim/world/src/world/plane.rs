@@ -230,6 +230,7 @@ impl World {
                 resync_bytes,
                 held_by: None,
                 virtual_mark: None,
+                follows_churn: false,
             });
             self.flows.insert(flow, (item.clone(), d));
             started.push((d, flow));
@@ -413,13 +414,21 @@ impl World {
             });
             if !at_hand {
                 machine = machines.get_mut(item);
-                if let Some(m) = machine.as_deref() {
-                    note_cadence_change(cadence_check, item, m);
-                }
             }
             let Some(m) = machine.as_deref_mut() else {
                 continue;
             };
+            let Some(s) = m.disks.get_mut(*d).and_then(|x| x.stream.as_mut()) else {
+                continue;
+            };
+            if s.follows_churn {
+                // still at its own limit and given its churn: it goes on following it
+                if held_by.is_none() && rate >= s.fluid.churn().segment_at(now).rate_bps {
+                    continue;
+                }
+                World::unfollow(net, s, now);
+            }
+            note_cadence_change(cadence_check, item, m);
             let Some(s) = m.disks.get_mut(*d).and_then(|x| x.stream.as_mut()) else {
                 continue;
             };
@@ -524,22 +533,57 @@ impl World {
                 continue;
             }
             if self.caught_up(m) {
-                let newest = (m.replication.as_ref())
-                    .and_then(|r| r.points.back())
-                    .map_or(0, |p| p.tag_ms);
-                if now.saturating_sub(newest) >= COLLECT_EVERY_MS {
-                    self.collect_points(&item);
-                }
+                self.collect_points_if_due(&item);
+                self.follow_churn(&item);
                 self.cadence_report.insert(item);
                 continue;
             }
             self.collect_points(&item);
             let m = self.machines.get_mut(&item).expect("exists");
             m.cadence_from_ms = None;
+            let mut followed = false;
+            for s in m.disks.iter_mut().filter_map(|d| d.stream.as_mut()) {
+                followed |= s.follows_churn;
+                World::unfollow(&self.net, s, now);
+            }
+            if followed {
+                for d in 0..m.disks.len() {
+                    self.reschedule_wake(&item, d);
+                }
+            }
             self.pending.push(Observation::PointCadence {
                 item,
                 cadence: None,
             });
+        }
+    }
+
+    /// Gathers the points of a machine under a point cadence if its newest is [`COLLECT_EVERY_MS`] old.
+    fn collect_points_if_due(&mut self, item: &ItemId) {
+        let now = self.now();
+        let newest = (self.machines.get(item))
+            .and_then(|m| m.replication.as_ref()?.points.back())
+            .map_or(0, |p| p.tag_ms);
+        if now.saturating_sub(newest) >= COLLECT_EVERY_MS {
+            self.collect_points(item);
+        }
+    }
+
+    /// At a report: the machines under a point cadence whose points are due to be gathered (their
+    /// streams follow their churn, so nothing else may look at them for days).
+    fn collect_cadence_points(&mut self) {
+        let now = self.now();
+        let due: Vec<ItemId> = (self.machines.iter())
+            .filter(|(_, m)| {
+                m.cadence_from_ms.is_some()
+                    && (m.replication.as_ref())
+                        .and_then(|r| r.points.back())
+                        .is_none_or(|p| now.saturating_sub(p.tag_ms) >= COLLECT_EVERY_MS)
+            })
+            .map(|(i, _)| i.clone())
+            .collect();
+        for item in due {
+            self.collect_points(&item);
         }
     }
 
@@ -565,6 +609,7 @@ impl World {
                 multi_vm,
             }),
         });
+        self.follow_churn(item);
     }
 
     /// A disk's stream reached a qualitative change.
@@ -921,6 +966,7 @@ impl World {
             self.start_sync_cadence(&item);
         }
         self.collect_sync_cadence_points();
+        self.collect_cadence_points();
     }
 
     /// Reports a machine's replication if the report changed: a caught-up machine's report stays the
@@ -1033,6 +1079,9 @@ fn reschedule(kernel: &mut crate::kernel::Kernel<Event>, shares: &mut Shares, s:
     if let Some(k) = s.wake.take() {
         kernel.cancel(k);
     }
+    if s.follows_churn {
+        return; // its churn steps are on the world's calendar (`world::follow`)
+    }
     let now = kernel.now();
     shares.release(s, now);
     if shares.list(s, now) {
@@ -1093,7 +1142,7 @@ fn thin_points(points: &mut VecDeque<VmPoint>, now: Millis) {
 
 /// Brings disks `ds` of a machine up to `now`: the VMs' power is looked up once, and not at all when
 /// they are accounted already (reports account every replicating machine every interval). With
-/// `leave_virtual_resyncs`, resyncs held in virtual time stay where they are (read them with
+/// `leave_behind`, streams [`Stream::left_behind`] stay where they are (read them with
 /// [`World::stream_totals`]).
 pub(crate) fn account_machine_disks(
     m: &mut Machine,
@@ -1101,11 +1150,9 @@ pub(crate) fn account_machine_disks(
     shares: &Shares,
     ds: std::ops::Range<usize>,
     now: Millis,
-    leave_virtual_resyncs: bool,
+    leave_behind: bool,
 ) {
-    let left = |d: &Disk| {
-        leave_virtual_resyncs && (d.stream.as_ref()).is_some_and(Stream::resyncs_in_virtual_time)
-    };
+    let left = |d: &Disk| leave_behind && (d.stream.as_ref()).is_some_and(Stream::left_behind);
     let behind = |d: &Disk| now > d.accounted_ms && !left(d);
     if !m
         .disks

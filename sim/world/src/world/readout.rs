@@ -1,7 +1,7 @@
-//! Reading a stream as of now without moving it (issue 6). A resync that a share holds in virtual time
-//! is brought to a time only when something changes it: the periodic report (a PS's health), the report
-//! sampler and the checks between events read it here, in closed form, instead of advancing thousands of
-//! streams and their waiting tags every interval.
+//! Reading a stream as of now without moving it (issue 6). A resync that a share holds in virtual time,
+//! and a stream that follows its churn, are brought to a time only when something changes them: the
+//! periodic report (a PS's health), the report sampler and the checks between events read them here,
+//! in closed form, instead of advancing thousands of streams and their tags every interval.
 
 use super::{Stream, World};
 
@@ -24,11 +24,15 @@ impl World {
         }
     }
 
-    /// A stream's backlog now and the rate it is sent at, for its PS's health. A stream left behind now
-    /// is a resync (held in virtual time, or under a sync cadence): until its resync completes (its
-    /// wake-up) the resync takes the whole rate, so its backlog is what it had plus the writes since.
+    /// A stream's backlog now and the rate it is sent at, for its PS's health. A stream that follows its
+    /// churn has none; any other left behind now is a resync (held in virtual time, or under a sync
+    /// cadence): until its resync completes (its wake-up) the resync takes the whole rate, so its backlog
+    /// is what it had plus the writes since.
     pub(crate) fn stream_load(&self, s: &Stream) -> (u64, u64) {
         let now = self.now();
+        if s.follows_churn {
+            return (0, s.fluid.effective_send_rate_bps()); // caught up: nothing waits
+        }
         if s.fluid.now_ms() < now {
             debug_assert!(
                 s.fluid.resync_progress().is_some(),
@@ -40,12 +44,21 @@ impl World {
         }
     }
 
-    /// A stream's unsent and wire bytes as of now ([`StreamTotals`]), also for a resync held in virtual
-    /// time that [`World::catch_up_for_reading`] left where it was. Exactly what bringing the stream to
+    /// A stream's unsent and wire bytes as of now ([`StreamTotals`]), also for a stream
+    /// [`World::catch_up_for_reading`] left where it was ([`Stream::left_behind`]). Exactly what bringing the stream to
     /// now and reading it would give.
     pub fn stream_totals(&self, s: &Stream) -> StreamTotals {
         let now = self.now();
         let f = &s.fluid;
+        if s.follows_churn && f.now_ms() < now {
+            // caught up: everything written is sent, nothing resyncs
+            let sent = f.written_bytes_at(now);
+            return StreamTotals {
+                unsent_bytes: 0,
+                wire_bytes: sent - f.folded_into_resync_bytes().min(sent)
+                    + f.resync_bytes_sent_total(),
+            };
+        }
         let (backlog, remaining, resync_sent) = match self.shares.served_since(s, now) {
             Some(served) => {
                 let (remaining, resync_sent) = f.resync_readout_after(served);

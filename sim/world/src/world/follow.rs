@@ -1,0 +1,129 @@
+//! Streams that follow their churn (issue 6): the steady hours of a fleet.
+//!
+//! A caught-up stream at its own limit asks the network for exactly its churn, so every change of the
+//! churn rate (hourly for the bench's diurnal model) used to wake the disk, bring it to now, re-rate it
+//! and re-check its machine's cadence — twice, once for the new demand and once for the rate the network
+//! gave back. A stream of a machine under a point cadence instead *follows* its churn: its fluid sends at
+//! the churn's peak (at least the churn at every instant, so nothing piles up and every tag is usable
+//! when it is made — exactly what sending at the churn gives), and the world keeps one calendar of churn
+//! steps for all followers: at each step it only tells the network the new demand. A follower whose
+//! network rate falls below its churn, or that a bottleneck comes to hold, stops following (its fluid is
+//! then sent at the network's rate again), as does every stream of a machine whose cadence ends.
+
+use super::{Event, Stream, World};
+use crate::network::FlowId;
+use drsim_engine::Millis;
+use drsim_engine::ids::ItemId;
+
+impl World {
+    /// Lets the streams of a caught-up machine under a point cadence that are at their own limit follow
+    /// their churn. Call with the machine's disks accounted to now.
+    pub(crate) fn follow_churn(&mut self, item: &ItemId) {
+        let now = self.now();
+        let World {
+            machines,
+            kernel,
+            churn_steps,
+            ..
+        } = self;
+        let Some(m) = machines.get_mut(item) else {
+            return;
+        };
+        if m.cadence_from_ms.is_none() {
+            return;
+        }
+        for s in m.disks.iter_mut().filter_map(|d| d.stream.as_mut()) {
+            if s.follows_churn || s.held_by.is_some() || s.virtual_mark.is_some() {
+                continue;
+            }
+            let Some(peak) = s.fluid.churn().regular_peak_bps() else {
+                continue;
+            };
+            debug_assert_eq!(s.fluid.now_ms(), now, "accounted to now");
+            if let Some(k) = s.wake.take() {
+                kernel.cancel(k);
+            }
+            s.fluid
+                .set_send_rate(now, peak.max(s.fluid.send_rate_bps()));
+            s.follows_churn = true;
+            if let Some(at) = next_step(s, now) {
+                add_step(kernel, churn_steps, at, s.flow);
+            }
+        }
+    }
+
+    /// Stops a follower (the network's rate for its flow becomes its send rate again from now on). Call
+    /// with the stream accounted to now.
+    pub(crate) fn unfollow(net: &crate::network::Network, s: &mut Stream, now: Millis) {
+        if !s.follows_churn {
+            return;
+        }
+        s.follows_churn = false;
+        let rate = net.rate(s.flow).unwrap_or(0);
+        s.fluid.set_send_rate(now, rate);
+    }
+
+    /// A churn step: each follower due now asks the network for its new churn, and is put on the
+    /// calendar for its next step.
+    pub(crate) fn churn_step(&mut self) {
+        let now = self.now();
+        let Some(due) = self.churn_steps.remove(&now) else {
+            return;
+        };
+        let World {
+            flows,
+            machines,
+            net,
+            kernel,
+            churn_steps,
+            ..
+        } = self;
+        for flow in due {
+            let Some((item, d)) = flows.get(&flow) else {
+                continue; // the stream ended
+            };
+            let Some(s) = (machines.get_mut(item))
+                .and_then(|m| m.disks.get_mut(*d))
+                .and_then(|x| x.stream.as_mut())
+                .filter(|s| s.flow == flow && s.follows_churn)
+            else {
+                continue;
+            };
+            let rate = s.fluid.churn().segment_at(now).rate_bps;
+            let _ = net.set_demand(flow, rate);
+            if let Some(at) = next_step(s, now) {
+                add_step(kernel, churn_steps, at, flow);
+            }
+        }
+    }
+}
+
+/// The next time after `now` at which a follower's churn rate changes.
+fn next_step(s: &Stream, now: Millis) -> Option<Millis> {
+    let churn = s.fluid.churn();
+    let rate = churn.segment_at(now).rate_bps;
+    let mut t = churn.segment_at(now).until_ms?;
+    // a boundary that keeps the rate is no step (a day of quanta at most)
+    for _ in 0..2048 {
+        let seg = churn.segment_at(t);
+        if seg.rate_bps != rate {
+            return Some(t);
+        }
+        t = seg.until_ms?;
+    }
+    Some(t)
+}
+
+/// Puts a follower's flow on the calendar at `at` (one event per step time).
+fn add_step(
+    kernel: &mut crate::kernel::Kernel<Event>,
+    steps: &mut std::collections::BTreeMap<Millis, Vec<FlowId>>,
+    at: Millis,
+    flow: FlowId,
+) {
+    let entry = steps.entry(at).or_default();
+    if entry.is_empty() {
+        let _ = kernel.schedule_at(at.max(kernel.now()), Event::ChurnStep);
+    }
+    entry.push(flow);
+}
