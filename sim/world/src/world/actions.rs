@@ -747,7 +747,7 @@ impl World {
             m.disks[d].onprem_generation = point.generations[k];
         }
         m.recovered_point = Some(VmPoint {
-            disks: disks.clone(),
+            disks: disks.as_slice().into(),
             ..point.clone()
         });
         let disk_views: Vec<OnPremDiskView> = m

@@ -76,8 +76,9 @@ pub struct VmPoint {
     pub kind: PointKind,
     /// The source generation of each replicated disk at the tag (absolute, not stream-relative).
     pub generations: Vec<u64>,
-    /// Which of the machine's disks `generations` are for (the replicated ones: RP-19, RJ-09).
-    pub disks: Vec<usize>,
+    /// Which of the machine's disks `generations` are for (the replicated ones: RP-19, RJ-09); shared by
+    /// the points of one replication (a fleet keeps millions of points).
+    pub disks: std::sync::Arc<[usize]>,
 }
 
 /// Replication in force.

@@ -769,6 +769,7 @@ impl World {
             _ => PointKind::Crash,
         };
         let first_new = r.unreported.len();
+        let disks: std::sync::Arc<[usize]> = r.disks.as_slice().into();
         let aligned = r.partial.is_empty()
             && per_disk.iter().all(|l| {
                 l.len() == per_disk[0].len()
@@ -790,7 +791,7 @@ impl World {
                         .zip(&bases)
                         .map(|(l, b)| b + l[i].generation_bytes)
                         .collect(),
-                    disks: r.disks.clone(),
+                    disks: disks.clone(),
                 };
                 r.unreported.push(p);
             }
@@ -817,7 +818,7 @@ impl World {
                     tag_ms: t,
                     kind,
                     generations: gens.into_iter().map(|g| g.unwrap_or(0)).collect(),
-                    disks: r.disks.clone(),
+                    disks: disks.clone(),
                 });
             }
         }
@@ -1029,11 +1030,8 @@ impl World {
                 gens.push(g);
             }
         }
-        let disks = m
-            .replication
-            .as_ref()
-            .map(|r| r.disks.clone())
-            .unwrap_or_default();
+        let disks =
+            (m.replication.as_ref()).map_or_else(Default::default, |r| r.disks.as_slice().into());
         let point = VmPoint {
             tag_ms: tag,
             kind: PointKind::Crash,
@@ -1267,7 +1265,7 @@ mod thinning_tests {
                     tag_ms: t,
                     kind,
                     generations: vec![t],
-                    disks: vec![0],
+                    disks: vec![0].into(),
                 });
                 engine.insert(RecoveryPoint {
                     tag_ms: t,
