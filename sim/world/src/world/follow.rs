@@ -24,6 +24,7 @@ impl World {
             machines,
             kernel,
             churn_steps,
+            followers,
             ..
         } = self;
         let Some(m) = machines.get_mut(item) else {
@@ -46,61 +47,55 @@ impl World {
             s.fluid
                 .set_send_rate(now, peak.max(s.fluid.send_rate_bps()));
             s.follows_churn = true;
-            if let Some(at) = next_step(s, now) {
+            let churn = s.fluid.churn().clone();
+            if let Some(at) = next_step(&churn, now) {
                 add_step(kernel, churn_steps, at, s.flow);
             }
+            followers.insert(s.flow, churn);
         }
     }
 
     /// Stops a follower (the network's rate for its flow becomes its send rate again from now on). Call
     /// with the stream accounted to now.
-    pub(crate) fn unfollow(net: &crate::network::Network, s: &mut Stream, now: Millis) {
+    pub(crate) fn unfollow(
+        net: &crate::network::Network,
+        followers: &mut Followers,
+        s: &mut Stream,
+        now: Millis,
+    ) {
         if !s.follows_churn {
             return;
         }
         s.follows_churn = false;
+        followers.remove(&s.flow);
         let rate = net.rate(s.flow).unwrap_or(0);
         s.fluid.set_send_rate(now, rate);
     }
 
     /// A churn step: each follower due now asks the network for its new churn, and is put on the
-    /// calendar for its next step.
+    /// calendar for its next step (no machine is looked at).
     pub(crate) fn churn_step(&mut self) {
         let now = self.now();
         let Some(due) = self.churn_steps.remove(&now) else {
             return;
         };
-        let World {
-            flows,
-            machines,
-            net,
-            kernel,
-            churn_steps,
-            ..
-        } = self;
         for flow in due {
-            let Some((item, d)) = flows.get(&flow) else {
-                continue; // the stream ended
+            let Some(churn) = self.followers.get(&flow) else {
+                continue; // it stopped following, or its stream ended
             };
-            let Some(s) = (machines.get_mut(item))
-                .and_then(|m| m.disks.get_mut(*d))
-                .and_then(|x| x.stream.as_mut())
-                .filter(|s| s.flow == flow && s.follows_churn)
-            else {
-                continue;
-            };
-            let rate = s.fluid.churn().segment_at(now).rate_bps;
-            let _ = net.set_demand(flow, rate);
-            if let Some(at) = next_step(s, now) {
-                add_step(kernel, churn_steps, at, flow);
+            let _ = self.net.set_demand(flow, churn.segment_at(now).rate_bps);
+            if let Some(at) = next_step(churn, now) {
+                add_step(&mut self.kernel, &mut self.churn_steps, at, flow);
             }
         }
     }
 }
 
+/// The streams that follow their churn, with their churn models (a churn step reads nothing else).
+pub(crate) type Followers = std::collections::BTreeMap<FlowId, crate::churn::ChurnModel>;
+
 /// The next time after `now` at which a follower's churn rate changes.
-fn next_step(s: &Stream, now: Millis) -> Option<Millis> {
-    let churn = s.fluid.churn();
+fn next_step(churn: &crate::churn::ChurnModel, now: Millis) -> Option<Millis> {
     let rate = churn.segment_at(now).rate_bps;
     let mut t = churn.segment_at(now).until_ms?;
     // a boundary that keeps the rate is no step (a day of quanta at most)

@@ -175,6 +175,10 @@ pub struct World {
     pub(crate) cadences: bool,
     /// The calendar of churn steps of the streams that follow their churn (`world::follow`).
     pub(crate) churn_steps: BTreeMap<Millis, Vec<FlowId>>,
+    /// The streams that follow their churn.
+    pub(crate) followers: follow::Followers,
+    /// The hour of the last report that gathered the points of machines under a cadence.
+    pub(crate) collected_hour: Millis,
     /// When the last periodic report ran (a sync cadence that ends at that instant reports then).
     pub(crate) last_report_ms: Millis,
     /// Machines under a cadence whose streams changed this instant: is each still caught up?
@@ -358,6 +362,8 @@ impl World {
             cadences: spec.cadences,
             last_report_ms: 0,
             churn_steps: BTreeMap::new(),
+            followers: BTreeMap::new(),
+            collected_hour: 0,
             cadence_check: BTreeSet::new(),
             cadence_report: BTreeSet::new(),
         };

@@ -294,6 +294,7 @@ impl World {
         let mut flows = Vec::new();
         for disk in m.disks.iter_mut() {
             if let Some(mut s) = disk.stream.take() {
+                self.followers.remove(&s.flow);
                 self.shares.unlist(&mut s);
                 flows.push((s.flow, s.wake));
             }
@@ -397,6 +398,7 @@ impl World {
             net,
             cadence_check,
             shares,
+            followers,
             ..
         } = self;
         // The changes come in flow order and a machine's streams have neighbouring flow ids: one
@@ -426,7 +428,7 @@ impl World {
                 if held_by.is_none() && rate >= s.fluid.churn().segment_at(now).rate_bps {
                     continue;
                 }
-                World::unfollow(net, s, now);
+                World::unfollow(net, followers, s, now);
             }
             note_cadence_change(cadence_check, item, m);
             let Some(s) = m.disks.get_mut(*d).and_then(|x| x.stream.as_mut()) else {
@@ -544,7 +546,7 @@ impl World {
             let mut followed = false;
             for s in m.disks.iter_mut().filter_map(|d| d.stream.as_mut()) {
                 followed |= s.follows_churn;
-                World::unfollow(&self.net, s, now);
+                World::unfollow(&self.net, &mut self.followers, s, now);
             }
             if followed {
                 for d in 0..m.disks.len() {
@@ -966,8 +968,13 @@ impl World {
             self.start_cadence(&item);
             self.start_sync_cadence(&item);
         }
-        self.collect_sync_cadence_points();
-        self.collect_cadence_points();
+        // the points of machines under a cadence are due every 12 h: looked for once an hour
+        let hour = self.now() / drsim_engine::time::HOUR_MS;
+        if hour != self.collected_hour {
+            self.collected_hour = hour;
+            self.collect_sync_cadence_points();
+            self.collect_cadence_points();
+        }
     }
 
     /// Reports a machine's replication if the report changed: a caught-up machine's report stays the
