@@ -48,8 +48,10 @@ pub struct Recorder {
     end_ms: Millis,
     /// The end of each sampled interval, ascending; the first interval starts at 0.
     pub times: Vec<Millis>,
-    /// Unsent bytes per machine at each sample.
-    pub backlog: BTreeMap<ItemId, Vec<u64>>,
+    /// The world's machines in its order (fixed once it is built): the rows of `backlog`.
+    machines: Vec<ItemId>,
+    /// Unsent bytes per machine at each sample, by the machine's position ([`Recorder::backlog`]).
+    backlog: Vec<Vec<u64>>,
     /// Per resource, by report name (`link …`, `ps/NAME`, `mt/NAME`).
     pub resources: BTreeMap<String, ResourceSeries>,
     /// Bytes each stream had sent at the last sample, by machine (in the world's order) and disk, with
@@ -64,7 +66,8 @@ impl Recorder {
             interval_ms: interval_ms.max(1),
             end_ms,
             times: Vec::new(),
-            backlog: BTreeMap::new(),
+            machines: Vec::new(),
+            backlog: Vec::new(),
             resources: BTreeMap::new(),
             sent: Vec::new(),
         }
@@ -80,6 +83,12 @@ impl Recorder {
     pub fn next_ms(&self) -> Option<Millis> {
         let last = self.times.last().copied().unwrap_or(0);
         (last < self.end_ms).then(|| last.saturating_add(self.interval_ms).min(self.end_ms))
+    }
+
+    /// A machine's unsent bytes at each sample.
+    pub fn backlog(&self, item: &ItemId) -> Option<&Vec<u64>> {
+        let k = self.machines.binary_search(item).ok()?;
+        self.backlog.get(k)
     }
 
     /// The start of the interval that ends at sample `k`.
@@ -98,9 +107,16 @@ impl Recorder {
         self.times.push(now);
         self.sample_capacities(world, k);
         let machines = world.machines();
+        if self.machines.len() != machines.len() {
+            self.machines = machines.keys().cloned().collect();
+            self.backlog.resize_with(machines.len(), || vec![0; k]);
+        }
         self.sent.resize_with(machines.len(), Vec::new);
-        let mut routes: BTreeMap<(Direction, Option<&str>, Option<&str>), u64> = BTreeMap::new();
-        for ((item, m), sent) in machines.iter().zip(&mut self.sent) {
+        type Route<'a> = (Direction, Option<&'a str>, Option<&'a str>);
+        let mut routes: BTreeMap<Route<'_>, u64> = BTreeMap::new();
+        // machines of one route are mostly neighbours: summed before the map is looked up
+        let mut run: Option<(Route<'_>, u64)> = None;
+        for ((m, sent), backlog) in machines.values().zip(&mut self.sent).zip(&mut self.backlog) {
             let mut unsent = 0u64;
             let mut carried = 0u64;
             sent.resize(m.disks.len(), (FlowId(u64::MAX), 0));
@@ -119,14 +135,19 @@ impl Recorder {
                     r.process_server.as_ref().map(|p| p.as_str()),
                     r.master_target.as_ref().map(|t| t.as_str()),
                 );
-                *routes.entry(route).or_default() += carried;
-            }
-            match self.backlog.get_mut(item) {
-                Some(series) => series.push(unsent),
-                None => {
-                    self.backlog.insert(item.clone(), vec![unsent]);
+                match &mut run {
+                    Some((key, bytes)) if *key == route => *bytes += carried,
+                    _ => {
+                        if let Some((key, bytes)) = run.replace((route, carried)) {
+                            *routes.entry(key).or_default() += bytes;
+                        }
+                    }
                 }
             }
+            backlog.push(unsent);
+        }
+        if let Some((key, bytes)) = run {
+            *routes.entry(key).or_default() += bytes;
         }
         for ((direction, ps, mt), bytes) in routes {
             let link = match direction {

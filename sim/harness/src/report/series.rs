@@ -153,7 +153,7 @@ pub fn backlog_series(
     items: &[ItemId],
     scopes: &[Members],
 ) -> Vec<ScopeSeries<u64>> {
-    let per_item: Vec<Option<&Vec<u64>>> = items.iter().map(|i| rec.backlog.get(i)).collect();
+    let per_item: Vec<Option<&Vec<u64>>> = items.iter().map(|i| rec.backlog(i)).collect();
     scopes
         .iter()
         .map(|s| ScopeSeries {
