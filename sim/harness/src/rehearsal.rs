@@ -44,6 +44,7 @@ pub fn rehearse_recording(
         built.config.clone(),
     )?;
     runner.keep_progress = keep_progress;
+    runner.look_between_inputs = false; // the engine's points are read at the end
     if let Some(by) = built.expect.settled_by {
         runner.settle_by(by.0);
     }
@@ -72,6 +73,7 @@ pub fn rehearse_recording(
         }
     }
     runner.world.catch_up(); // what the summary reads of the streams, as of the end
+    runner.engine.advance_to(runner.world.now()); // and of the engine's points
     let violations = runner.finish();
     let verdict = verdict::judge(built, &runner, &violations);
     Ok(Rehearsal {
