@@ -41,6 +41,41 @@ pub struct ResourceSeries {
     pub capacity_bytes_per_s: Vec<Option<u64>>,
 }
 
+/// A series of values kept as runs of equal values: a caught-up machine's backlog is 0 for days, and a
+/// fleet run keeps one series per machine (10,000 × 8,640 values were 690 MB).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Runs {
+    runs: Vec<(u64, usize)>,
+}
+
+impl Runs {
+    /// Appends `value`.
+    pub fn push(&mut self, value: u64) {
+        self.push_n(value, 1);
+    }
+
+    /// Appends `value` `n` times.
+    pub fn push_n(&mut self, value: u64, n: usize) {
+        if n == 0 {
+            return;
+        }
+        match self.runs.last_mut() {
+            Some((v, count)) if *v == value => *count += n,
+            _ => self.runs.push((value, n)),
+        }
+    }
+
+    /// The runs, oldest first: (value, how many samples in a row).
+    pub fn runs(&self) -> &[(u64, usize)] {
+        &self.runs
+    }
+
+    /// Every value, oldest first.
+    pub fn values(&self) -> impl Iterator<Item = u64> + '_ {
+        (self.runs.iter()).flat_map(|&(v, n)| std::iter::repeat_n(v, n))
+    }
+}
+
 /// The samples of one run.
 #[derive(Clone, Debug)]
 pub struct Recorder {
@@ -51,7 +86,7 @@ pub struct Recorder {
     /// The world's machines in its order (fixed once it is built): the rows of `backlog`.
     machines: Vec<ItemId>,
     /// Unsent bytes per machine at each sample, by the machine's position ([`Recorder::backlog`]).
-    backlog: Vec<Vec<u64>>,
+    backlog: Vec<Runs>,
     /// Per resource, by report name (`link …`, `ps/NAME`, `mt/NAME`).
     pub resources: BTreeMap<String, ResourceSeries>,
     /// Bytes each stream had sent at the last sample, by machine (in the world's order) and disk, with
@@ -85,8 +120,8 @@ impl Recorder {
         (last < self.end_ms).then(|| last.saturating_add(self.interval_ms).min(self.end_ms))
     }
 
-    /// A machine's unsent bytes at each sample.
-    pub fn backlog(&self, item: &ItemId) -> Option<&Vec<u64>> {
+    /// A machine's unsent bytes at each sample, as runs of equal values.
+    pub fn backlog(&self, item: &ItemId) -> Option<&Runs> {
         let k = self.machines.binary_search(item).ok()?;
         self.backlog.get(k)
     }
@@ -109,7 +144,11 @@ impl Recorder {
         let machines = world.machines();
         if self.machines.len() != machines.len() {
             self.machines = machines.keys().cloned().collect();
-            self.backlog.resize_with(machines.len(), || vec![0; k]);
+            self.backlog.resize_with(machines.len(), || {
+                let mut r = Runs::default();
+                r.push_n(0, k);
+                r
+            });
         }
         self.sent.resize_with(machines.len(), Vec::new);
         type Route<'a> = (Direction, Option<&'a str>, Option<&'a str>);

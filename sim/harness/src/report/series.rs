@@ -5,7 +5,7 @@
 //! over the scope's machines and weighted by time, so a fleet's p95 is "95 % of machine-time in this
 //! interval had at most this RPO".
 
-use super::sample::{Recorder, ResourceKind};
+use super::sample::{Recorder, ResourceKind, Runs};
 use crate::rpo::{RpoTracker, Segment, percentile_of};
 use drsim_engine::Millis;
 use drsim_engine::ids::ItemId;
@@ -153,19 +153,27 @@ pub fn backlog_series(
     items: &[ItemId],
     scopes: &[Members],
 ) -> Vec<ScopeSeries<u64>> {
-    let per_item: Vec<Option<&Vec<u64>>> = items.iter().map(|i| rec.backlog(i)).collect();
+    let per_item: Vec<Option<&Runs>> = items.iter().map(|i| rec.backlog(i)).collect();
+    let n = rec.times.len();
     scopes
         .iter()
-        .map(|s| ScopeSeries {
-            scope: s.scope.clone(),
-            values: (0..rec.times.len())
-                .map(|k| {
-                    s.items
-                        .iter()
-                        .filter_map(|&i| per_item[i].and_then(|v| v.get(k)))
-                        .sum()
-                })
-                .collect(),
+        .map(|s| {
+            let mut values = vec![0u64; n];
+            for r in s.items.iter().filter_map(|&i| per_item[i]) {
+                let mut k = 0;
+                for &(v, count) in r.runs() {
+                    if v != 0 {
+                        for x in values.iter_mut().skip(k).take(count) {
+                            *x += v;
+                        }
+                    }
+                    k += count;
+                }
+            }
+            ScopeSeries {
+                scope: s.scope.clone(),
+                values,
+            }
         })
         .collect()
 }

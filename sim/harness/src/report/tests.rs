@@ -215,3 +215,16 @@ fn beyond_a_hundred_servers_only_the_busiest_get_a_series() {
     assert_eq!(mt.bytes_per_s[0], 2 * (0..30).sum::<u64>());
     assert_eq!(mt.utilisation, vec![None, None]);
 }
+
+#[test]
+fn backlog_rows_keep_their_values_as_runs() {
+    use super::sample::Runs;
+    let mut r = Runs::default();
+    r.push_n(0, 3);
+    for v in [5, 5, 0, 7] {
+        r.push(v);
+    }
+    r.push_n(7, 2);
+    assert_eq!(r.runs(), &[(0, 3), (5, 2), (0, 1), (7, 3)]);
+    assert_eq!(r.values().collect::<Vec<_>>(), [0, 0, 0, 5, 5, 0, 7, 7, 7]);
+}
