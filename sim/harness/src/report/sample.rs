@@ -92,7 +92,17 @@ pub struct Recorder {
     /// Bytes each stream had sent at the last sample, by machine (in the world's order) and disk, with
     /// the stream's flow (a new flow is a new stream whose count starts at 0).
     sent: Vec<Vec<(FlowId, u64)>>,
+    /// By machine position: the flow of its first stream and its route's index in `routes` (a
+    /// replication's route is fixed, and a new replication has new flows), so a sample finds a
+    /// machine's route without comparing names (a fleet's machines are spread over hundreds of routes).
+    route_of: Vec<Option<(FlowId, usize)>>,
+    /// The routes seen: (direction, process server, master target).
+    routes: Vec<OwnedRoute>,
+    route_index: BTreeMap<OwnedRoute, usize>,
 }
+
+/// A stream's path as the sampler meters it: direction, process server, master target.
+type OwnedRoute = (Direction, Option<String>, Option<String>);
 
 impl Recorder {
     /// A recorder sampling every `interval_ms` (at least 1 ms) up to `end_ms`, the run's duration.
@@ -105,6 +115,9 @@ impl Recorder {
             backlog: Vec::new(),
             resources: BTreeMap::new(),
             sent: Vec::new(),
+            route_of: Vec::new(),
+            routes: Vec::new(),
+            route_index: BTreeMap::new(),
         }
     }
 
@@ -151,11 +164,13 @@ impl Recorder {
             });
         }
         self.sent.resize_with(machines.len(), Vec::new);
-        type Route<'a> = (Direction, Option<&'a str>, Option<&'a str>);
-        let mut routes: BTreeMap<Route<'_>, u64> = BTreeMap::new();
-        // machines of one route are mostly neighbours: summed before the map is looked up
-        let mut run: Option<(Route<'_>, u64)> = None;
-        for ((m, sent), backlog) in machines.values().zip(&mut self.sent).zip(&mut self.backlog) {
+        self.route_of.resize(machines.len(), None);
+        let mut route_bytes = vec![0u64; self.routes.len()];
+        for (((m, sent), backlog), route_of) in (machines.values())
+            .zip(&mut self.sent)
+            .zip(&mut self.backlog)
+            .zip(&mut self.route_of)
+        {
             let mut unsent = 0u64;
             let mut carried = 0u64;
             sent.resize(m.disks.len(), (FlowId(u64::MAX), 0));
@@ -169,26 +184,41 @@ impl Recorder {
                 carried += total.saturating_sub(before);
             }
             if let Some(r) = &m.replication {
-                let route = (
-                    r.direction,
-                    r.process_server.as_ref().map(|p| p.as_str()),
-                    r.master_target.as_ref().map(|t| t.as_str()),
-                );
-                match &mut run {
-                    Some((key, bytes)) if *key == route => *bytes += carried,
+                let first = m
+                    .disks
+                    .iter()
+                    .find_map(|d| d.stream.as_ref().map(|s| s.flow));
+                let id = match *route_of {
+                    Some((flow, id)) if Some(flow) == first => id,
                     _ => {
-                        if let Some((key, bytes)) = run.replace((route, carried)) {
-                            *routes.entry(key).or_default() += bytes;
-                        }
+                        let route = (
+                            r.direction,
+                            r.process_server.as_ref().map(|p| p.as_str().to_owned()),
+                            r.master_target.as_ref().map(|t| t.as_str().to_owned()),
+                        );
+                        let id = match self.route_index.get(&route) {
+                            Some(&id) => id,
+                            None => {
+                                let id = self.routes.len();
+                                self.routes.push(route.clone());
+                                self.route_index.insert(route, id);
+                                route_bytes.push(0);
+                                id
+                            }
+                        };
+                        *route_of = first.map(|f| (f, id));
+                        id
                     }
-                }
+                };
+                route_bytes[id] += carried;
             }
             backlog.push(unsent);
         }
-        if let Some((key, bytes)) = run {
-            *routes.entry(key).or_default() += bytes;
-        }
-        for ((direction, ps, mt), bytes) in routes {
+        let routes = std::mem::take(&mut self.routes);
+        for ((direction, ps, mt), &bytes) in routes.iter().zip(&route_bytes) {
+            if bytes == 0 {
+                continue;
+            }
             let link = match direction {
                 Direction::ToOnPrem => LINK_TO_ONPREM,
                 Direction::ToAzure => LINK_TO_AZURE,
@@ -201,6 +231,7 @@ impl Recorder {
                 self.add(&format!("mt/{mt}"), k, bytes);
             }
         }
+        self.routes = routes;
     }
 
     fn add(&mut self, name: &str, k: usize, bytes: u64) {
