@@ -92,7 +92,6 @@ fn stalled_at(announced: bool, lead: Millis, stop: Millis) -> Millis {
 #[test]
 fn a_sync_cadence_stalls_where_reports_would() {
     let stall = crate::config::EngineConfig::default().sync_stall_timeout_ms;
-    let mut checked = 0;
     for lead in [0, 1, 2 * MINUTE_MS, EVERY - 1] {
         // progress stops: at once, between reports, on a report, just before the timer set when the
         // wait began (it must be moved when the cadence ends), long after
@@ -107,10 +106,8 @@ fn a_sync_cadence_stalls_where_reports_would() {
             let reported = stalled_at(false, lead, stop);
             let announced = stalled_at(true, lead, stop);
             assert_eq!(announced, reported, "lead {lead} ms, stop {stop} ms");
-            checked += 1;
         }
     }
-    assert_eq!(checked, 24);
 }
 
 #[test]

@@ -651,8 +651,13 @@ impl World {
     /// of now without moving them: what the checks and reports between events need, without advancing
     /// every stream of a fleet (and its tags) at every interval (issue 6).
     pub fn catch_up_for_reading(&mut self) {
+        self.account_for_reading(|_| true);
+    }
+
+    /// [`World::catch_up_for_reading`] for the machines `which` picks.
+    pub(crate) fn account_for_reading(&mut self, which: impl Fn(&Machine) -> bool) {
         let now = self.now();
-        for m in self.machines.values_mut() {
+        for m in self.machines.values_mut().filter(|m| which(m)) {
             let n = m.disks.len();
             plane::account_machine_disks(m, &self.estate, &self.shares, 0..n, now, true);
         }

@@ -23,9 +23,9 @@ const POINTS_KEPT_MS: Millis = 15 * drsim_engine::time::DAY_MS;
 /// The points are thinned once this many have accumulated (amortises the thinning pass).
 const THIN_AT: usize = 2 * (24 + 15 * 24);
 
-/// How often the points of a machine under a point cadence are gathered from its disks (well within the
-/// disks' point logs: [`crate::fluid::MAX_PENDING_TAGS`] five-minute tags are 14 days).
-const COLLECT_EVERY_MS: Millis = 12 * drsim_engine::time::HOUR_MS;
+/// How often the points of a machine under a point or sync cadence are gathered from its disks (well
+/// within the disks' point logs: [`crate::fluid::MAX_PENDING_TAGS`] five-minute tags are 14 days).
+pub(crate) const COLLECT_EVERY_MS: Millis = 12 * drsim_engine::time::HOUR_MS;
 
 /// How big each disk's resync is when replication starts.
 #[derive(Clone, Copy, Debug)]
@@ -115,11 +115,9 @@ impl World {
         self.stop_replication(item);
         let now = self.now();
         self.account_machine(item);
-        let Some(m) = self.machines.get_mut(item) else {
+        let Some(m) = self.machines.get(item) else {
             return;
         };
-        m.sync_peak_bytes = 0;
-        let m = self.machines.get(item).expect("exists");
         let running = self.source_running(m, direction);
         let route = match direction {
             Direction::ToOnPrem => {
@@ -285,6 +283,7 @@ impl World {
         };
         m.replication = None;
         m.final_sync = None;
+        m.sync_peak_bytes = 0; // the next replication's reports count afresh
         if m.cadence_from_ms.take().is_some() {
             self.pending.push(Observation::PointCadence {
                 item: item.clone(),
@@ -560,13 +559,10 @@ impl World {
         }
     }
 
-    /// Gathers the points of a machine under a point cadence if its newest is [`COLLECT_EVERY_MS`] old.
+    /// Gathers the points of a machine under a point cadence if they are due ([`points_due`]).
     fn collect_points_if_due(&mut self, item: &ItemId) {
         let now = self.now();
-        let newest = (self.machines.get(item))
-            .and_then(|m| m.replication.as_ref()?.points.back())
-            .map_or(0, |p| p.tag_ms);
-        if now.saturating_sub(newest) >= COLLECT_EVERY_MS {
+        if self.machines.get(item).is_some_and(|m| points_due(m, now)) {
             self.collect_points(item);
         }
     }
@@ -576,12 +572,7 @@ impl World {
     fn collect_cadence_points(&mut self) {
         let now = self.now();
         let due: Vec<ItemId> = (self.machines.iter())
-            .filter(|(_, m)| {
-                m.cadence_from_ms.is_some()
-                    && (m.replication.as_ref())
-                        .and_then(|r| r.points.back())
-                        .is_none_or(|p| now.saturating_sub(p.tag_ms) >= COLLECT_EVERY_MS)
-            })
+            .filter(|(_, m)| m.cadence_from_ms.is_some() && points_due(m, now))
             .map(|(i, _)| i.clone())
             .collect();
         for item in due {
@@ -1060,6 +1051,13 @@ impl World {
             },
         });
     }
+}
+
+/// Whether a machine's points are due to be gathered: none yet, or the newest [`COLLECT_EVERY_MS`] old.
+fn points_due(m: &Machine, now: Millis) -> bool {
+    (m.replication.as_ref())
+        .and_then(|r| r.points.back())
+        .is_none_or(|p| now.saturating_sub(p.tag_ms) >= COLLECT_EVERY_MS)
 }
 
 /// Puts a machine under a point cadence on the list checked at the end of the instant (once).

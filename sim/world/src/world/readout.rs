@@ -45,32 +45,32 @@ impl World {
     }
 
     /// A stream's unsent and wire bytes as of now ([`StreamTotals`]), also for a stream
-    /// [`World::catch_up_for_reading`] left where it was ([`Stream::left_behind`]). Exactly what bringing the stream to
-    /// now and reading it would give.
+    /// [`World::catch_up_for_reading`] left where it was ([`Stream::left_behind`]). Exactly what bringing
+    /// the stream to now and reading it would give.
     pub fn stream_totals(&self, s: &Stream) -> StreamTotals {
         let now = self.now();
         let f = &s.fluid;
-        if s.follows_churn && f.now_ms() < now {
+        // (churn sent, its backlog, resync bytes left, resync bytes sent)
+        let (sent, backlog, remaining, resync_sent) = if s.follows_churn && f.now_ms() < now {
             // caught up: everything written is sent, nothing resyncs
             let sent = f.written_bytes_at(now);
-            return StreamTotals {
-                unsent_bytes: 0,
-                wire_bytes: sent - f.folded_into_resync_bytes().min(sent)
-                    + f.resync_bytes_sent_total(),
-            };
-        }
-        let (backlog, remaining, resync_sent) = match self.shares.served_since(s, now) {
-            Some(served) => {
-                let (remaining, resync_sent) = f.resync_readout_after(served);
-                (f.resync_backlog_bytes_at(now), remaining, resync_sent)
-            }
-            None => (
+            (sent, 0, 0, f.resync_bytes_sent_total())
+        } else if let Some(served) = self.shares.served_since(s, now) {
+            let (remaining, resync_sent) = f.resync_readout_after(served);
+            (
+                f.sent_bytes(),
+                f.resync_backlog_bytes_at(now),
+                remaining,
+                resync_sent,
+            )
+        } else {
+            (
+                f.sent_bytes(),
                 f.backlog_bytes(),
                 f.resync_progress().map_or(0, |p| p.remaining_bytes),
                 f.resync_bytes_sent_total(),
-            ),
+            )
         };
-        let sent = f.sent_bytes();
         StreamTotals {
             unsent_bytes: backlog + remaining,
             wire_bytes: sent - f.folded_into_resync_bytes().min(sent) + resync_sent,

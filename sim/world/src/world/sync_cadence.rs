@@ -10,6 +10,7 @@
 //! no longer holds. At a report instant the end comes with the report that instant would have sent, so
 //! the engine stands where the reports would have left it (the harness checks both ways end alike).
 
+use super::plane::COLLECT_EVERY_MS;
 use super::{Machine, World};
 use crate::network::Resource;
 use drsim_engine::Millis;
@@ -20,10 +21,6 @@ use drsim_engine::protocol::{Observation, SyncCadence};
 /// one millisecond later, so it gets no cadence: at one byte per millisecond any stretch of time
 /// between a report and the end of the cadence shows progress, as the next report would have.
 pub(crate) const MIN_PROGRESS_BPS: u64 = 1_000;
-
-/// How often the point logs of a machine under a sync cadence are gathered (its disks that finished
-/// their resync log a point every five minutes; [`crate::fluid::MAX_PENDING_TAGS`] of them are 14 days).
-const COLLECT_EVERY_MS: Millis = 12 * drsim_engine::time::HOUR_MS;
 
 /// A machine's sync cadence, on the world's side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,20 +157,12 @@ impl World {
     /// At a report, before the process servers' health: brings to now the machines under a sync cadence,
     /// except their resyncs held in virtual time ([`World::stream_load`] reads those as of now).
     pub(crate) fn account_sync_cadence_disks(&mut self) {
-        let now = self.now();
-        let World {
-            machines,
-            estate,
-            shares,
-            ..
-        } = self;
-        for m in machines.values_mut().filter(|m| m.sync_cadence.is_some()) {
-            let n = m.disks.len();
-            super::plane::account_machine_disks(m, estate, shares, 0..n, now, true);
-        }
+        self.account_for_reading(|m| m.sync_cadence.is_some());
     }
 
-    /// At a report: the machines under a sync cadence whose point logs are due to be gathered.
+    /// At a report: the machines under a sync cadence whose point logs are due to be gathered (their
+    /// disks that finished their resync log a point every five minutes; no VM point is complete
+    /// before the sync is, so the gathering is timed by `collected_ms`, not by the newest point).
     pub(crate) fn collect_sync_cadence_points(&mut self) {
         let now = self.now();
         let due: Vec<ItemId> = (self.machines.iter())
