@@ -462,6 +462,19 @@ impl FluidDisk {
         }
     }
 
+    /// Stops logging the points of tags from `tag_ms` on (`None`: logs them again), for a caller that
+    /// computes those points itself (a stream that follows its churn: every tag usable at tag + lag,
+    /// its generation the churn's integral; see `world::followed_points`). Points already logged stay.
+    pub fn pause_point_log_from(&mut self, tag_ms: Option<Millis>) {
+        self.log.paused_from_ms = tag_ms;
+    }
+
+    /// The first tag time not yet taken: tags before it are usable or waiting, later ones are made
+    /// as the disk advances.
+    pub fn next_tag_ms(&self) -> Millis {
+        self.next_tag_ms
+    }
+
     /// Drains the point log (oldest first).
     pub fn take_usable_points(&mut self) -> Vec<RecoveryPoint> {
         // The buffer goes with them: a log that once held a burst (a resync's tags all usable at once)
@@ -841,20 +854,21 @@ impl FluidDisk {
         }
         let usable_count = lo;
 
-        if usable_count > 0 {
-            if self.log.enabled() {
-                for i in 0..usable_count {
-                    let at = usable_at(i).unwrap_or(seg.t2);
-                    self.make_usable(point(i, at));
-                }
-            } else {
-                let last = usable_count - 1;
-                if let Some(app_ms) = policy.latest_app_in(first, tag_ms(last)) {
-                    let i = (app_ms - first) / step;
-                    self.make_usable(point(i, usable_at(i).unwrap_or(seg.t2)));
-                }
-                self.make_usable(point(last, usable_at(last).unwrap_or(seg.t2)));
+        // The usable tags the log keeps one by one (a prefix: the log may be paused from a tag on);
+        // of the rest only the newest and the newest app-consistent one matter.
+        let mut logged = 0;
+        while logged < usable_count && self.log.logs(tag_ms(logged)) {
+            let at = usable_at(logged).unwrap_or(seg.t2);
+            self.make_usable(point(logged, at));
+            logged += 1;
+        }
+        if logged < usable_count {
+            let last = usable_count - 1;
+            if let Some(app_ms) = policy.latest_app_in(tag_ms(logged), tag_ms(last)) {
+                let i = (app_ms - first) / step;
+                self.make_usable(point(i, usable_at(i).unwrap_or(seg.t2)));
             }
+            self.make_usable(point(last, usable_at(last).unwrap_or(seg.t2)));
         }
 
         // The rest wait, the applied ones (waiting out the lag) one by one, the others as one run;

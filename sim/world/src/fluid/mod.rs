@@ -62,6 +62,7 @@ mod resync;
 pub use disk::{
     FluidDisk, LOOKAHEAD_MS, MAX_LOOKAHEAD_SEGMENTS, MIN_LOOKAHEAD_SEGMENTS, ServiceCurve,
 };
+pub(crate) use recovery_point::millibytes_to_bytes;
 pub use recovery_point::{
     CRASH_CONSISTENT_INTERVAL_MS, DEFAULT_APP_CONSISTENT_INTERVAL_MS, MAX_PENDING_TAGS,
     RecoveryPoint, RecoveryPointKind, TagPolicy, bytes_lost,

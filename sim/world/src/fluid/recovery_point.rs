@@ -168,6 +168,9 @@ pub(crate) struct PointLog {
     pub capacity: usize,
     pub points: VecDeque<RecoveryPoint>,
     pub dropped: u64,
+    /// Tags from this one on are not logged (their caller computes them itself; see
+    /// [`super::FluidDisk::pause_point_log_from`]).
+    pub paused_from_ms: Option<Millis>,
 }
 
 impl PointLog {
@@ -175,8 +178,13 @@ impl PointLog {
         self.capacity > 0
     }
 
+    /// Whether a tag made usable is logged.
+    pub fn logs(&self, tag_ms: Millis) -> bool {
+        self.enabled() && self.paused_from_ms.is_none_or(|from| tag_ms < from)
+    }
+
     pub fn push(&mut self, p: RecoveryPoint) {
-        if !self.enabled() {
+        if !self.logs(p.tag_ms) {
             return;
         }
         if self.points.len() >= self.capacity {

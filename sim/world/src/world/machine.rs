@@ -104,6 +104,9 @@ pub struct Replication {
     pub partial: std::collections::BTreeMap<Millis, (PointKind, Vec<Option<u64>>)>,
     /// Points not yet reported to the engine.
     pub unreported: Vec<VmPoint>,
+    /// The points still to compute while every replicated stream follows its churn (see
+    /// `world::followed_points`).
+    pub followed: Option<super::followed_points::FollowedPoints>,
 }
 
 /// A machine.

@@ -14,6 +14,7 @@
 mod actions;
 mod fault_apply;
 mod follow;
+mod followed_points;
 mod machine;
 mod plane;
 mod readout;

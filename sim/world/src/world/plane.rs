@@ -18,7 +18,7 @@ use std::collections::{BTreeSet, VecDeque};
 pub const DISKS_AT_A_TIME: usize = 3;
 
 /// How long the MT keeps a machine's points: the longest retention window (DOMAIN.md §4: 15 days).
-const POINTS_KEPT_MS: Millis = 15 * drsim_engine::time::DAY_MS;
+pub(crate) const POINTS_KEPT_MS: Millis = 15 * drsim_engine::time::DAY_MS;
 
 /// The points are thinned once this many have accumulated (amortises the thinning pass).
 const THIN_AT: usize = 2 * (24 + 15 * 24);
@@ -258,6 +258,7 @@ impl World {
             points: VecDeque::new(),
             partial: Default::default(),
             unreported: Vec::new(),
+            followed: None,
         });
         for (d, flow) in started {
             let spec = FlowSpec {
@@ -534,12 +535,20 @@ impl World {
                 continue;
             }
             if self.caught_up(m) {
-                self.collect_points_if_due(&item);
+                let followed = m.replication.as_ref().is_some_and(|r| r.followed.is_some());
                 self.follow_churn(&item);
+                if !followed {
+                    self.collect_points_if_due(&item);
+                    self.start_followed_points(&item);
+                } else if !self.still_followed(&item) {
+                    self.collect_points(&item);
+                    self.end_followed_points(&item);
+                }
                 self.cadence_report.insert(item);
                 continue;
             }
             self.collect_points(&item);
+            self.end_followed_points(&item);
             let m = self.machines.get_mut(&item).expect("exists");
             m.cadence_from_ms = None;
             let mut followed = false;
@@ -572,7 +581,10 @@ impl World {
     fn collect_cadence_points(&mut self) {
         let now = self.now();
         let due: Vec<ItemId> = (self.machines.iter())
-            .filter(|(_, m)| m.cadence_from_ms.is_some() && points_due(m, now))
+            .filter(|(_, m)| {
+                let followed = m.replication.as_ref().is_some_and(|r| r.followed.is_some());
+                m.cadence_from_ms.is_some() && !followed && points_due(m, now)
+            })
             .map(|(i, _)| i.clone())
             .collect();
         for item in due {
@@ -603,6 +615,7 @@ impl World {
             }),
         });
         self.follow_churn(item);
+        self.start_followed_points(item);
     }
 
     /// A disk's stream reached a qualitative change.
@@ -823,6 +836,7 @@ impl World {
         if let Some(from) = m.cadence_from_ms {
             r.unreported.retain(|p| p.tag_ms < from); // the cadence told the engine of these
         }
+        super::followed_points::add_followed_points(r, now, POINTS_KEPT_MS);
         if r.points.len() > THIN_AT {
             thin_points(&mut r.points, now);
         }
@@ -1105,7 +1119,7 @@ fn reschedule(kernel: &mut crate::kernel::Kernel<Event>, shares: &mut Shares, s:
 /// the longest window (15 days). Whatever retention the engine prunes with keeps one point per 1, 2 or 4
 /// hours, aligned to absolute time, preferring app-consistent ones: always one of these, so a failback
 /// finds every point the engine offers (issue 6: a week of 5-minute points per machine was 2,016 kept).
-fn thin_points(points: &mut VecDeque<VmPoint>, now: Millis) {
+pub(super) fn thin_points(points: &mut VecDeque<VmPoint>, now: Millis) {
     use drsim_engine::recovery_point::KEEP_ALL_MS;
     use drsim_engine::time::HOUR_MS;
     let Some(newest) = points.back().map(|p| p.tag_ms) else {

@@ -1578,3 +1578,67 @@ fn streams_in_virtual_time_match_streams_advanced_one_by_one() {
     assert_eq!(log.len(), ref_log.len());
     assert_eq!(outputs, ref_outputs);
 }
+
+/// A machine whose streams follow a diurnal churn for a day and a half, in a world with cadences
+/// (its points computed when asked) and one without (gathered from the disks' logs every report).
+fn followed_points_run(cadences: bool) -> Vec<VmPoint> {
+    use crate::churn::{DiurnalChurn, DiurnalParams};
+    let lab = Lab {
+        state: drsim_engine::lifecycle::ItemState::InAzure,
+        disks: 2,
+        ..Lab::default()
+    };
+    let (mut spec, items) = lab.build();
+    spec.cadences = cadences;
+    for (k, d) in spec.machines[0].disks.iter_mut().enumerate() {
+        let diurnal = DiurnalChurn::new(DiurnalParams {
+            mean_bps: 80_000 + 7_000 * k as u64,
+            amplitude_permille: 600,
+            peak_minute_of_day: 600 + 90 * k as u16,
+            quantum_ms: 20 * MINUTE_MS,
+        });
+        d.churn = ChurnModel::Diurnal(diurnal.expect("valid"));
+    }
+    let mut rig = Rig::new(spec, items);
+    rig.run_until(0);
+    assert_eq!(rig.job(reprotect(0), 4 * HOUR_MS), JobOutcome::Succeeded);
+    rig.run_until(36 * HOUR_MS + 7 * MINUTE_MS);
+    let followed = (rig.machine(0).replication.as_ref()).is_some_and(|r| r.followed.is_some());
+    assert_eq!(
+        followed, cadences,
+        "the machine's points are computed only under a cadence"
+    );
+    rig.world.collect_points(&item(0));
+    let r = rig.machine(0).replication.as_ref().expect("replicating");
+    r.points.iter().cloned().collect()
+}
+
+#[test]
+fn points_computed_for_a_followed_machine_are_those_its_disks_log() {
+    let computed = followed_points_run(true);
+    let logged = followed_points_run(false);
+    let now = 36 * HOUR_MS + 7 * MINUTE_MS;
+    // Every computed point is the logged one of its tag (generations, kind, disks).
+    for p in &computed {
+        assert!(
+            logged.contains(p),
+            "computed point at {} ms not logged alike",
+            p.tag_ms
+        );
+    }
+    // And they are the ones the retention keeps: thinned alike, both give the same points, with
+    // all of the last two hours and one per hour before, back to the first tag after the reprotect.
+    assert_eq!(computed.last(), logged.last(), "the newest point");
+    let thinned = |points: &[VmPoint]| {
+        let mut points: std::collections::VecDeque<VmPoint> = points.iter().cloned().collect();
+        plane::thin_points(&mut points, now);
+        points
+    };
+    let kept = thinned(&computed);
+    assert_eq!(kept, thinned(&logged));
+    let older = (kept.iter())
+        .filter(|p| now - p.tag_ms > drsim_engine::recovery_point::KEEP_ALL_MS)
+        .count();
+    assert_eq!(kept.len() - older, 24, "every point of the last two hours");
+    assert!(older >= 30, "a day and a half of hourly points: {older}");
+}
