@@ -405,6 +405,14 @@ impl World {
         // lookup by name per machine, not per stream.
         let mut machine: Option<&mut Machine> = None;
         for (flow, rate, held_by) in changes {
+            // a follower still at its own limit and given its churn goes on following it (looked up by
+            // flow, before any machine is)
+            if let Some(churn) = followers.get(&flow)
+                && held_by.is_none()
+                && rate >= churn.segment_at(now).rate_bps
+            {
+                continue;
+            }
             let Some((item, d)) = flows.get(&flow) else {
                 continue;
             };
@@ -423,13 +431,12 @@ impl World {
             let Some(s) = m.disks.get_mut(*d).and_then(|x| x.stream.as_mut()) else {
                 continue;
             };
-            if s.follows_churn {
-                // still at its own limit and given its churn: it goes on following it
-                if held_by.is_none() && rate >= s.fluid.churn().segment_at(now).rate_bps {
-                    continue;
-                }
-                World::unfollow(net, followers, s, now);
-            }
+            debug_assert_eq!(
+                s.follows_churn,
+                followers.contains_key(&flow),
+                "one map of followers"
+            );
+            World::unfollow(net, followers, s, now);
             note_cadence_change(cadence_check, item, m);
             let Some(s) = m.disks.get_mut(*d).and_then(|x| x.stream.as_mut()) else {
                 continue;
