@@ -195,6 +195,9 @@ impl Flow {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct LevelEntry {
     resource: Resource,
+    /// The limit it is keyed by in the split (older than `limit` while the split is slack and stale).
+    key: u64,
+    /// The limit the split counts for it.
     limit: u64,
     at_level: bool,
 }
@@ -576,7 +579,7 @@ impl Network {
         };
         let rate = self.committed_rate(flow);
         if let Some(l) = (self.resources.get_mut(entry.resource)).and_then(|e| e.level.as_mut()) {
-            l.remove(entry.limit, slot, entry.at_level);
+            l.remove(entry.key, entry.limit, slot, entry.at_level);
         }
         self.level_dirty.insert(entry.resource);
         if let Some(Some(flow)) = self.slots.get_mut(slot as usize) {
@@ -1039,6 +1042,10 @@ impl Network {
             if self.slot_epochs.get(slot as usize) == Some(&self.epoch) {
                 continue;
             }
+            if !before.contains_key(&slot) && self.try_slack_level(slot) {
+                fast.push(slot);
+                continue;
+            }
             if self.rekey(slot, &mut before) {
                 continue;
             }
@@ -1088,6 +1095,13 @@ impl Network {
             self.resources.recount(flow, old_rate, old_below);
             report.flow(flow.id, old, (new_rate, new_bottleneck));
         }
+        // 5. Simple resources: settle their splits.
+        let mut level_resolved = 0;
+        for r in std::mem::take(&mut self.level_dirty) {
+            level_resolved += self.settle_level(r, &mut before, &mut report);
+        }
+        // 6. The fast paths (after the splits: a slack split's flow that a settle moved has been
+        //    reported there).
         let mut fast_count = 0usize;
         for slot in fast {
             let Some(Some(flow)) = self.slots.get_mut(slot as usize) else {
@@ -1099,11 +1113,6 @@ impl Network {
                 // At its limit before and after (no bottleneck).
                 report.flow(flow.id, (original, None), (flow.rate_bytes_per_s, None));
             }
-        }
-        // 5. Simple resources: settle their splits.
-        let mut level_resolved = 0;
-        for r in std::mem::take(&mut self.level_dirty) {
-            level_resolved += self.settle_level(r, &mut before, &mut report);
         }
         let Report {
             mut changed,
@@ -1151,6 +1160,7 @@ impl Network {
         let at_level = level.insert(limit, slot);
         flow.level_entry = Some(LevelEntry {
             resource: r,
+            key: limit,
             limit,
             at_level,
         });
@@ -1217,6 +1227,7 @@ impl Network {
         report: &mut Report,
     ) -> usize {
         let capacity = self.capacity(r);
+        self.rebuild_level_if_needed(r, capacity);
         let Some(level) = (self.resources.get_mut(r)).and_then(|e| e.level.as_mut()) else {
             return 0;
         };
@@ -1232,7 +1243,8 @@ impl Network {
             {
                 let old_rate = match entry.at_level {
                     true => old_level.unwrap_or(0),
-                    false => f.rate_bytes_per_s,
+                    // a flow of a slack split given a new limit in this call: the rate before it
+                    false => f.fast_original.take().unwrap_or(f.rate_bytes_per_s),
                 };
                 before.entry(slot).or_insert((old_rate, f.bottleneck));
                 entry.at_level = at_level;
@@ -1279,6 +1291,59 @@ impl Network {
             }
         }
         looked
+    }
+
+    /// Settles a limit change of a flow at its limit in a slack split without re-keying it
+    /// ([`Level::retarget`]); false when the split would not stay slack (or the flow is not there).
+    fn try_slack_level(&mut self, slot: u32) -> bool {
+        let Some(Some(flow)) = self.slots.get(slot as usize) else {
+            return false;
+        };
+        let Some(entry) = flow.level_entry.filter(|e| !e.at_level) else {
+            return false;
+        };
+        let new_limit = flow.limit_bytes_per_s();
+        let capacity = self.capacity(entry.resource);
+        let Some(level) = (self.resources.get_mut(entry.resource)).and_then(|e| e.level.as_mut())
+        else {
+            return false;
+        };
+        if !level.retarget(entry.limit, new_limit, capacity) {
+            return false;
+        }
+        let Some(Some(flow)) = self.slots.get_mut(slot as usize) else {
+            return false;
+        };
+        flow.fast_original.get_or_insert(flow.rate_bytes_per_s);
+        flow.rate_bytes_per_s = new_limit;
+        flow.solved_limit_bytes_per_s = new_limit;
+        if let Some(e) = flow.level_entry.as_mut() {
+            e.limit = new_limit;
+        }
+        true
+    }
+
+    /// Keys a stale split's prefix by its flows' limits before it has to move a flow.
+    fn rebuild_level_if_needed(&mut self, r: Resource, capacity: u64) {
+        let Some(level) = (self.resources.get(r)).and_then(|e| e.level.as_ref()) else {
+            return;
+        };
+        if !level.needs_rebuild(capacity) {
+            return;
+        }
+        let slots = level.at_limit_slots();
+        let mut keys = Vec::with_capacity(slots.len());
+        for slot in slots {
+            if let Some(Some(f)) = self.slots.get_mut(slot as usize)
+                && let Some(e) = f.level_entry.as_mut()
+            {
+                e.key = e.limit;
+                keys.push((e.limit, slot));
+            }
+        }
+        if let Some(level) = (self.resources.get_mut(r)).and_then(|e| e.level.as_mut()) {
+            level.rebuild(keys);
+        }
     }
 
     /// Max-min fair rates of `comp` (slots sorted by id) over `comp_resources` (sorted).

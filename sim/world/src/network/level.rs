@@ -14,6 +14,12 @@
 //!
 //! Equal limits land on the same side (the level never falls while flows are fixed at their limits), so
 //! the result does not depend on how ties are ordered; flows are keyed by `(limit, slot)`.
+//!
+//! While the split is *slack* (no flow at the level and the limits sum to no more than the capacity)
+//! every flow is at its limit whatever the order, so a flow's new limit that keeps it slack only moves
+//! the sum ([`Level::retarget`]); the keys of the prefix may then be older than the limits, and are
+//! rebuilt from them ([`Level::rebuild`]) before the split next has to move a flow. The steady hours of
+//! a fleet change every stream's limit every hour on a link with room to spare (issue 6).
 
 use std::collections::BTreeSet;
 
@@ -26,6 +32,8 @@ pub(super) struct Level {
     /// The level of the last [`Level::settle`] (`None`: every flow at its limit), which the flows at
     /// the level have until the next one.
     pub(super) committed: Option<u64>,
+    /// Whether some keys of the prefix are older than their flows' limits (only while slack).
+    stale: bool,
 }
 
 impl Level {
@@ -51,18 +59,65 @@ impl Level {
         !below_level
     }
 
-    /// Removes a flow (with the limit and side it was inserted or moved with).
-    pub(super) fn remove(&mut self, limit: u64, slot: u32, at_level: bool) {
+    /// Removes a flow: `key` is the limit it was inserted or moved with, `limit` the one counted in
+    /// the sum (newer while the keys are stale), `at_level` its side.
+    pub(super) fn remove(&mut self, key: u64, limit: u64, slot: u32, at_level: bool) {
         if at_level {
-            self.at_level.remove(&(limit, slot));
-        } else if self.at_limit.remove(&(limit, slot)) {
+            self.at_level.remove(&(key, slot));
+        } else if self.at_limit.remove(&(key, slot)) {
             self.at_limit_sum -= u128::from(limit);
         }
+    }
+
+    /// Whether every flow is at its limit whatever their order: none at the level, and the limits
+    /// fit the capacity.
+    pub(super) fn slack(&self, capacity: u64) -> bool {
+        self.at_level.is_empty() && self.at_limit_sum <= u128::from(capacity)
+    }
+
+    /// Gives a flow of the prefix a new limit without moving its key, when the split stays slack;
+    /// returns false (and changes nothing) otherwise.
+    pub(super) fn retarget(&mut self, old_limit: u64, new_limit: u64, capacity: u64) -> bool {
+        let sum = self.at_limit_sum - u128::from(old_limit) + u128::from(new_limit);
+        if !self.at_level.is_empty() || sum > u128::from(capacity) {
+            return false;
+        }
+        self.at_limit_sum = sum;
+        self.stale |= old_limit != new_limit;
+        true
+    }
+
+    /// Whether the prefix's keys must be rebuilt before [`Level::settle`] (stale, and no longer slack).
+    pub(super) fn needs_rebuild(&self, capacity: u64) -> bool {
+        self.stale && !self.slack(capacity)
+    }
+
+    /// The flows of the prefix (slots), for [`Level::rebuild`].
+    pub(super) fn at_limit_slots(&self) -> Vec<u32> {
+        self.at_limit.iter().map(|&(_, s)| s).collect()
+    }
+
+    /// Keys the prefix anew by its flows' current limits (`(limit, slot)` for every flow in it; their
+    /// sum is the one kept).
+    pub(super) fn rebuild(&mut self, keys: impl IntoIterator<Item = (u64, u32)>) {
+        self.at_limit = keys.into_iter().collect();
+        debug_assert_eq!(
+            self.at_limit
+                .iter()
+                .map(|&(l, _)| u128::from(l))
+                .sum::<u128>(),
+            self.at_limit_sum
+        );
+        self.stale = false;
     }
 
     /// Moves flows across the boundary until the split is the max-min solution for `capacity`;
     /// `moved(slot, at_level)` hears of each flow that changed side.
     pub(super) fn settle(&mut self, capacity: u64, mut moved: impl FnMut(u32, bool)) {
+        debug_assert!(
+            !self.needs_rebuild(capacity),
+            "keys rebuilt before the split moves"
+        );
         let capacity = u128::from(capacity);
         // The last flow at its limit must pass its test: l ≤ ⌊(C − Σ + l) / (k + 1)⌋, k at the level.
         while let Some(&(l, slot)) = self.at_limit.last() {
@@ -177,7 +232,7 @@ mod tests {
             for (k, &(i, l)) in ops.iter().enumerate() {
                 let i = i as usize;
                 if let Some(old) = limits[i] {
-                    level.remove(old, i as u32, side[i]);
+                    level.remove(old, old, i as u32, side[i]);
                 }
                 limits[i] = l;
                 if let Some(l) = l {
