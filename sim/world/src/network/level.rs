@@ -212,6 +212,28 @@ mod tests {
         assert_eq!(level.allocated(200), 200);
     }
 
+    #[test]
+    fn network_level_slack_retargets_then_rebuilds_before_moving_flows() {
+        let mut level = Level::default();
+        for (slot, l) in [(0, 10), (1, 20), (2, 30)] {
+            level.insert(l, slot);
+        }
+        level.settle(100, |_, _| {});
+        assert!(level.slack(100));
+        // flow 0 grows past the others by its sum alone; the keys are stale but nothing moves
+        assert!(level.retarget(10, 45, 100));
+        assert!(!level.needs_rebuild(100));
+        assert!(!level.retarget(20, 40, 100), "95 + 20 would not fit");
+        // the capacity falls: the split must move its largest flow (0, keyed 10), so it is rebuilt
+        assert!(level.needs_rebuild(80));
+        level.rebuild([(45, 0), (20, 1), (30, 2)]);
+        let mut moved = Vec::new();
+        level.settle(80, |s, at| moved.push((s, at)));
+        // 20 and 30 at their limits, 30 left for flow 0
+        assert_eq!(moved, vec![(0, true)]);
+        assert_eq!(level.current(80), Some(30));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -224,24 +246,50 @@ mod tests {
             ),
             recapacity in proptest::option::of(0u64..200),
         ) {
-            // Each op sets flow i's limit (None: the flow leaves); the split is settled after each.
+            // Each op sets flow i's limit (None: the flow leaves); the split is settled after each. A
+            // flow at its limit in a slack split is retargeted (its key left stale) when that keeps it
+            // slack, as the network does; the keys are rebuilt before a settle that must move flows.
             let mut level = Level::default();
             let mut limits: Vec<Option<u64>> = vec![None; 12];
+            let mut keys: Vec<u64> = vec![0; 12];
             let mut side: Vec<bool> = vec![false; 12];
             let mut capacity = capacity;
             for (k, &(i, l)) in ops.iter().enumerate() {
                 let i = i as usize;
-                if let Some(old) = limits[i] {
-                    level.remove(old, old, i as u32, side[i]);
-                }
-                limits[i] = l;
-                if let Some(l) = l {
-                    side[i] = level.insert(l, i as u32);
+                let slack_move = match (limits[i], l) {
+                    (Some(old), Some(new)) if !side[i] => level.retarget(old, new, capacity),
+                    _ => false,
+                };
+                if slack_move {
+                    limits[i] = l;
+                } else {
+                    if let Some(old) = limits[i] {
+                        level.remove(keys[i], old, i as u32, side[i]);
+                    }
+                    limits[i] = l;
+                    if let Some(l) = l {
+                        keys[i] = l;
+                        side[i] = level.insert(l, i as u32);
+                    }
                 }
                 if k == ops.len() / 2 && let Some(c) = recapacity {
                     capacity = c;
                 }
-                level.settle(capacity, |s, at| side[s as usize] = at);
+                if level.needs_rebuild(capacity) {
+                    let rebuilt: Vec<(u64, u32)> = (level.at_limit_slots().into_iter())
+                        .map(|s| (limits[s as usize].expect("present"), s))
+                        .collect();
+                    for &(l, s) in &rebuilt {
+                        keys[s as usize] = l;
+                    }
+                    level.rebuild(rebuilt);
+                }
+                level.settle(capacity, |s, at| {
+                    side[s as usize] = at;
+                    if let Some(l) = limits[s as usize] {
+                        keys[s as usize] = l; // a flow that moves is moved with its (fresh) key
+                    }
+                });
                 let present: Vec<u64> = limits.iter().flatten().copied().collect();
                 prop_assert_eq!(answer(&level, capacity, &limits), reference(capacity, &present));
             }
