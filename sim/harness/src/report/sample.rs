@@ -99,6 +99,10 @@ pub struct Recorder {
     /// The routes seen: (direction, process server, master target).
     routes: Vec<OwnedRoute>,
     route_index: BTreeMap<OwnedRoute, usize>,
+    /// By route: the positions (in `resources`' order) of the link, process server and master target
+    /// it crosses, so a sample adds a route's bytes without formatting and comparing names; rebuilt
+    /// when a resource is registered.
+    route_targets: Vec<Vec<usize>>,
 }
 
 /// A stream's path as the sampler meters it: direction, process server, master target.
@@ -118,6 +122,7 @@ impl Recorder {
             route_of: Vec::new(),
             routes: Vec::new(),
             route_index: BTreeMap::new(),
+            route_targets: Vec::new(),
         }
     }
 
@@ -214,29 +219,41 @@ impl Recorder {
             }
             backlog.push(unsent);
         }
-        let routes = std::mem::take(&mut self.routes);
-        for ((direction, ps, mt), &bytes) in routes.iter().zip(&route_bytes) {
-            if bytes == 0 {
-                continue;
+        self.resolve_route_targets();
+        let mut carried = vec![0u64; self.resources.len()];
+        for (targets, &bytes) in self.route_targets.iter().zip(&route_bytes) {
+            for &t in targets {
+                carried[t] += bytes;
             }
+        }
+        for (r, bytes) in self.resources.values_mut().zip(carried) {
+            r.bytes[k] += bytes;
+        }
+    }
+
+    /// Finds the resources of the routes not resolved yet (of every route once a resource has been
+    /// registered since).
+    fn resolve_route_targets(&mut self) {
+        if self.route_targets.len() == self.routes.len() {
+            return;
+        }
+        let position: BTreeMap<&str, usize> = (self.resources.keys().enumerate())
+            .map(|(i, name)| (name.as_str(), i))
+            .collect();
+        for (direction, ps, mt) in &self.routes[self.route_targets.len()..] {
             let link = match direction {
                 Direction::ToOnPrem => LINK_TO_ONPREM,
                 Direction::ToAzure => LINK_TO_AZURE,
             };
-            self.add(link, k, bytes);
-            if let Some(ps) = ps {
-                self.add(&format!("ps/{ps}"), k, bytes);
-            }
-            if let Some(mt) = mt {
-                self.add(&format!("mt/{mt}"), k, bytes);
-            }
-        }
-        self.routes = routes;
-    }
-
-    fn add(&mut self, name: &str, k: usize, bytes: u64) {
-        if let Some(r) = self.resources.get_mut(name) {
-            r.bytes[k] += bytes;
+            let names = [
+                Some(link.to_owned()),
+                ps.as_ref().map(|ps| format!("ps/{ps}")),
+                mt.as_ref().map(|mt| format!("mt/{mt}")),
+            ];
+            let targets = (names.iter().flatten())
+                .filter_map(|n| position.get(n.as_str()).copied())
+                .collect();
+            self.route_targets.push(targets);
         }
     }
 
@@ -275,6 +292,9 @@ impl Recorder {
             ));
         }
         for (name, kind, capacity) in now {
+            if !self.resources.contains_key(&name) {
+                self.route_targets.clear(); // positions move
+            }
             let r = self
                 .resources
                 .entry(name)
