@@ -809,8 +809,11 @@ impl World {
                 r.unreported.push(p);
             }
         } else {
+            // Only a tag logged now can have become complete (the others waited for a disk before).
+            let mut logged: Vec<Millis> = Vec::new();
             for (k, list) in per_disk.into_iter().enumerate() {
                 for p in list {
+                    logged.push(p.tag_ms);
                     let e = r
                         .partial
                         .entry(p.tag_ms)
@@ -819,11 +822,10 @@ impl World {
                     e.1[k] = Some(bases[k] + p.generation_bytes);
                 }
             }
-            let complete: Vec<Millis> = r
-                .partial
-                .iter()
-                .filter(|(_, (_, g))| g.iter().all(Option::is_some))
-                .map(|(t, _)| *t)
+            logged.sort_unstable();
+            logged.dedup();
+            let complete: Vec<Millis> = (logged.into_iter())
+                .filter(|t| (r.partial.get(t)).is_some_and(|(_, g)| g.iter().all(Option::is_some)))
                 .collect();
             for t in complete {
                 let (kind, gens) = r.partial.remove(&t).expect("listed");
@@ -848,8 +850,15 @@ impl World {
             thin_points(&mut r.points, now);
         }
         // Partial points older than the newest complete one can no longer complete in order; drop them.
+        // (the newest point is usable, so no later than now: those are a prefix of the map)
         if let Some(last) = r.points.back().map(|p| p.tag_ms) {
-            r.partial.retain(|t, _| *t > last || now < *t);
+            while r
+                .partial
+                .first_key_value()
+                .is_some_and(|(t, _)| *t <= last && *t <= now)
+            {
+                r.partial.pop_first();
+            }
         }
     }
 
