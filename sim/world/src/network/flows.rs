@@ -152,6 +152,13 @@ impl Report {
     }
 }
 
+/// Where a flow is kept ([`Network::flow_slot`]): valid while the flow exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowSlot {
+    id: FlowId,
+    slot: u32,
+}
+
 /// A flow as stored.
 #[derive(Clone, Debug)]
 struct Flow {
@@ -723,7 +730,19 @@ impl Network {
         change: impl FnOnce(&mut Flow),
     ) -> Result<(), NetworkError> {
         let slot = self.slot(id)?;
-        let Some(Some(flow)) = self.slots.get_mut(slot as usize) else {
+        self.change_limit_in(FlowSlot { id, slot }, change)
+    }
+
+    /// [`Network::change_limit`] of the flow in a known slot.
+    fn change_limit_in(
+        &mut self,
+        at: FlowSlot,
+        change: impl FnOnce(&mut Flow),
+    ) -> Result<(), NetworkError> {
+        let FlowSlot { id, slot } = at;
+        let Some(Some(flow)) =
+            (self.slots.get_mut(slot as usize)).filter(|f| f.as_ref().is_some_and(|f| f.id == id))
+        else {
             return Err(NetworkError::UnknownFlow(id));
         };
         change(flow);
@@ -741,6 +760,26 @@ impl Network {
     /// [`NetworkError::UnknownFlow`].
     pub fn set_demand(&mut self, id: FlowId, bytes_per_s: u64) -> Result<(), NetworkError> {
         self.change_limit(id, |f| f.demand_bytes_per_s = bytes_per_s)
+    }
+
+    /// Where a flow is kept, for a caller that changes one flow's demand often (a stream that follows
+    /// its churn, at every churn step): [`Network::set_demand_in`] then needs no lookup by id.
+    ///
+    /// # Errors
+    /// [`NetworkError::UnknownFlow`].
+    pub fn flow_slot(&self, id: FlowId) -> Result<FlowSlot, NetworkError> {
+        Ok(FlowSlot {
+            id,
+            slot: self.slot(id)?,
+        })
+    }
+
+    /// [`Network::set_demand`] of the flow kept at `at`.
+    ///
+    /// # Errors
+    /// [`NetworkError::UnknownFlow`] when that flow is no longer there (removed, its slot reused).
+    pub fn set_demand_in(&mut self, at: FlowSlot, bytes_per_s: u64) -> Result<(), NetworkError> {
+        self.change_limit_in(at, |f| f.demand_bytes_per_s = bytes_per_s)
     }
 
     /// Sets or clears a flow's own cap in bytes per second (download threads, DOMAIN.md §4).
@@ -1778,6 +1817,25 @@ mod tests {
         fx.net.set_demand(FlowId(0), 7).unwrap();
         fx.net.set_demand(FlowId(0), 120).unwrap();
         assert!(!fx.net.has_pending_changes());
+    }
+
+    #[test]
+    fn network_a_flow_slot_sets_its_flow_s_demand_until_the_flow_is_gone() {
+        let mut fx = fixture(&[None], &[300], &[None]);
+        fx.add(0, 0, 0, 0, 100, None);
+        fx.net.reallocate();
+        let slot = fx.net.flow_slot(FlowId(0)).expect("added");
+        fx.net.set_demand_in(slot, 200).expect("there");
+        assert_eq!(fx.net.reallocate(), vec![(FlowId(0), 200)]);
+        // removed, and its slot reused by another flow: the old handle no longer reaches anything
+        fx.net.remove_flow(FlowId(0)).expect("there");
+        fx.add(1, 0, 0, 0, 50, None);
+        assert_eq!(fx.net.flow_slot(FlowId(1)).map(|s| s.slot), Ok(slot.slot));
+        assert_eq!(
+            fx.net.set_demand_in(slot, 7),
+            Err(NetworkError::UnknownFlow(FlowId(0)))
+        );
+        assert_eq!(fx.net.demand(FlowId(1)), Ok(50));
     }
 
     #[test]

@@ -30,7 +30,8 @@ pub mod topology;
 
 pub use allocation::Problem;
 pub use flows::{
-    FlowChange, FlowId, FlowSpec, Network, ReallocationStats, ResourceLoad, SharedReallocation,
+    FlowChange, FlowId, FlowSlot, FlowSpec, Network, ReallocationStats, ResourceLoad,
+    SharedReallocation,
 };
 pub use topology::{
     Link, LinkId, LinkSpec, LinkState, Node, NodeId, NodeKind, NodeSpec, NodeState, Resource,

@@ -363,7 +363,7 @@ impl World {
             cadences: spec.cadences,
             last_report_ms: 0,
             churn_steps: BTreeMap::new(),
-            followers: BTreeMap::new(),
+            followers: Default::default(),
             collected_hour: 0,
             cadence_check: BTreeSet::new(),
             cadence_report: BTreeSet::new(),

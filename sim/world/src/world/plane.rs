@@ -407,7 +407,7 @@ impl World {
         for (flow, rate, held_by) in changes {
             // a follower still at its own limit and given its churn goes on following it (looked up by
             // flow, before any machine is)
-            if let Some(churn) = followers.get(&flow)
+            if let Some((churn, _)) = followers.get(&flow)
                 && held_by.is_none()
                 && rate >= churn.segment_at(now).rate_bps
             {
