@@ -102,8 +102,8 @@ pub struct Replication {
     pub points: VecDeque<VmPoint>,
     /// Points per disk seen usable but not yet on every disk, by tag.
     pub partial: std::collections::BTreeMap<Millis, (PointKind, Vec<Option<u64>>)>,
-    /// Points not yet reported to the engine.
-    pub unreported: Vec<VmPoint>,
+    /// Points not yet reported to the engine: tag and consistency.
+    pub unreported: Vec<(Millis, PointKind)>,
     /// The points still to compute while every replicated stream follows its churn (see
     /// `world::followed_points`).
     pub followed: Option<super::followed_points::FollowedPoints>,

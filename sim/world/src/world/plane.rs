@@ -781,69 +781,71 @@ impl World {
             crate::fluid::RecoveryPointKind::AppConsistent => PointKind::App,
             _ => PointKind::Crash,
         };
-        let first_new = r.unreported.len();
-        let disks: std::sync::Arc<[usize]> = r.disks.as_slice().into();
-        let aligned = r.partial.is_empty()
-            && per_disk.iter().all(|l| {
-                l.len() == per_disk[0].len()
-                    && l.iter()
-                        .zip(&per_disk[0])
-                        .all(|(a, b)| a.tag_ms == b.tag_ms)
-            });
-        if aligned && !per_disk.is_empty() {
-            for i in 0..per_disk[0].len() {
-                let p = VmPoint {
-                    tag_ms: per_disk[0][i].tag_ms,
-                    kind: per_disk
-                        .iter()
-                        .map(|l| kind_of(l[i].kind))
-                        .min()
-                        .expect("n > 0"),
-                    generations: per_disk
-                        .iter()
-                        .zip(&bases)
-                        .map(|(l, b)| b + l[i].generation_bytes)
-                        .collect(),
-                    disks: disks.clone(),
-                };
-                r.unreported.push(p);
-            }
-        } else {
-            // Only a tag logged now can have become complete (the others waited for a disk before).
-            let mut logged: Vec<Millis> = Vec::new();
-            for (k, list) in per_disk.into_iter().enumerate() {
-                for p in list {
-                    logged.push(p.tag_ms);
-                    let e = r
-                        .partial
-                        .entry(p.tag_ms)
-                        .or_insert((kind_of(p.kind), vec![None; n]));
-                    e.0 = e.0.min(kind_of(p.kind));
-                    e.1[k] = Some(bases[k] + p.generation_bytes);
+        let mut fresh: Vec<VmPoint> = Vec::new();
+        if per_disk.iter().any(|l| !l.is_empty()) {
+            // the points of one replication share their disk list
+            let disks: std::sync::Arc<[usize]> = match r.points.back() {
+                Some(p) if *p.disks == *r.disks => p.disks.clone(),
+                _ => r.disks.as_slice().into(),
+            };
+            let aligned = r.partial.is_empty()
+                && per_disk.iter().all(|l| {
+                    l.len() == per_disk[0].len()
+                        && l.iter()
+                            .zip(&per_disk[0])
+                            .all(|(a, b)| a.tag_ms == b.tag_ms)
+                });
+            if aligned {
+                for i in 0..per_disk[0].len() {
+                    fresh.push(VmPoint {
+                        tag_ms: per_disk[0][i].tag_ms,
+                        kind: (per_disk.iter())
+                            .map(|l| kind_of(l[i].kind))
+                            .min()
+                            .expect("n > 0"),
+                        generations: (per_disk.iter())
+                            .zip(&bases)
+                            .map(|(l, b)| b + l[i].generation_bytes)
+                            .collect(),
+                        disks: disks.clone(),
+                    });
+                }
+            } else {
+                // Only a tag logged now can have become complete (the others waited for a disk).
+                let mut logged: Vec<Millis> = Vec::new();
+                for (k, list) in per_disk.into_iter().enumerate() {
+                    for p in list {
+                        logged.push(p.tag_ms);
+                        let e =
+                            (r.partial.entry(p.tag_ms)).or_insert((kind_of(p.kind), vec![None; n]));
+                        e.0 = e.0.min(kind_of(p.kind));
+                        e.1[k] = Some(bases[k] + p.generation_bytes);
+                    }
+                }
+                logged.sort_unstable();
+                logged.dedup();
+                for t in logged {
+                    if !(r.partial.get(&t)).is_some_and(|(_, g)| g.iter().all(Option::is_some)) {
+                        continue;
+                    }
+                    let (kind, gens) = r.partial.remove(&t).expect("complete");
+                    fresh.push(VmPoint {
+                        tag_ms: t,
+                        kind,
+                        generations: gens.into_iter().map(|g| g.unwrap_or(0)).collect(),
+                        disks: disks.clone(),
+                    });
                 }
             }
-            logged.sort_unstable();
-            logged.dedup();
-            let complete: Vec<Millis> = (logged.into_iter())
-                .filter(|t| (r.partial.get(t)).is_some_and(|(_, g)| g.iter().all(Option::is_some)))
-                .collect();
-            for t in complete {
-                let (kind, gens) = r.partial.remove(&t).expect("listed");
-                r.unreported.push(VmPoint {
-                    tag_ms: t,
-                    kind,
-                    generations: gens.into_iter().map(|g| g.unwrap_or(0)).collect(),
-                    disks: disks.clone(),
-                });
-            }
         }
-        for p in &r.unreported[first_new..] {
+        for p in fresh {
+            r.unreported.push((p.tag_ms, p.kind));
             if r.points.back().is_none_or(|b| b.tag_ms < p.tag_ms) {
-                r.points.push_back(p.clone());
+                r.points.push_back(p);
             }
         }
         if let Some(from) = m.cadence_from_ms {
-            r.unreported.retain(|p| p.tag_ms < from); // the cadence told the engine of these
+            r.unreported.retain(|(t, _)| *t < from); // the cadence told the engine of these
         }
         super::followed_points::add_followed_points(r, now, POINTS_KEPT_MS);
         if r.points.len() > THIN_AT {
@@ -973,9 +975,9 @@ impl World {
                 .map(|r| std::mem::take(&mut r.unreported))
                 .unwrap_or_default()
                 .into_iter()
-                .map(|p| RecoveryPoint {
-                    tag_ms: p.tag_ms,
-                    kind: p.kind,
+                .map(|(tag_ms, kind)| RecoveryPoint {
+                    tag_ms,
+                    kind,
                     multi_vm,
                 })
                 .collect();
