@@ -647,10 +647,12 @@ impl World {
         }
     }
 
-    /// Brings every disk up to now except the streams [`Stream::left_behind`] (resyncs shares hold in
+    /// Brings every stream up to now except those [`Stream::left_behind`] (resyncs shares hold in
     /// virtual time, streams that follow their churn), whose readouts [`World::stream_totals`] gives as
     /// of now without moving them: what the checks and reports between events need, without advancing
-    /// every stream of a fleet (and its tags) at every interval (issue 6).
+    /// every stream of a fleet (and its tags) at every interval (issue 6). Disks that do not replicate
+    /// are left too: only the world reads their generations, and it accounts a machine before it does
+    /// (each such disk cost two lookups of its VMs by name, at every report sample).
     pub fn catch_up_for_reading(&mut self) {
         self.account_for_reading(|_| true);
     }

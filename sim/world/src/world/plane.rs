@@ -1177,8 +1177,9 @@ pub(super) fn thin_points(points: &mut VecDeque<VmPoint>, now: Millis) {
 
 /// Brings disks `ds` of a machine up to `now`: the VMs' power is looked up once, and not at all when
 /// they are accounted already (reports account every replicating machine every interval). With
-/// `leave_behind`, streams [`Stream::left_behind`] stay where they are (read them with
-/// [`World::stream_totals`]).
+/// `leave_behind` (reading between events), only the streams not [`Stream::left_behind`] are brought to
+/// now: those stay where they are (read them with [`World::stream_totals`]), and so do disks without a
+/// stream (see [`World::catch_up_for_reading`]).
 pub(crate) fn account_machine_disks(
     m: &mut Machine,
     estate: &crate::estate::Estate,
@@ -1187,7 +1188,7 @@ pub(crate) fn account_machine_disks(
     now: Millis,
     leave_behind: bool,
 ) {
-    let left = |d: &Disk| leave_behind && (d.stream.as_ref()).is_some_and(Stream::left_behind);
+    let left = |d: &Disk| leave_behind && (d.stream.as_ref()).is_none_or(Stream::left_behind);
     let behind = |d: &Disk| now > d.accounted_ms && !left(d);
     if !m
         .disks
