@@ -133,14 +133,29 @@ impl Segment {
 /// The `pct`-th percentile of the RPO over `ramps` (time-weighted, exact to the millisecond), pooled:
 /// ramps of several items weigh by their time, as a fleet's or a plan's RPO distribution does.
 pub fn percentile_of(ramps: &[Segment], pct: u32) -> Option<Millis> {
-    let total: u128 = ramps.iter().map(|s| u128::from(s.duration_ms())).sum();
+    percentile_weighted(ramps.iter().map(|s| (s, 1)), pct)
+}
+
+/// [`percentile_of`] over ramps each standing for `weight` identical ones (a fleet's caught-up machines
+/// share one saw-tooth: the report pools them once per interval, not once per machine).
+pub fn percentile_weighted<'a>(
+    ramps: impl Iterator<Item = (&'a Segment, u64)> + Clone,
+    pct: u32,
+) -> Option<Millis> {
+    let total: u128 = (ramps.clone())
+        .map(|(s, w)| u128::from(s.duration_ms()) * u128::from(w))
+        .sum();
     if total == 0 {
-        return ramps.first().map(|s| s.rpo_ms);
+        return ramps.clone().next().map(|(s, _)| s.rpo_ms);
     }
     let want = total * u128::from(pct.min(100)) / 100;
     // time with RPO ≤ v, summed over the ramps: monotone in v, so bisect
-    let below = |v: Millis| -> u128 { ramps.iter().map(|s| u128::from(s.time_at_most(v))).sum() };
-    let (mut lo, mut hi) = (0, ramps.iter().map(Segment::peak_ms).max()?);
+    let below = |v: Millis| -> u128 {
+        (ramps.clone())
+            .map(|(s, w)| u128::from(s.time_at_most(v)) * u128::from(w))
+            .sum()
+    };
+    let (mut lo, mut hi) = (0, ramps.clone().map(|(s, _)| s.peak_ms()).max()?);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
         if below(mid) >= want {
@@ -420,6 +435,21 @@ mod tests {
         );
         assert_eq!(percentile_of(&clipped, 100), Some(35));
         assert_eq!(percentile_of(&clipped, 50), Some(5));
+        // a ramp standing for three identical ones weighs as the three do
+        let a = Segment::ramp(0, 0, 10);
+        let b = Segment::ramp(0, 30, 10);
+        let spelled = [a, a, a, b];
+        for pct in [0, 10, 50, 74, 75, 76, 95, 100] {
+            assert_eq!(
+                percentile_weighted([(&a, 3), (&b, 1)].into_iter(), pct),
+                percentile_of(&spelled, pct),
+                "p{pct}"
+            );
+        }
+        assert_eq!(
+            percentile_weighted([(&a, 3), (&b, 1)].into_iter(), 50),
+            Some(7)
+        );
     }
 
     /// The same saw-tooth with every run spelled out ramp by ramp.

@@ -6,7 +6,7 @@
 //! interval had at most this RPO".
 
 use super::sample::{Recorder, ResourceKind, Runs};
-use crate::rpo::{RpoTracker, Segment, percentile_of};
+use crate::rpo::{RpoTracker, Segment, percentile_weighted};
 use drsim_engine::Millis;
 use drsim_engine::ids::ItemId;
 use serde::Serialize;
@@ -112,7 +112,8 @@ pub fn rpo_series(
             values: Vec::with_capacity(times.len()),
         })
         .collect();
-    let mut pool: Vec<Segment> = Vec::new();
+    // a scope's ramps of the interval, identical neighbours (machines on one cadence) counted once
+    let mut pool: Vec<(Segment, u64)> = Vec::new();
     for (k, &until) in times.iter().enumerate() {
         let from = if k == 0 { 0 } else { times[k - 1] };
         for (i, ramps) in series.iter().enumerate() {
@@ -131,7 +132,12 @@ pub fn rpo_series(
         for (s, o) in scopes.iter().zip(&mut out) {
             pool.clear();
             for &i in &s.items {
-                pool.extend_from_slice(&clipped[i]);
+                for &seg in &clipped[i] {
+                    match pool.last_mut() {
+                        Some((last, n)) if *last == seg => *n += 1,
+                        _ => pool.push((seg, 1)),
+                    }
+                }
             }
             o.values.push(rpo_point(&pool));
         }
@@ -139,11 +145,12 @@ pub fn rpo_series(
     out
 }
 
-fn rpo_point(ramps: &[Segment]) -> Option<RpoPoint> {
+fn rpo_point(ramps: &[(Segment, u64)]) -> Option<RpoPoint> {
+    let weighted = || ramps.iter().map(|(s, w)| (s, *w));
     Some(RpoPoint {
-        p50_ms: percentile_of(ramps, 50)?,
-        p95_ms: percentile_of(ramps, 95)?,
-        max_ms: ramps.iter().map(Segment::peak_ms).max()?,
+        p50_ms: percentile_weighted(weighted(), 50)?,
+        p95_ms: percentile_weighted(weighted(), 95)?,
+        max_ms: ramps.iter().map(|(s, _)| s.peak_ms()).max()?,
     })
 }
 
