@@ -28,6 +28,9 @@
 //! resource of every flow, a *simple* resource whose split is kept incrementally
 //! (`drsim_world::network::level`), and `reallocate_shared` reports the held flows as one level.
 //!
+//! * `simple/demand_slack` — every flow keeps up with its churn and the link has room to spare (a
+//!   fleet's steady hours): a demand change only moves the split's sum (`Level::retarget`).
+//!
 //! And at 30k flows only:
 //! * `demand_fast_path` — an elastic flow held by the link gets a new demand still above its rate (a
 //!   backlogged disk whose demand moves): settled without solving anything.
@@ -345,6 +348,26 @@ fn network(c: &mut Criterion) {
             b.iter(|| {
                 add(&mut net);
                 remove(&mut net);
+            })
+        });
+        // Every flow keeps up with its churn and the link has room to spare (a fleet's steady hours):
+        // a new limit only moves the split's sum.
+        for id in 0..*n {
+            net.set_demand(FlowId(id), 1_000).expect("flow");
+        }
+        net.reallocate_shared();
+        let load = net.load(Resource::Link(fx.link)).expect("link");
+        assert!(
+            load.allocated_bytes_per_s < load.capacity_bytes_per_s,
+            "slack: {load:?}"
+        );
+        let mut flip = false;
+        g.bench_function(format!("demand_slack/{n}"), |b| {
+            b.iter(|| {
+                flip = !flip;
+                net.set_demand(FlowId(1), if flip { 1_000 } else { 2_234 })
+                    .expect("flow");
+                black_box(net.reallocate_shared())
             })
         });
     }

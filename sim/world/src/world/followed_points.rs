@@ -12,6 +12,10 @@
 //! stopped, a stream no longer following) is checked at the end of its instant
 //! ([`World::check_cadences`]), which computes the points usable by then and hands the tags after them
 //! back to the disks' logs.
+//!
+//! Tags from before the followed stretch that were still waiting out the lag when it started are logged
+//! by the disks as before and gathered first; they are usable before any followed tag (same lag, earlier
+//! tag), so the machine's points stay in tag order (a later one would be dropped by the order guard).
 
 use super::World;
 use super::machine::{Replication, VmPoint};
