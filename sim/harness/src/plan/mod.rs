@@ -19,7 +19,6 @@ use crate::units::{Bandwidth, Duration};
 use drsim_engine::Millis;
 use drsim_engine::time::{DAY_MS, MINUTE_MS};
 use point::PointResult;
-use rayon::prelude::*;
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -173,6 +172,37 @@ pub fn plan(a: PlanArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     EXIT_OK
 }
 
+/// Runs `run` on every point of the grid on the current rayon pool's threads, the costliest first, and
+/// gives the results in grid order (so they do not depend on the thread count).
+///
+/// A point's cost is mostly its bandwidth: on a saturated link every machine waits in a backlog and
+/// is reported every interval, so the lowest bandwidth of the 1,000-VM bench costs about 7x the highest.
+/// Each worker takes the next point from one queue in that order (longest first): halving the grid
+/// between two threads, as `par_iter` does, gave one thread all the slow points (51 s instead of 43 s
+/// for the 20-point bench sweep, issue 7).
+fn run_points<T: Send>(grid: &[Variant], run: impl Fn(&Variant) -> T + Sync) -> Vec<T> {
+    let mut order: Vec<usize> = (0..grid.len()).collect();
+    order.sort_by_key(|&i| grid[i].bandwidth_bytes_per_s);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<T>>> = grid.iter().map(|_| Default::default()).collect();
+    rayon::scope(|scope| {
+        for _ in 0..rayon::current_num_threads().min(grid.len()) {
+            scope.spawn(|_| {
+                while let Some(&i) =
+                    order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                {
+                    let r = run(&grid[i]);
+                    *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|s| (s.into_inner().unwrap_or_else(|e| e.into_inner())).expect("every point ran"))
+        .collect()
+}
+
 /// Runs every point and derives the recommendations.
 pub fn sweep(
     file: &Path,
@@ -193,15 +223,12 @@ pub fn sweep(
         })
         .collect();
     let mut notes = Vec::new();
-    let runs: Vec<Result<(PointResult, bool), String>> = grid
-        .par_iter()
-        .map(|v| {
-            let (sc, ungrown) = variant::apply(base, v);
-            let b = scenario::build::build(&sc, file)
-                .map_err(|e| format!("the scenario at {v:?} does not build: {e:?}"))?;
-            Ok((point::run(&base.name, &b, *v, s.percentile)?, ungrown))
-        })
-        .collect();
+    let runs: Vec<Result<(PointResult, bool), String>> = run_points(&grid, |v| {
+        let (sc, ungrown) = variant::apply(base, v);
+        let b = scenario::build::build(&sc, file)
+            .map_err(|e| format!("the scenario at {v:?} does not build: {e:?}"))?;
+        Ok((point::run(&base.name, &b, *v, s.percentile)?, ungrown))
+    });
     let mut points = Vec::with_capacity(runs.len());
     let mut ungrown = false;
     for r in runs {
