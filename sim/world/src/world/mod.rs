@@ -16,6 +16,7 @@ mod fault_apply;
 mod follow;
 mod followed_points;
 mod machine;
+mod machine_table;
 mod plane;
 mod readout;
 mod share;
@@ -23,6 +24,7 @@ mod spec;
 mod sync_cadence;
 
 pub use machine::{Disk, Machine, Replication, Stream, VmPoint};
+pub use machine_table::MachineTable;
 pub use readout::StreamTotals;
 pub use spec::{
     DiskSpec, MachineSpec, MasterTargetSpec, ProcessServerSpec, SiteLinkSpec, Timing, WorldSpec,
@@ -132,7 +134,7 @@ pub struct World {
     pub(crate) discovery: Discovery,
     pub(crate) net: Network,
     pub(crate) paths: Paths,
-    pub(crate) machines: BTreeMap<ItemId, Machine>,
+    pub(crate) machines: MachineTable,
     pub(crate) by_azure_vm: BTreeMap<VmName, ItemId>,
     pub(crate) by_onprem_vm: BTreeMap<VmName, ItemId>,
     pub(crate) flows: BTreeMap<FlowId, (ItemId, usize)>,
@@ -327,7 +329,7 @@ impl World {
                 ps: ps_nodes,
                 mt: mt_nodes,
             },
-            machines: BTreeMap::new(),
+            machines: MachineTable::default(),
             by_azure_vm: BTreeMap::new(),
             by_onprem_vm: BTreeMap::new(),
             flows: BTreeMap::new(),
@@ -368,7 +370,10 @@ impl World {
             cadence_check: BTreeSet::new(),
             cadence_report: BTreeSet::new(),
         };
-        for m in &spec.machines {
+        // in item order: the machine table is kept so, and is built fastest that way
+        let mut machines: Vec<&MachineSpec> = spec.machines.iter().collect();
+        machines.sort_by(|a, b| a.item.cmp(&b.item));
+        for m in machines {
             world.add_machine(m, &mut unique)?;
         }
         world.estate.mark_all_discovered();
@@ -449,29 +454,26 @@ impl World {
                 stream: None,
             })
             .collect();
-        self.machines.insert(
-            m.item.clone(),
-            Machine {
-                item: m.item.clone(),
-                onprem_vm,
-                azure_vm: m.azure.name.clone(),
-                memory_mib: m.memory_mib,
-                replication_group: m.replication_group.clone(),
-                disks,
-                replication: None,
-                attached: None,
-                alr_vm: None,
-                final_sync: None,
-                kept: None,
-                azure_template: m.azure.clone(),
-                azure_generation_at_shutdown: None,
-                recovered_point: None,
-                last_resync_bytes: 0,
-                cadence_from_ms: None,
-                sync_cadence: None,
-                sync_peak_bytes: 0,
-            },
-        );
+        self.machines.insert(Machine {
+            item: m.item.clone(),
+            onprem_vm,
+            azure_vm: m.azure.name.clone(),
+            memory_mib: m.memory_mib,
+            replication_group: m.replication_group.clone(),
+            disks,
+            replication: None,
+            attached: None,
+            alr_vm: None,
+            final_sync: None,
+            kept: None,
+            azure_template: m.azure.clone(),
+            azure_generation_at_shutdown: None,
+            recovered_point: None,
+            last_resync_bytes: 0,
+            cadence_from_ms: None,
+            sync_cadence: None,
+            sync_peak_bytes: 0,
+        });
         let direction = match m.state {
             ItemState::ProtectedToAzure => Some(Direction::ToAzure),
             ItemState::ProtectedToOnPrem | ItemState::FailingBack => Some(Direction::ToOnPrem),
@@ -566,7 +568,7 @@ impl World {
     }
 
     /// The machines.
-    pub fn machines(&self) -> &BTreeMap<ItemId, Machine> {
+    pub fn machines(&self) -> &MachineTable {
         &self.machines
     }
 

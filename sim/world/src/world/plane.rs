@@ -1101,7 +1101,7 @@ pub(crate) fn note_cadence_change(check: &mut BTreeSet<ItemId>, item: &ItemId, m
 
 /// Disk `d`'s stream of `item`, borrowing only the machines (so the kernel can be borrowed beside it).
 fn stream_mut<'a>(
-    machines: &'a mut std::collections::BTreeMap<ItemId, Machine>,
+    machines: &'a mut super::MachineTable,
     item: &ItemId,
     d: usize,
 ) -> Option<&'a mut Stream> {
