@@ -24,6 +24,9 @@ pub const MIN_LOOKAHEAD_SEGMENTS: usize = 8;
 /// See [`MIN_LOOKAHEAD_SEGMENTS`].
 pub const LOOKAHEAD_MS: Millis = drsim_engine::time::HOUR_MS;
 
+/// The largest point-log buffer a disk keeps between two reports ([`FluidDisk::drain_usable_points_into`]).
+const KEPT_LOG_CAPACITY: usize = 16;
+
 /// A running resync, in milli-bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ResyncJob {
@@ -477,9 +480,19 @@ impl FluidDisk {
 
     /// Drains the point log (oldest first).
     pub fn take_usable_points(&mut self) -> Vec<RecoveryPoint> {
-        // The buffer goes with them: a log that once held a burst (a resync's tags all usable at once)
-        // does not keep that capacity for the rest of the run (issue 6: 30,000 disks).
-        Vec::from(std::mem::take(&mut self.log.points))
+        let mut out = Vec::new();
+        self.drain_usable_points_into(&mut out);
+        out
+    }
+
+    /// Drains the point log (oldest first) onto the end of `out`. The log keeps a small buffer for the
+    /// next points (a held disk logs about one per report, issue 6), but not one that held a burst (a
+    /// resync's tags all usable at once): that capacity is not kept for the rest of the run.
+    pub fn drain_usable_points_into(&mut self, out: &mut Vec<RecoveryPoint>) {
+        out.extend(self.log.points.drain(..));
+        if self.log.points.capacity() > KEPT_LOG_CAPACITY {
+            self.log.points = Default::default();
+        }
     }
 
     /// Points dropped from a full log.

@@ -189,6 +189,9 @@ pub struct World {
     /// Machines under a cadence checked since the last report: their report may have changed (a fault
     /// that left their rates alone), so the next report looks at them.
     pub(crate) cadence_report: BTreeSet<ItemId>,
+    /// The buffer [`World::collect_points`] gathers a machine's new disk points in (kept: it runs for
+    /// every machine at every report).
+    pub(crate) points_gathered: Vec<crate::fluid::RecoveryPoint>,
 }
 
 impl World {
@@ -369,6 +372,7 @@ impl World {
             collected_hour: 0,
             cadence_check: BTreeSet::new(),
             cadence_report: BTreeSet::new(),
+            points_gathered: Vec::new(),
         };
         // in item order: the machine table is kept so, and is built fastest that way
         let mut machines: Vec<&MachineSpec> = spec.machines.iter().collect();

@@ -763,20 +763,23 @@ impl World {
             return;
         };
         let n = r.disks.len();
-        let mut per_disk: Vec<Vec<crate::fluid::RecoveryPoint>> = Vec::with_capacity(n);
+        // every disk's new points in one buffer kept between calls, disk k's at `ends[k-1]..ends[k]`
+        let mut flat = std::mem::take(&mut self.points_gathered);
+        flat.clear();
+        let mut ends: Vec<usize> = Vec::with_capacity(n);
         let mut bases = Vec::with_capacity(n);
         for &d in &r.disks {
-            match m.disks[d].stream.as_mut() {
-                Some(s) => {
-                    per_disk.push(s.fluid.take_usable_points());
-                    bases.push(s.base_generation);
-                }
-                None => {
-                    per_disk.push(Vec::new());
-                    bases.push(0);
-                }
+            if let Some(s) = m.disks[d].stream.as_mut() {
+                s.fluid.drain_usable_points_into(&mut flat);
+                bases.push(s.base_generation);
+            } else {
+                bases.push(0);
             }
+            ends.push(flat.len());
         }
+        let per_disk: Vec<&[crate::fluid::RecoveryPoint]> = (0..n)
+            .map(|k| &flat[if k == 0 { 0 } else { ends[k - 1] }..ends[k]])
+            .collect();
         let kind_of = |k: crate::fluid::RecoveryPointKind| match k {
             crate::fluid::RecoveryPointKind::AppConsistent => PointKind::App,
             _ => PointKind::Crash,
@@ -791,9 +794,7 @@ impl World {
             let aligned = r.partial.is_empty()
                 && per_disk.iter().all(|l| {
                     l.len() == per_disk[0].len()
-                        && l.iter()
-                            .zip(&per_disk[0])
-                            .all(|(a, b)| a.tag_ms == b.tag_ms)
+                        && l.iter().zip(per_disk[0]).all(|(a, b)| a.tag_ms == b.tag_ms)
                 });
             if aligned {
                 for i in 0..per_disk[0].len() {
@@ -813,8 +814,8 @@ impl World {
             } else {
                 // Only a tag logged now can have become complete (the others waited for a disk).
                 let mut logged: Vec<Millis> = Vec::new();
-                for (k, list) in per_disk.into_iter().enumerate() {
-                    for p in list {
+                for (k, list) in per_disk.iter().enumerate() {
+                    for p in *list {
                         logged.push(p.tag_ms);
                         let e =
                             (r.partial.entry(p.tag_ms)).or_insert((kind_of(p.kind), vec![None; n]));
@@ -838,6 +839,8 @@ impl World {
                 }
             }
         }
+        drop(per_disk);
+        self.points_gathered = flat;
         for p in fresh {
             r.unreported.push((p.tag_ms, p.kind));
             if r.points.back().is_none_or(|b| b.tag_ms < p.tag_ms) {
