@@ -22,6 +22,7 @@ pub mod config;
 mod engine;
 pub mod error_code;
 pub mod ids;
+pub mod indexed;
 pub mod inventory;
 pub mod item;
 pub mod job;

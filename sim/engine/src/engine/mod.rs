@@ -11,6 +11,7 @@ mod steps;
 use crate::Millis;
 use crate::config::EngineConfig;
 use crate::ids::*;
+use crate::indexed::IndexedMap;
 use crate::inventory::Inventory;
 use crate::item::{ItemRecord, ItemSpec};
 use crate::job::Job;
@@ -80,7 +81,7 @@ pub struct Engine {
     pub(crate) config: EngineConfig,
     pub(crate) now: Millis,
     pub(crate) inv: Inventory,
-    pub(crate) items: BTreeMap<ItemId, ItemRecord>,
+    pub(crate) items: IndexedMap<ItemId, ItemRecord>,
     pub(crate) by_onprem_vm: BTreeMap<VmName, ItemId>,
     pub(crate) by_azure_vm: BTreeMap<VmName, ItemId>,
     pub(crate) plans: BTreeMap<PlanId, PlanSpec>,
@@ -108,7 +109,7 @@ impl Engine {
             config,
             now: 0,
             inv: Inventory::default(),
-            items: BTreeMap::new(),
+            items: IndexedMap::default(),
             by_onprem_vm: BTreeMap::new(),
             by_azure_vm: BTreeMap::new(),
             plans: BTreeMap::new(),
@@ -123,6 +124,9 @@ impl Engine {
             announced: None,
             cadence_slot: None,
         };
+        // sorted once at the end (the map is cheapest built so)
+        let mut records: Vec<(ItemId, ItemRecord)> = Vec::with_capacity(items.len());
+        let mut seen: BTreeSet<ItemId> = BTreeSet::new();
         for spec in items {
             if spec.state.is_transient() {
                 return Err(EngineError::TransientStartState {
@@ -130,7 +134,7 @@ impl Engine {
                     state: spec.state,
                 });
             }
-            if e.items.contains_key(&spec.id) {
+            if !seen.insert(spec.id.clone()) {
                 return Err(EngineError::DuplicateItem(spec.id));
             }
             for (index, vm) in [
@@ -156,9 +160,9 @@ impl Engine {
                 .items
                 .insert(spec.id.clone());
             }
-            e.items
-                .insert(spec.id.clone(), ItemRecord::new(spec, policy));
+            records.push((spec.id.clone(), ItemRecord::new(spec, policy)));
         }
+        e.items = IndexedMap::from_entries(records);
         Ok(e)
     }
 
@@ -219,7 +223,7 @@ impl Engine {
     }
 
     /// Every item's record.
-    pub fn items(&self) -> &BTreeMap<ItemId, ItemRecord> {
+    pub fn items(&self) -> &IndexedMap<ItemId, ItemRecord> {
         &self.items
     }
 

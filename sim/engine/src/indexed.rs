@@ -1,0 +1,157 @@
+//! A map kept in key order and found by key through a hash index: for the tables every report and
+//! every input looks things up in by name (the engine's items, the world's machines).
+//!
+//! A `BTreeMap<ItemId, …>` did both, but each lookup compared names down the tree: at 1,000 machines
+//! reported every 5 minutes, with several lookups per machine and report, string comparisons were a
+//! tenth of a run (issue 6). The index's hasher has fixed keys and nothing is ever iterated in hash
+//! order, so the map is as deterministic as the tree was: iteration is in key order.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher, Hash};
+
+/// Entries in key order, with a hash index from key to position.
+#[derive(Clone, Debug)]
+pub struct IndexedMap<K, V> {
+    /// In key order.
+    entries: Vec<(K, V)>,
+    /// Each key's position in `entries`.
+    index: HashMap<K, usize, BuildHasherDefault<DefaultHasher>>,
+}
+
+impl<K, V> Default for IndexedMap<K, V> {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+            index: HashMap::default(),
+        }
+    }
+}
+
+impl<K: Ord + Hash + Clone, V> IndexedMap<K, V> {
+    /// A map of these entries (the last of equal keys wins), sorted once.
+    pub fn from_entries(mut entries: Vec<(K, V)>) -> Self {
+        entries.reverse(); // the stable sort and dedup then keep the last of equal keys
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|later, kept| later.0 == kept.0);
+        let index = (entries.iter().enumerate())
+            .map(|(i, (k, _))| (k.clone(), i))
+            .collect();
+        Self { entries, index }
+    }
+
+    /// Adds or replaces an entry. Cheap when keys come in order; otherwise the positions after it
+    /// move (build with [`IndexedMap::from_entries`] instead).
+    pub fn insert(&mut self, key: K, value: V) {
+        if let Some(&i) = self.index.get(&key) {
+            self.entries[i].1 = value;
+            return;
+        }
+        let at = self.entries.partition_point(|(k, _)| *k < key);
+        self.index.insert(key.clone(), at);
+        self.entries.insert(at, (key, value));
+        for (i, (k, _)) in self.entries.iter().enumerate().skip(at + 1) {
+            *self.index.get_mut(k).expect("indexed") = i;
+        }
+    }
+
+    /// The value of a key.
+    pub fn get(&self, key: &K) -> Option<&V> {
+        self.index.get(key).map(|&i| &self.entries[i].1)
+    }
+
+    /// The value of a key, to change.
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        self.index.get(key).map(|&i| &mut self.entries[i].1)
+    }
+
+    /// Whether the key has a value.
+    pub fn contains_key(&self, key: &K) -> bool {
+        self.index.contains_key(key)
+    }
+}
+
+impl<K, V> IndexedMap<K, V> {
+    /// How many entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Keys and values, in key order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    /// Keys and values to change, in key order.
+    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (&K, &mut V)> {
+        self.entries.iter_mut().map(|(k, v)| (&*k, v))
+    }
+
+    /// The keys, in order.
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &K> {
+        self.entries.iter().map(|(k, _)| k)
+    }
+
+    /// The values, in key order.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> {
+        self.entries.iter().map(|(_, v)| v)
+    }
+
+    /// The values to change, in key order.
+    pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut V> {
+        self.entries.iter_mut().map(|(_, v)| v)
+    }
+}
+
+impl<K: Ord + Hash + Clone, V> std::ops::Index<&K> for IndexedMap<K, V> {
+    type Output = V;
+
+    fn index(&self, key: &K) -> &V {
+        self.get(key).expect("no entry for this key")
+    }
+}
+
+impl<'a, K, V> IntoIterator for &'a IndexedMap<K, V> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, (K, V)>, fn(&'a (K, V)) -> (&'a K, &'a V)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IndexedMap;
+
+    #[test]
+    fn entries_stay_in_key_order_and_are_found_by_key_whatever_the_insertion_order() {
+        let mut m = IndexedMap::default();
+        for k in ["m", "c", "x", "a", "q", "c"] {
+            m.insert(k.to_owned(), k.len());
+        }
+        let keys: Vec<&String> = m.keys().collect();
+        assert_eq!(keys, ["a", "c", "m", "q", "x"]);
+        for k in ["a", "c", "m", "q", "x"] {
+            assert_eq!(m.get(&k.to_owned()), Some(&1), "{k}");
+            assert_eq!(m[&k.to_owned()], 1);
+        }
+        *m.get_mut(&"q".to_owned()).unwrap() = 7;
+        assert_eq!(m.values().copied().collect::<Vec<_>>(), [1, 1, 1, 7, 1]);
+        assert!(!m.contains_key(&"b".to_owned()));
+        assert_eq!(m.len(), 5);
+    }
+
+    #[test]
+    fn built_from_entries_the_last_of_equal_keys_wins() {
+        let m = IndexedMap::from_entries(vec![(3, "a"), (1, "b"), (3, "c"), (2, "d")]);
+        let all: Vec<(&i32, &&str)> = m.iter().collect();
+        assert_eq!(all, [(&1, &"b"), (&2, &"d"), (&3, &"c")]);
+        assert_eq!(m.get(&3), Some(&"c"));
+        assert_eq!(m.get(&2), Some(&"d"));
+    }
+}
