@@ -147,6 +147,8 @@ pub struct Machine {
     pub cadence_from_ms: Option<Millis>,
     /// The sync cadence announced for this machine while its sync progresses (issue 6).
     pub sync_cadence: Option<super::sync_cadence::SyncMark>,
+    /// The last replication report sent (a report is sent only when it changes).
+    pub last_report: Option<drsim_engine::protocol::ReplicationReport>,
     /// The most bytes sent any replication report of the current replication showed (the engine's
     /// stall timer counts progress beyond them).
     pub sync_peak_bytes: u64,

@@ -158,8 +158,6 @@ pub struct World {
     pub(crate) power_epoch: BTreeMap<VmName, u64>,
     /// A power fault's prior state and the VM's power epoch at its start.
     pub(crate) fault_power: BTreeMap<usize, (PowerState, u64)>,
-    /// The last replication report sent per machine (reports go out only when they change).
-    pub(crate) last_reports: BTreeMap<ItemId, drsim_engine::protocol::ReplicationReport>,
     /// Cache size of each PS (DOMAIN.md §5 health).
     pub(crate) ps_cache: BTreeMap<ProcessServerName, u64>,
     /// Process servers throttling their agents (cache below 20 % free, until 30 % again).
@@ -353,7 +351,6 @@ impl World {
             enforce_mt_disk_limit: spec.enforce_mt_disk_limit,
             pending: Vec::new(),
             last_paths: BTreeMap::new(),
-            last_reports: BTreeMap::new(),
             power_epoch: BTreeMap::new(),
             fault_power: BTreeMap::new(),
             ps_throttled: BTreeSet::new(),
@@ -478,6 +475,7 @@ impl World {
                 last_resync_bytes: 0,
                 cadence_from_ms: None,
                 sync_cadence: None,
+                last_report: None,
                 sync_peak_bytes: 0,
             },
         );

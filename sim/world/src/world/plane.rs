@@ -1007,7 +1007,7 @@ impl World {
     /// same, and a sync that makes no progress sends nothing (which the engine's stall timer is for).
     pub(crate) fn report_if_changed(&mut self, item: &ItemId) {
         if let Some(report) = self.replication_report(item)
-            && self.last_reports.get(item) != Some(&report)
+            && (self.machines.get(item)).and_then(|m| m.last_report.as_ref()) != Some(&report)
         {
             self.send_report(item, report);
         }
@@ -1018,8 +1018,8 @@ impl World {
     fn send_report(&mut self, item: &ItemId, report: ReplicationReport) {
         if let Some(m) = self.machines.get_mut(item) {
             m.sync_peak_bytes = m.sync_peak_bytes.max(report.sync_bytes_sent);
+            m.last_report = Some(report.clone());
         }
-        self.last_reports.insert(item.clone(), report.clone());
         self.pending.push(Observation::Replication {
             item: item.clone(),
             report,
