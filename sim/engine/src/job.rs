@@ -189,6 +189,11 @@ pub struct Task {
     pub rollback_incomplete: bool,
     /// A step of the undo failed (what it should have undone may still be in place).
     pub undo_failed: bool,
+    /// Where this item's steps that have started and not ended are in the job's history, oldest first:
+    /// a step's end finds its record here instead of searching the history (at 10,000 machines, 5 % of a
+    /// fleet run, issue 6).
+    #[serde(skip)]
+    pub open_records: Vec<usize>,
 }
 
 impl Task {

@@ -319,6 +319,7 @@ impl Engine {
                     abort: None,
                     rollback_incomplete: false,
                     undo_failed: false,
+                    open_records: Vec::new(),
                 },
             );
         }

@@ -178,6 +178,9 @@ impl Engine {
     pub(super) fn record_step_start(&mut self, job: JobId, item: &ItemId, name: &str) {
         let now = self.now;
         if let Some(j) = self.jobs.get_mut(&job) {
+            if let Some(t) = j.tasks.get_mut(item) {
+                t.open_records.push(j.history.len());
+            }
             j.history.push(StepRecord {
                 item: item.clone(),
                 name: name.to_owned(),
@@ -195,15 +198,20 @@ impl Engine {
 
     pub(super) fn record_step_end(&mut self, job: JobId, item: &ItemId, name: &str, ok: bool) {
         let now = self.now;
-        if let Some(j) = self.jobs.get_mut(&job)
-            && let Some(r) = j
-                .history
-                .iter_mut()
-                .rev()
-                .find(|r| &r.item == item && r.name == name && r.ended_ms.is_none())
-        {
-            r.ended_ms = Some(now);
-            r.ok = Some(ok);
+        if let Some(j) = self.jobs.get_mut(&job) {
+            // the newest open record of this item's step
+            let open = |r: &StepRecord| &r.item == item && r.name == name && r.ended_ms.is_none();
+            let found = match j.tasks.get_mut(item) {
+                Some(t) => (0..t.open_records.len())
+                    .rev()
+                    .find(|&k| j.history.get(t.open_records[k]).is_some_and(open))
+                    .map(|k| t.open_records.remove(k)),
+                None => j.history.iter().rposition(open),
+            };
+            if let Some(r) = found.and_then(|i| j.history.get_mut(i)) {
+                r.ended_ms = Some(now);
+                r.ok = Some(ok);
+            }
         }
         self.outputs.push_back(Output::Job(JobEvent::StepEnded {
             job,
