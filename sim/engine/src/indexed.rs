@@ -86,11 +86,6 @@ impl<K, V> IndexedMap<K, V> {
         self.entries.iter().map(|(k, v)| (k, v))
     }
 
-    /// Keys and values to change, in key order.
-    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (&K, &mut V)> {
-        self.entries.iter_mut().map(|(k, v)| (&*k, v))
-    }
-
     /// The keys, in order.
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &K> {
         self.entries.iter().map(|(k, _)| k)

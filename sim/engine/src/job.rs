@@ -191,7 +191,7 @@ pub struct Task {
     pub undo_failed: bool,
     /// Where this item's steps that have started and not ended are in the job's history, oldest first:
     /// a step's end finds its record here instead of searching the history (at 10,000 machines, 5 % of a
-    /// fleet run, issue 6).
+    /// fleet run, issue 6). Not serialised: the engine never resumes a job read back from JSON.
     #[serde(skip)]
     pub open_records: Vec<usize>,
 }

@@ -178,8 +178,8 @@ pub fn plan(a: PlanArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
 /// A point's cost is mostly its bandwidth: on a saturated link every machine waits in a backlog and
 /// is reported every interval, so the lowest bandwidth of the 1,000-VM bench costs about 7x the highest.
 /// Each worker takes the next point from one queue in that order (longest first): halving the grid
-/// between two threads, as `par_iter` does, gave one thread all the slow points (51 s instead of 43 s
-/// for the 20-point bench sweep, issue 7).
+/// between two threads, as `par_iter` does, gave one thread all the slow points (the 20-point bench
+/// sweep took 55 s that way, 44 s from the queue, issue 7).
 fn run_points<T: Send>(grid: &[Variant], run: impl Fn(&Variant) -> T + Sync) -> Vec<T> {
     let mut order: Vec<usize> = (0..grid.len()).collect();
     order.sort_by_key(|&i| grid[i].bandwidth_bytes_per_s);
