@@ -68,6 +68,11 @@ impl<K: Ord + Hash + Clone, V> IndexedMap<K, V> {
     pub fn contains_key(&self, key: &K) -> bool {
         self.index.contains_key(key)
     }
+
+    /// A key's position in key order (stable until an insert before it).
+    pub fn position(&self, key: &K) -> Option<usize> {
+        self.index.get(key).copied()
+    }
 }
 
 impl<K, V> IndexedMap<K, V> {
@@ -99,6 +104,11 @@ impl<K, V> IndexedMap<K, V> {
     /// The values to change, in key order.
     pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut V> {
         self.entries.iter_mut().map(|(_, v)| v)
+    }
+
+    /// The value at a position in key order ([`IndexedMap::position`]), to change.
+    pub fn value_at_mut(&mut self, position: usize) -> Option<&mut V> {
+        self.entries.get_mut(position).map(|(_, v)| v)
     }
 }
 
@@ -139,6 +149,11 @@ mod tests {
         assert_eq!(m.values().copied().collect::<Vec<_>>(), [1, 1, 1, 7, 1]);
         assert!(!m.contains_key(&"b".to_owned()));
         assert_eq!(m.len(), 5);
+        assert_eq!(m.position(&"m".to_owned()), Some(2));
+        assert_eq!(m.position(&"b".to_owned()), None);
+        *m.value_at_mut(2).unwrap() = 9;
+        assert_eq!(m[&"m".to_owned()], 9);
+        assert!(m.value_at_mut(5).is_none());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! trace digests with and without a report).
 
 use drsim_engine::Millis;
-use drsim_engine::ids::ItemId;
+use drsim_engine::ids::{ItemId, MasterTargetName, ProcessServerName};
 use drsim_engine::protocol::Direction;
 use drsim_world::World;
 use drsim_world::network::{FlowId, NodeKind, UNLIMITED_BYTES_PER_S};
@@ -46,6 +46,8 @@ pub struct ResourceSeries {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Runs {
     runs: Vec<(u64, usize)>,
+    /// How many values.
+    len: usize,
 }
 
 impl Runs {
@@ -59,10 +61,21 @@ impl Runs {
         if n == 0 {
             return;
         }
+        self.len += n;
         match self.runs.last_mut() {
             Some((v, count)) if *v == value => *count += n,
             _ => self.runs.push((value, n)),
         }
+    }
+
+    /// How many values.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// The runs, oldest first: (value, how many samples in a row).
@@ -103,6 +116,14 @@ pub struct Recorder {
     /// it crosses, so a sample adds a route's bytes without formatting and comparing names; rebuilt
     /// when a resource is registered.
     route_targets: Vec<Vec<usize>>,
+    /// Whether the world's route meters are used: samples fall on whole seconds, where they are exact
+    /// (`drsim_world::world::meter`). Then quiet machines are not read, and a stream's bytes are its
+    /// unmetered ones plus its route meter's; else every stream is read at every sample.
+    metered: bool,
+    /// By the world's route meter (in its order): its bytes at the last sample and our route for it.
+    meter_last: Vec<(u64, usize)>,
+    /// How many of the world's ended streams have been counted.
+    ended_seen: usize,
 }
 
 /// A stream's path as the sampler meters it: direction, process server, master target.
@@ -123,7 +144,22 @@ impl Recorder {
             routes: Vec::new(),
             route_index: BTreeMap::new(),
             route_targets: Vec::new(),
+            metered: interval_ms.is_multiple_of(1000) && end_ms.is_multiple_of(1000),
+            meter_last: Vec::new(),
+            ended_seen: 0,
         }
+    }
+
+    /// Whether it reads the world's route meters and skips quiet machines (samples on whole seconds).
+    pub fn reads_meters(&self) -> bool {
+        self.metered
+    }
+
+    /// The same recorder reading every stream at every sample, as it does when samples are not on whole
+    /// seconds (to check that both give the same series).
+    pub fn reading_every_stream(mut self) -> Self {
+        self.metered = false;
+        self
     }
 
     /// The report interval.
@@ -153,29 +189,51 @@ impl Recorder {
     /// reading ([`World::catch_up_for_reading`]).
     /// Every interval of a fleet run comes through here, so it allocates nothing per machine: streams
     /// are found by the machine's position (the world's machines are fixed when it is built) and bytes
-    /// are summed per route before they are added to a resource's series by name.
+    /// are summed per route before they are added to a resource's series by name. With the world's
+    /// meters (samples on whole seconds) it reads only the machines that are not quiet, or became quiet
+    /// since the last sample ([`World::quiet_since`]): at 10k machines nearly all are quiet for weeks.
     pub fn sample(&mut self, world: &World) {
         let now = world.now();
+        let previous = self.times.last().copied();
         let k = self.times.len();
         self.times.push(now);
         self.sample_capacities(world, k);
         let machines = world.machines();
         if self.machines.len() != machines.len() {
             self.machines = machines.keys().cloned().collect();
-            self.backlog.resize_with(machines.len(), || {
-                let mut r = Runs::default();
-                r.push_n(0, k);
-                r
-            });
+            self.backlog.resize_with(machines.len(), Runs::default);
         }
         self.sent.resize_with(machines.len(), Vec::new);
         self.route_of.resize(machines.len(), None);
+        for (key, _) in world.metered_routes().skip(self.meter_last.len()) {
+            let id = self.route_id(key.0, key.1.as_ref(), key.2.as_ref());
+            self.meter_last.push((0, id));
+        }
         let mut route_bytes = vec![0u64; self.routes.len()];
-        for (((m, sent), backlog), route_of) in (machines.values())
-            .zip(&mut self.sent)
-            .zip(&mut self.backlog)
-            .zip(&mut self.route_of)
-        {
+        // streams that ended since: what they carried after the last sample
+        for e in &world.ended_streams()[self.ended_seen..] {
+            let value = if self.metered {
+                e.unmetered_wire_bytes
+            } else {
+                e.wire_bytes
+            };
+            let sent = &mut self.sent[e.machine];
+            if sent.len() <= e.disk {
+                sent.resize(e.disk + 1, (FlowId(u64::MAX), 0));
+            }
+            let last = &mut sent[e.disk];
+            let before = if last.0 == e.flow { last.1 } else { 0 };
+            *last = (e.flow, value);
+            route_bytes[self.meter_last[e.route].1] += value.saturating_sub(before);
+        }
+        self.ended_seen = world.ended_streams().len();
+        let quiet_since = world.quiet_since();
+        for (pos, m) in machines.values().enumerate() {
+            let quiet = quiet_since.get(pos).copied().unwrap_or(Millis::MAX);
+            if self.metered && previous.is_some_and(|p| quiet < p) {
+                continue; // read at a sample after it became quiet: unsent 0, bytes in its meter
+            }
+            let sent = &mut self.sent[pos];
             let mut unsent = 0u64;
             let mut carried = 0u64;
             sent.resize(m.disks.len(), (FlowId(u64::MAX), 0));
@@ -183,7 +241,11 @@ impl Recorder {
                 let Some(s) = &disk.stream else { continue };
                 let totals = world.stream_totals(s);
                 unsent += totals.unsent_bytes;
-                let total = totals.wire_bytes;
+                let total = if self.metered {
+                    totals.unmetered_wire_bytes
+                } else {
+                    totals.wire_bytes
+                };
                 let before = if last.0 == s.flow { last.1 } else { 0 };
                 *last = (s.flow, total);
                 carried += total.saturating_sub(before);
@@ -193,31 +255,37 @@ impl Recorder {
                     .disks
                     .iter()
                     .find_map(|d| d.stream.as_ref().map(|s| s.flow));
-                let id = match *route_of {
+                let id = match self.route_of[pos] {
                     Some((flow, id)) if Some(flow) == first => id,
                     _ => {
-                        let route = (
+                        let id = self.route_id(
                             r.direction,
-                            r.process_server.as_ref().map(|p| p.as_str().to_owned()),
-                            r.master_target.as_ref().map(|t| t.as_str().to_owned()),
+                            r.process_server.as_ref(),
+                            r.master_target.as_ref(),
                         );
-                        let id = match self.route_index.get(&route) {
-                            Some(&id) => id,
-                            None => {
-                                let id = self.routes.len();
-                                self.routes.push(route.clone());
-                                self.route_index.insert(route, id);
-                                route_bytes.push(0);
-                                id
-                            }
-                        };
-                        *route_of = first.map(|f| (f, id));
+                        self.route_of[pos] = first.map(|f| (f, id));
                         id
                     }
                 };
+                if route_bytes.len() <= id {
+                    route_bytes.resize(id + 1, 0);
+                }
                 route_bytes[id] += carried;
             }
+            let backlog = &mut self.backlog[pos];
+            backlog.push_n(0, k - backlog.len()); // the samples it was quiet at
             backlog.push(unsent);
+        }
+        if self.metered {
+            for ((_, bytes), (last, id)) in world.metered_routes().zip(&mut self.meter_last) {
+                route_bytes[*id] += bytes.saturating_sub(*last);
+                *last = bytes;
+            }
+        }
+        if self.next_ms().is_none() {
+            for backlog in &mut self.backlog {
+                backlog.push_n(0, k + 1 - backlog.len()); // the last sample: every series complete
+            }
         }
         self.resolve_route_targets();
         let mut carried = vec![0u64; self.resources.len()];
@@ -228,6 +296,29 @@ impl Recorder {
         }
         for (r, bytes) in self.resources.values_mut().zip(carried) {
             r.bytes[k] += bytes;
+        }
+    }
+
+    /// Our position of a route (made the first time).
+    fn route_id(
+        &mut self,
+        direction: Direction,
+        ps: Option<&ProcessServerName>,
+        mt: Option<&MasterTargetName>,
+    ) -> usize {
+        let route = (
+            direction,
+            ps.map(|p| p.as_str().to_owned()),
+            mt.map(|t| t.as_str().to_owned()),
+        );
+        match self.route_index.get(&route) {
+            Some(&id) => id,
+            None => {
+                let id = self.routes.len();
+                self.routes.push(route.clone());
+                self.route_index.insert(route, id);
+                id
+            }
         }
     }
 

@@ -1,3 +1,4 @@
+use super::sample::{ResourceKind, Runs};
 use super::*;
 use crate::rehearsal::{rehearse, rehearse_recording};
 use crate::scenario;
@@ -227,4 +228,87 @@ fn backlog_rows_keep_their_values_as_runs() {
     r.push_n(7, 2);
     assert_eq!(r.runs(), &[(0, 3), (5, 2), (0, 1), (7, 3)]);
     assert_eq!(r.values().collect::<Vec<_>>(), [0, 0, 0, 5, 5, 0, 7, 7, 7]);
+}
+
+/// Runs a scenario with a metered recorder and one reading every stream; both series must be equal.
+fn sample_both_ways(name: &str, built: &Built) -> Rehearsal {
+    let mut metered = Recorder::new(built.report_interval_ms, built.duration_ms);
+    let mut every =
+        Recorder::new(built.report_interval_ms, built.duration_ms).reading_every_stream();
+    assert!(
+        metered.reads_meters() && !every.reads_meters(),
+        "{name}: samples on whole seconds"
+    );
+    let run = rehearse_recording(built, Some(&mut metered), false, |_| {}).expect("runs");
+    let again = rehearse_recording(built, Some(&mut every), false, |_| {}).expect("runs");
+    assert_eq!(run.runner.trace_digest(), again.runner.trace_digest());
+    assert_eq!(metered.times, every.times, "{name}");
+    assert!(
+        metered.resources == every.resources,
+        "{name}: bytes per resource"
+    );
+    for item in run.runner.world.machines().keys() {
+        let (a, b) = (metered.backlog(item), every.backlog(item));
+        assert!(a == b, "{name}: backlog of {item}");
+        assert_eq!(
+            a.map(Runs::len),
+            Some(metered.times.len()),
+            "{name}: {item}"
+        );
+    }
+    run
+}
+
+#[test]
+fn metered_sampling_gives_exactly_what_reading_every_stream_gives() {
+    // issue 6: the sampler skips quiet machines and reads what followers carried from their route's
+    // meter; its series must be those of reading every stream at every sample
+    for rel in [
+        "scenarios/tutorial/01-one-vm-cycle.json",
+        "scenarios/tutorial/03-recovery-plan-groups.json",
+        "scenarios/tutorial/05-churn-trace.json",
+        "scenarios/faults/vpn-drop-during-resync.json",
+        "scenarios/faults/ps-and-mt-outage-catch-up.json",
+        "scenarios/faults/onprem-powered-on-by-hand.json",
+    ] {
+        let (_, built) = scenario::load(&repo_file(rel), None).expect("loads");
+        sample_both_ways(rel, &built);
+    }
+    // a small fleet: diurnal churn, machines quiet for hours, failback and re-protect to Azure
+    let size = crate::fleet::FleetSize {
+        name: "fleet-small".into(),
+        vms: 60,
+        plans: 3,
+        process_servers: 2,
+        days: 3,
+        bandwidth: "200Mbps",
+    };
+    let text = crate::fleet::text(&size);
+    let (_, built) = scenario::load_str(Path::new("fleet-small.json"), &text, None).expect("loads");
+    let run = sample_both_ways("fleet-small", &built);
+    let metered: u64 = run.runner.world.metered_routes().map(|(_, b)| b).sum();
+    assert!(metered > 0, "the fleet's followers were metered");
+}
+
+#[test]
+fn what_a_stream_carried_after_the_last_sample_is_counted_when_it_ends() {
+    // the streams of a failback end between samples; the bytes every link carried add up to what
+    // every stream sent, ended or not
+    let rel = "scenarios/tutorial/01-one-vm-cycle.json";
+    let (_, built) = scenario::load(&repo_file(rel), None).expect("loads");
+    let mut rec = Recorder::new(built.report_interval_ms, built.duration_ms);
+    let run = rehearse_recording(&built, Some(&mut rec), false, |_| {}).expect("runs");
+    let world = &run.runner.world;
+    assert!(!world.ended_streams().is_empty(), "a stream ended");
+    let mut sent: u64 = world.ended_streams().iter().map(|e| e.wire_bytes).sum();
+    for m in world.machines().values() {
+        for s in m.disks.iter().filter_map(|d| d.stream.as_ref()) {
+            sent += world.stream_totals(s).wire_bytes;
+        }
+    }
+    let links: u64 = (rec.resources.values())
+        .filter(|r| r.kind == ResourceKind::Link)
+        .map(|r| r.bytes.iter().sum::<u64>())
+        .sum();
+    assert_eq!(links, sent);
 }

@@ -206,6 +206,18 @@ impl ChurnModel {
         }
     }
 
+    /// Whether the rate changes only on whole seconds, so that over any span between whole seconds a
+    /// stream writes a whole number of bytes (what `world::meter` needs to add up the streams that follow
+    /// their churn by their rates alone). Constant and diurnal models with whole-second quanta do; the
+    /// others never follow.
+    pub fn steps_on_whole_seconds(&self) -> bool {
+        match self {
+            ChurnModel::Constant { .. } => true,
+            ChurnModel::Diurnal(m) => m.params().quantum_ms.is_multiple_of(1000),
+            ChurnModel::BurstyOnOff(_) | ChurnModel::Trace(_) => false,
+        }
+    }
+
     /// Exact cumulative churn over `[0, t)` in milli-bytes (saturating at `u128::MAX`, far beyond any
     /// simulated horizon).
     pub fn cumulative_millibytes(&self, t: Millis) -> u128 {

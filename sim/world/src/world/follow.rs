@@ -10,6 +10,7 @@
 //! network rate falls below its churn, or that a bottleneck comes to hold, stops following (its fluid is
 //! then sent at the network's rate again), as does every stream of a machine whose cadence ends.
 
+use super::meter::{Membership, Meters};
 use super::{Event, Stream, World};
 use crate::network::FlowId;
 use drsim_engine::Millis;
@@ -26,6 +27,7 @@ impl World {
             churn_steps,
             followers,
             net,
+            meters,
             ..
         } = self;
         let Some(m) = machines.get_mut(item) else {
@@ -34,6 +36,13 @@ impl World {
         if m.cadence_from_ms.is_none() {
             return;
         }
+        let route = (m.replication.as_ref()).map(|r| {
+            (
+                r.direction,
+                r.process_server.clone(),
+                r.master_target.clone(),
+            )
+        });
         for s in m.disks.iter_mut().filter_map(|d| d.stream.as_mut()) {
             if s.follows_churn || s.held_by.is_some() || s.virtual_mark.is_some() {
                 continue;
@@ -55,25 +64,40 @@ impl World {
             if let Some(at) = next_step(&churn, now) {
                 add_step(kernel, churn_steps, at, s.flow);
             }
-            followers.insert(s.flow, (churn, slot));
+            let metered = (route.as_ref()).and_then(|route| meters.join(route, s, now));
+            followers.insert(
+                s.flow,
+                Follower {
+                    churn,
+                    slot,
+                    metered,
+                },
+            );
         }
+        self.refresh_quiet(item);
     }
 
     /// Stops a follower (the network's rate for its flow becomes its send rate again from now on). Call
-    /// with the stream accounted to now.
+    /// with the stream accounted to now. Whether it left its meter (its machine is then no longer quiet:
+    /// [`World::refresh_quiet`]).
     pub(crate) fn unfollow(
         net: &crate::network::Network,
         followers: &mut Followers,
+        meters: &mut Meters,
         s: &mut Stream,
         now: Millis,
-    ) {
+    ) -> bool {
         if !s.follows_churn {
-            return;
+            return false;
         }
         s.follows_churn = false;
-        followers.remove(&s.flow);
+        let metered = followers.remove(&s.flow).and_then(|f| f.metered);
+        if let Some(m) = metered {
+            meters.leave(m, s, now);
+        }
         let rate = net.rate(s.flow).unwrap_or(0);
         s.fluid.set_send_rate(now, rate);
+        metered.is_some()
     }
 
     /// A churn step: each follower due now asks the network for its new churn, and is put on the
@@ -84,28 +108,40 @@ impl World {
             return;
         };
         for flow in due {
-            let Some((churn, slot)) = self.followers.get(&flow) else {
+            let Some(f) = self.followers.get_mut(&flow) else {
                 continue; // it stopped following, or its stream ended
             };
-            let _ = self
-                .net
-                .set_demand_in(*slot, churn.segment_at(now).rate_bps);
-            if let Some(at) = next_step(churn, now) {
+            let rate = f.churn.segment_at(now).rate_bps;
+            let _ = self.net.set_demand_in(f.slot, rate);
+            if let Some(m) = &mut f.metered {
+                self.meters.step(m, now, rate);
+            }
+            if let Some(at) = next_step(&f.churn, now) {
                 add_step(&mut self.kernel, &mut self.churn_steps, at, flow);
             }
         }
     }
 }
 
-/// The streams that follow their churn, with their churn models and where the network keeps their
-/// flows (a churn step reads nothing else).
+/// The streams that follow their churn, by flow.
 /// Hashed by flow: every follower is looked up at each of its churn steps (30,000 an hour at 10k), and
 /// nothing iterates the map, so its order never reaches an output (the hasher has fixed keys anyway).
 pub(crate) type Followers = std::collections::HashMap<
     FlowId,
-    (crate::churn::ChurnModel, crate::network::FlowSlot),
+    Follower,
     std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>,
 >;
+
+/// A follower as a churn step sees it (it reads nothing else).
+#[derive(Clone, Debug)]
+pub(crate) struct Follower {
+    /// Its churn model.
+    pub(crate) churn: crate::churn::ChurnModel,
+    /// Where the network keeps its flow.
+    pub(crate) slot: crate::network::FlowSlot,
+    /// Its place in its route's meter, while metered (`world::meter`).
+    pub(crate) metered: Option<Membership>,
+}
 
 /// The next time after `now` at which a follower's churn rate changes.
 fn next_step(churn: &crate::churn::ChurnModel, now: Millis) -> Option<Millis> {

@@ -55,6 +55,10 @@ pub struct Stream {
     /// Whether it follows its churn (sent at the churn's peak, its demand set at each churn step; see
     /// `world::follow`).
     pub follows_churn: bool,
+    /// While its route's meter adds it up (`world::meter`): its wire bytes when it joined.
+    pub metered_from_wire: Option<u64>,
+    /// Wire bytes it carried while metered, in spans that ended.
+    pub metered_bytes: u64,
 }
 
 impl Stream {

@@ -93,11 +93,18 @@ impl World {
                 .and_then(|m| m.disks[d].stream.as_mut())
             {
                 self.shares.materialize(s, now);
+                if !running
+                    && let Some(m) =
+                        (self.followers.get_mut(&s.flow)).and_then(|f| f.metered.take())
+                {
+                    self.meters.leave(m, s, now); // metered only while its source writes
+                }
                 s.fluid.set_source_running(now, running);
             }
             self.update_demand(item, d);
             self.reschedule_wake(item, d);
         }
+        self.refresh_quiet(item);
     }
 
     /// Starts replication of `disks` in `direction`.
@@ -229,6 +236,8 @@ impl World {
                 held_by: None,
                 virtual_mark: None,
                 follows_churn: false,
+                metered_from_wire: None,
+                metered_bytes: 0,
             });
             self.flows.insert(flow, (item.clone(), d));
             started.push((d, flow));
@@ -270,6 +279,7 @@ impl World {
             self.update_demand(item, d);
             self.reschedule_wake(item, d);
         }
+        self.refresh_quiet(item);
         if broken && in_sync {
             self.break_replication(item);
         }
@@ -282,7 +292,8 @@ impl World {
         let Some(m) = self.machines.get_mut(item) else {
             return;
         };
-        m.replication = None;
+        let route =
+            (m.replication.take()).map(|r| (r.direction, r.process_server, r.master_target));
         m.final_sync = None;
         m.sync_peak_bytes = 0; // the next replication's reports count afresh
         if m.cadence_from_ms.take().is_some() {
@@ -291,14 +302,20 @@ impl World {
                 cadence: None,
             });
         }
+        let ended: Vec<(usize, Stream)> = (m.disks.iter_mut().enumerate())
+            .filter_map(|(d, disk)| disk.stream.take().map(|s| (d, s)))
+            .collect();
+        let pos = self.machines.position(item).expect("exists");
         let mut flows = Vec::new();
-        for disk in m.disks.iter_mut() {
-            if let Some(mut s) = disk.stream.take() {
-                self.followers.remove(&s.flow);
-                self.shares.unlist(&mut s);
-                flows.push((s.flow, s.wake));
+        for (d, mut s) in ended {
+            if let Some(route) = &route {
+                self.stream_ended(pos, d, route, &mut s);
             }
+            self.followers.remove(&s.flow);
+            self.shares.unlist(&mut s);
+            flows.push((s.flow, s.wake));
         }
+        self.refresh_quiet(item);
         for (flow, wake) in flows {
             let _ = self.net.remove_flow(flow);
             self.flows.remove(&flow);
@@ -399,17 +416,19 @@ impl World {
             cadence_check,
             shares,
             followers,
+            meters,
             ..
         } = self;
+        let mut unmetered = Vec::new(); // machines a stream of which left its meter
         // The changes come in flow order and a machine's streams have neighbouring flow ids: one
         // lookup by name per machine, not per stream.
         let mut machine: Option<&mut Machine> = None;
         for (flow, rate, held_by) in changes {
             // a follower still at its own limit and given its churn goes on following it (looked up by
             // flow, before any machine is)
-            if let Some((churn, _)) = followers.get(&flow)
+            if let Some(f) = followers.get(&flow)
                 && held_by.is_none()
-                && rate >= churn.segment_at(now).rate_bps
+                && rate >= f.churn.segment_at(now).rate_bps
             {
                 continue;
             }
@@ -436,7 +455,9 @@ impl World {
                 followers.contains_key(&flow),
                 "one map of followers"
             );
-            World::unfollow(net, followers, s, now);
+            if World::unfollow(net, followers, meters, s, now) {
+                unmetered.push(item.clone());
+            }
             note_cadence_change(cadence_check, item, m);
             let Some(s) = m.disks.get_mut(*d).and_then(|x| x.stream.as_mut()) else {
                 continue;
@@ -448,6 +469,9 @@ impl World {
             if let Some((flow, demand)) = stream_demand(m, *d) {
                 let _ = net.set_demand(flow, demand);
             }
+        }
+        for item in unmetered {
+            self.refresh_quiet(&item);
         }
     }
 
@@ -561,8 +585,10 @@ impl World {
             let mut followed = false;
             for s in m.disks.iter_mut().filter_map(|d| d.stream.as_mut()) {
                 followed |= s.follows_churn;
-                World::unfollow(&self.net, &mut self.followers, s, now);
+                World::unfollow(&self.net, &mut self.followers, &mut self.meters, s, now);
             }
+            self.refresh_quiet(&item);
+            let m = self.machines.get_mut(&item).expect("exists");
             if followed {
                 for d in 0..m.disks.len() {
                     self.reschedule_wake(&item, d);

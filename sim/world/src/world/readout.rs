@@ -12,6 +12,8 @@ pub struct StreamTotals {
     pub unsent_bytes: u64,
     /// Bytes on the wire so far: churn applied, less backlog folded into a resync, plus resync bytes.
     pub wire_bytes: u64,
+    /// Of `wire_bytes`, those carried while not metered (the rest are in [`World::metered_routes`]).
+    pub unmetered_wire_bytes: u64,
 }
 
 impl World {
@@ -71,9 +73,11 @@ impl World {
                 f.resync_bytes_sent_total(),
             )
         };
+        let wire_bytes = sent - f.folded_into_resync_bytes().min(sent) + resync_sent;
         StreamTotals {
             unsent_bytes: backlog + remaining,
-            wire_bytes: sent - f.folded_into_resync_bytes().min(sent) + resync_sent,
+            wire_bytes,
+            unmetered_wire_bytes: s.metered_from_wire.unwrap_or(wire_bytes) - s.metered_bytes,
         }
     }
 }
