@@ -70,9 +70,9 @@ pub struct PointResult {
 /// Runs `built` (the scenario at `v`) with a report recorder and measures it; `percentile` is the
 /// planner's RPO percentile.
 pub fn run(name: &str, built: &Built, v: Variant, percentile: u32) -> Result<PointResult, String> {
-    let mut rec = Recorder::new(built.report_interval_ms, built.duration_ms);
+    let mut rec = Recorder::new(built.report_interval_ms, built.duration_ms).without_backlog();
     let r = rehearse_recording(built, Some(&mut rec), false, |_| {}).map_err(|e| e.to_string())?;
-    let report = report::build(name, built, &r, &rec, &[]).map_err(|e| e.to_string())?;
+    let report = report::build_summary(name, built, &r, &rec);
     Ok(measure(v, percentile, &r, &report))
 }
 

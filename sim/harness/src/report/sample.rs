@@ -10,7 +10,7 @@ use drsim_engine::Millis;
 use drsim_engine::ids::{ItemId, MasterTargetName, ProcessServerName};
 use drsim_engine::protocol::Direction;
 use drsim_world::World;
-use drsim_world::network::{FlowId, NodeKind, UNLIMITED_BYTES_PER_S};
+use drsim_world::network::{FlowId, LinkId, NodeId, NodeKind, UNLIMITED_BYTES_PER_S};
 use std::collections::BTreeMap;
 
 /// What a metered resource is.
@@ -124,6 +124,21 @@ pub struct Recorder {
     meter_last: Vec<(u64, usize)>,
     /// How many of the world's ended streams have been counted.
     ended_seen: usize,
+    /// Whether unsent bytes are kept per machine (the planner needs only the resources' series).
+    keep_backlog: bool,
+    /// Where each resource's capacity is read, with its position in `resources`.
+    capacity_sources: Vec<(CapacitySource, usize)>,
+    /// The topology's node and link counts when the resources were registered.
+    topology_size: Option<(usize, usize)>,
+    /// A buffer of capacities by resource position (kept between samples).
+    capacities: Vec<Option<u64>>,
+}
+
+/// Where a metered resource's capacity is read.
+#[derive(Clone, Copy, Debug)]
+enum CapacitySource {
+    Link(LinkId),
+    Node(NodeId),
 }
 
 /// A stream's path as the sampler meters it: direction, process server, master target.
@@ -147,7 +162,18 @@ impl Recorder {
             metered: interval_ms.is_multiple_of(1000) && end_ms.is_multiple_of(1000),
             meter_last: Vec::new(),
             ended_seen: 0,
+            keep_backlog: true,
+            capacity_sources: Vec::new(),
+            topology_size: None,
+            capacities: Vec::new(),
         }
+    }
+
+    /// The same recorder keeping no unsent bytes per machine ([`Recorder::backlog`] is then `None`):
+    /// what `drsim plan` needs of a point is the resources' series.
+    pub fn without_backlog(mut self) -> Self {
+        self.keep_backlog = false;
+        self
     }
 
     /// Whether it reads the world's route meters and skips quiet machines (samples on whole seconds).
@@ -199,7 +225,7 @@ impl Recorder {
         self.times.push(now);
         self.sample_capacities(world, k);
         let machines = world.machines();
-        if self.machines.len() != machines.len() {
+        if self.keep_backlog && self.machines.len() != machines.len() {
             self.machines = machines.keys().cloned().collect();
             self.backlog.resize_with(machines.len(), Runs::default);
         }
@@ -272,9 +298,10 @@ impl Recorder {
                 }
                 route_bytes[id] += carried;
             }
-            let backlog = &mut self.backlog[pos];
-            backlog.push_n(0, k - backlog.len()); // the samples it was quiet at
-            backlog.push(unsent);
+            if let Some(backlog) = self.backlog.get_mut(pos) {
+                backlog.push_n(0, k - backlog.len()); // the samples it was quiet at
+                backlog.push(unsent);
+            }
         }
         if self.metered {
             for ((_, bytes), (last, id)) in world.metered_routes().zip(&mut self.meter_last) {
@@ -348,13 +375,46 @@ impl Recorder {
         }
     }
 
-    /// Registers every metered resource (the first time) and notes its capacity now; every series gets
-    /// a zero entry for interval `k`.
+    /// Registers every metered resource (the first time, and again if the topology grew) and notes its
+    /// capacity now; every series gets a zero entry for interval `k`. Allocates nothing once registered
+    /// (the names were cloned at every sample: 6 % of a 10k run with reports).
     fn sample_capacities(&mut self, world: &World, k: usize) {
         let topo = world.network().topology();
+        let size = (topo.node_count(), topo.link_count());
+        if self.topology_size != Some(size) {
+            self.register_resources(world, k);
+            self.topology_size = Some(size);
+        }
         let cap = |c: u64| (c != UNLIMITED_BYTES_PER_S).then_some(c);
-        let mut now: Vec<(String, ResourceKind, Option<u64>)> = Vec::new();
-        for (id, link) in topo.links() {
+        let mut caps = std::mem::take(&mut self.capacities);
+        caps.clear();
+        caps.resize(self.resources.len(), None);
+        for &(source, pos) in &self.capacity_sources {
+            caps[pos] = match source {
+                CapacitySource::Link(id) => topo
+                    .link(id)
+                    .ok()
+                    .map(|l| l.effective_capacity_bytes_per_s()),
+                CapacitySource::Node(id) => topo
+                    .node(id)
+                    .ok()
+                    .map(|n| n.effective_capacity_bytes_per_s()),
+            }
+            .and_then(cap);
+        }
+        for (r, &c) in self.resources.values_mut().zip(&caps) {
+            r.bytes.push(0);
+            r.capacity_bytes_per_s.push(c);
+        }
+        self.capacities = caps;
+    }
+
+    /// Registers the site link's directions, process servers and master targets of the topology, and
+    /// where each one's capacity is read.
+    fn register_resources(&mut self, world: &World, k: usize) {
+        let topo = world.network().topology();
+        let mut found: Vec<(String, ResourceKind, CapacitySource)> = Vec::new();
+        for (id, _) in topo.links() {
             let Ok((a, b)) = topo.link_endpoints(id) else {
                 continue;
             };
@@ -364,38 +424,38 @@ impl Recorder {
                 (Some(NodeKind::OnPremGateway), Some(NodeKind::AzureGateway)) => LINK_TO_AZURE,
                 _ => continue,
             };
-            now.push((
+            found.push((
                 name.to_owned(),
                 ResourceKind::Link,
-                cap(link.effective_capacity_bytes_per_s()),
+                CapacitySource::Link(id),
             ));
         }
-        for (_, node) in topo.nodes() {
+        for (id, node) in topo.nodes() {
             let kind = match node.spec.kind {
                 NodeKind::ProcessServer => ResourceKind::ProcessServer,
                 NodeKind::MasterTarget => ResourceKind::MasterTarget,
                 _ => continue,
             };
-            now.push((
-                node.spec.name.clone(),
-                kind,
-                cap(node.effective_capacity_bytes_per_s()),
-            ));
+            found.push((node.spec.name.clone(), kind, CapacitySource::Node(id)));
         }
-        for (name, kind, capacity) in now {
-            if !self.resources.contains_key(&name) {
+        for (name, kind, _) in &found {
+            if !self.resources.contains_key(name) {
                 self.route_targets.clear(); // positions move
+                self.resources.insert(
+                    name.clone(),
+                    ResourceSeries {
+                        kind: *kind,
+                        bytes: vec![0; k],
+                        capacity_bytes_per_s: vec![None; k],
+                    },
+                );
             }
-            let r = self
-                .resources
-                .entry(name)
-                .or_insert_with(|| ResourceSeries {
-                    kind,
-                    bytes: vec![0; k],
-                    capacity_bytes_per_s: vec![None; k],
-                });
-            r.bytes.push(0);
-            r.capacity_bytes_per_s.push(capacity);
         }
+        let position: BTreeMap<&str, usize> = (self.resources.keys().enumerate())
+            .map(|(i, name)| (name.as_str(), i))
+            .collect();
+        self.capacity_sources = (found.iter())
+            .map(|(name, _, source)| (*source, position[name.as_str()]))
+            .collect();
     }
 }
