@@ -3,11 +3,16 @@
 //!
 //! A `BTreeMap<ItemId, …>` did both, but each lookup compared names down the tree: at 1,000 machines
 //! reported every 5 minutes, with several lookups per machine and report, string comparisons were a
-//! tenth of a run (issue 6). The index's hasher has fixed keys and nothing is ever iterated in hash
+//! tenth of a run (issue 6). The index's hasher has a fixed seed and nothing is ever iterated in hash
 //! order, so the map is as deterministic as the tree was: iteration is in key order.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, DefaultHasher, Hash};
+use std::hash::Hash;
+
+/// The hasher of the simulation's hash indexes: foldhash with a fixed seed (SipHash, std's default,
+/// was 3–4 % of a saturated-link plan point, hashing machine names). Deterministic whatever the
+/// process; and no index is ever iterated in hash order anyway.
+pub type IndexHasher = foldhash::fast::FixedState;
 
 /// Entries in key order, with a hash index from key to position.
 #[derive(Clone, Debug)]
@@ -15,7 +20,7 @@ pub struct IndexedMap<K, V> {
     /// In key order.
     entries: Vec<(K, V)>,
     /// Each key's position in `entries`.
-    index: HashMap<K, usize, BuildHasherDefault<DefaultHasher>>,
+    index: HashMap<K, usize, IndexHasher>,
 }
 
 impl<K, V> Default for IndexedMap<K, V> {

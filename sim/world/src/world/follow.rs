@@ -125,12 +125,9 @@ impl World {
 
 /// The streams that follow their churn, by flow.
 /// Hashed by flow: every follower is looked up at each of its churn steps (30,000 an hour at 10k), and
-/// nothing iterates the map, so its order never reaches an output (the hasher has fixed keys anyway).
-pub(crate) type Followers = std::collections::HashMap<
-    FlowId,
-    Follower,
-    std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>,
->;
+/// nothing iterates the map, so its order never reaches an output (the hasher has a fixed seed anyway).
+pub(crate) type Followers =
+    std::collections::HashMap<FlowId, Follower, drsim_engine::indexed::IndexHasher>;
 
 /// A follower as a churn step sees it (it reads nothing else).
 #[derive(Clone, Debug)]
