@@ -18,6 +18,7 @@ pub mod rpo;
 pub mod runner;
 pub mod scenario;
 pub mod timeline;
+pub mod trace_log;
 pub mod units;
 pub mod verdict;
 

@@ -83,7 +83,7 @@ pub struct Runner {
     /// The engine.
     pub engine: Engine,
     /// Every input and output, in order.
-    pub trace: Vec<TraceEvent>,
+    pub trace: crate::trace_log::Trace,
     /// The invariant checkers.
     pub checkers: Checkers,
     /// Commands and steps waiting for their time, by world token.
@@ -131,7 +131,7 @@ impl Runner {
         Ok(Runner {
             world,
             engine,
-            trace: Vec::new(),
+            trace: Default::default(),
             checkers,
             scheduled: BTreeMap::new(),
             script: Vec::new(),

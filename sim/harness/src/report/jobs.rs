@@ -214,7 +214,7 @@ pub fn machine_jobs(runner: &Runner) -> MachineJobs {
 
 /// The recovery mode each reprotect job started each machine's replication with (RJ-03 / RJ-04), from
 /// the engine's `StartReplication` actions toward on-prem.
-fn reprotect_modes(trace: &[TraceEvent]) -> BTreeMap<(JobId, ItemId), RecoveryMode> {
+fn reprotect_modes(trace: &crate::trace_log::Trace) -> BTreeMap<(JobId, ItemId), RecoveryMode> {
     let mut modes = BTreeMap::new();
     for e in trace {
         if let TraceEvent::Out {
