@@ -366,6 +366,22 @@ pub struct ConfigServerView {
     pub registrations: Vec<CsRegistration>,
 }
 
+impl ConfigServerView {
+    /// The entries of machine `vm` (RP-02, CL-01), found by bisection: requires the entries sorted by
+    /// machine, as [`Inventory::apply`] keeps them (a fleet's checks scanned all 10,000 entries for each
+    /// machine: ≈ 5 % of the reprotect of 10,000 machines, issue 6).
+    pub fn registrations_of(&self, vm: &VmName) -> &[CsRegistration] {
+        let r = &self.registrations;
+        debug_assert!(
+            r.is_sorted_by(|a, b| a.machine <= b.machine),
+            "registrations sorted by machine"
+        );
+        let from = r.partition_point(|e| e.machine < *vm);
+        let to = from + r[from..].partition_point(|e| e.machine == *vm);
+        &r[from..to]
+    }
+}
+
 /// The Azure ↔ on-premises connection (RP-03).
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -498,7 +514,11 @@ impl Inventory {
                 Entity::AzureVm(v) => {
                     self.azure_vms.insert(v.name.clone(), v.clone());
                 }
-                Entity::ConfigServer(v) => self.config_server = Some(v.clone()),
+                Entity::ConfigServer(v) => {
+                    let mut v = v.clone();
+                    v.registrations.sort(); // by machine: `registrations_of` searches them
+                    self.config_server = Some(v);
+                }
                 Entity::Network(v) => self.network = Some(*v),
             }
         }

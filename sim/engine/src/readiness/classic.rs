@@ -10,11 +10,7 @@ pub fn cl01_duplicate_entries(ctx: &CheckCtx<'_>) -> CheckResult {
     let Some(cs) = &ctx.inv.config_server else {
         return Ok(());
     };
-    let entries: Vec<_> = cs
-        .registrations
-        .iter()
-        .filter(|r| &r.machine == vm)
-        .collect();
+    let entries = cs.registrations_of(vm);
     if entries.len() <= 1 {
         return Ok(());
     }

@@ -27,7 +27,7 @@ pub fn rp02_registered(ctx: &CheckCtx<'_>) -> CheckResult {
         .inv
         .config_server
         .as_ref()
-        .is_some_and(|cs| cs.registrations.iter().any(|r| &r.machine == vm));
+        .is_some_and(|cs| !cs.registrations_of(vm).is_empty());
     require(found, || {
         format!("machine `{vm}` is not in the configuration server database")
     })

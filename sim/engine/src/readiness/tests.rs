@@ -99,11 +99,16 @@ impl Fx {
         } else {
             Vec::new()
         };
+        // as the engine's inventory keeps them (a case may have pushed an entry)
+        let mut inv = self.inv.clone();
+        if let Some(cs) = &mut inv.config_server {
+            cs.registrations.sort();
+        }
         let ctx = CheckCtx {
             now: 0,
             phase,
             item: &self.item,
-            inv: &self.inv,
+            inv: &inv,
             config: &self.config,
             machine: self.machine.as_ref(),
             mode: self.mode,
