@@ -9,6 +9,7 @@ use super::sample::{Recorder, ResourceKind, Runs};
 use crate::rpo::{RpoTracker, Segment, percentile_weighted};
 use drsim_engine::Millis;
 use drsim_engine::ids::ItemId;
+use rayon::prelude::*;
 use serde::Serialize;
 
 /// What a series is about.
@@ -84,6 +85,9 @@ pub struct Members {
 }
 
 /// RPO per interval for each scope: `times` are the intervals' ends, the first starts at 0.
+/// The intervals are cut into one run per thread of the current rayon pool (each interval's values
+/// depend on nothing but its own ramps, so the result is the same on any number of threads): every
+/// interval clips every machine's ramps, 15 % of a 10k run with reports on one core.
 pub fn rpo_series(
     tracker: &RpoTracker,
     items: &[ItemId],
@@ -102,9 +106,16 @@ pub fn rpo_series(
                 .as_slice()
         })
         .collect();
-    // per machine, the first ramp that may reach into the current interval (ramps are in time order)
-    let mut cursor = vec![0usize; items.len()];
-    let mut clipped: Vec<Vec<Segment>> = vec![Vec::new(); items.len()];
+    let runs = rayon::current_num_threads().clamp(1, 8);
+    let per_run = times.len().div_ceil(runs).max(1);
+    let starts: Vec<usize> = (0..times.len()).step_by(per_run).collect();
+    let parts: Vec<Vec<Vec<Option<RpoPoint>>>> = starts
+        .par_iter()
+        .map(|&k0| {
+            let k1 = (k0 + per_run).min(times.len());
+            rpo_values(&series, scopes, times, k0..k1)
+        })
+        .collect();
     let mut out: Vec<ScopeSeries<Option<RpoPoint>>> = scopes
         .iter()
         .map(|s| ScopeSeries {
@@ -112,9 +123,32 @@ pub fn rpo_series(
             values: Vec::with_capacity(times.len()),
         })
         .collect();
+    for part in parts {
+        for (o, values) in out.iter_mut().zip(part) {
+            o.values.extend(values);
+        }
+    }
+    out
+}
+
+/// The RPO of each scope over intervals `ks` (by scope, then interval).
+fn rpo_values(
+    series: &[&[Segment]],
+    scopes: &[Members],
+    times: &[Millis],
+    ks: std::ops::Range<usize>,
+) -> Vec<Vec<Option<RpoPoint>>> {
+    // per machine, the first ramp that may reach into the current interval (ramps are in time order)
+    let mut cursor = vec![0usize; series.len()];
+    let mut clipped: Vec<Vec<Segment>> = vec![Vec::new(); series.len()];
+    let mut out: Vec<Vec<Option<RpoPoint>>> = scopes
+        .iter()
+        .map(|_| Vec::with_capacity(ks.len()))
+        .collect();
     // a scope's ramps of the interval, identical neighbours (machines on one cadence) counted once
     let mut pool: Vec<(Segment, u64)> = Vec::new();
-    for (k, &until) in times.iter().enumerate() {
+    for k in ks {
+        let until = times[k];
         let from = if k == 0 { 0 } else { times[k - 1] };
         for (i, ramps) in series.iter().enumerate() {
             let c = &mut cursor[i];
@@ -139,7 +173,7 @@ pub fn rpo_series(
                     }
                 }
             }
-            o.values.push(rpo_point(&pool));
+            o.push(rpo_point(&pool));
         }
     }
     out

@@ -312,3 +312,37 @@ fn what_a_stream_carried_after_the_last_sample_is_counted_when_it_ends() {
         .sum();
     assert_eq!(links, sent);
 }
+
+#[test]
+fn the_rpo_series_are_the_same_on_any_number_of_threads() {
+    // rpo_series cuts the intervals into one run per thread
+    let (built, r, report) = reported("scenarios/tutorial/03-recovery-plan-groups.json");
+    let items: Vec<ItemId> = built.items.iter().map(|i| i.id.clone()).collect();
+    let scopes: Vec<series::Members> = (0..items.len())
+        .map(|i| series::Members {
+            scope: series::Scope::Item(items[i].0.clone()),
+            items: vec![i],
+        })
+        .chain(std::iter::once(series::Members {
+            scope: series::Scope::Fleet,
+            items: (0..items.len()).collect(),
+        }))
+        .collect();
+    let on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool");
+        pool.install(|| series::rpo_series(&r.runner.rpo, &items, &scopes, &report.times))
+    };
+    let one = on(1);
+    assert!(one.iter().any(|s| s.values.iter().any(Option::is_some)));
+    for threads in [2, 3, 7] {
+        let many = on(threads);
+        assert_eq!(one.len(), many.len());
+        for (a, b) in one.iter().zip(&many) {
+            assert_eq!(a.scope, b.scope);
+            assert_eq!(a.values, b.values, "{threads} threads");
+        }
+    }
+}
