@@ -366,6 +366,7 @@ impl Lab {
             };
             self.log.push(o.clone());
             if let Output::Action(a) = o {
+                let a = *a;
                 self.actions.push(a.clone());
                 if self.manual {
                     self.outstanding.push(a);

@@ -714,7 +714,7 @@ impl Driver {
                 }
                 Output::Action(a) => {
                     self.run.actions += 1;
-                    self.outstanding.push(a);
+                    self.outstanding.push(*a);
                     if self.outstanding.len() > OUTSTANDING_LIMIT {
                         self.outstanding.remove(0);
                     }

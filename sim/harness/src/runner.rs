@@ -421,7 +421,7 @@ impl Runner {
                 _ => {}
             }
             match &o {
-                Output::Action(a) => self.world.submit(a.clone()),
+                Output::Action(a) => self.world.submit((**a).clone()),
                 Output::Timer { at } if self.timer.is_none_or(|(t, _)| *at != t) => {
                     self.arm_timer()
                 }

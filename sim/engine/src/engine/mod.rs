@@ -313,14 +313,15 @@ impl Engine {
         };
         let deadline_ms = self.now + timeout;
         let timer = self.set_timer(deadline_ms, TimerKind::ActionTimeout(id));
-        self.outputs.push_back(Output::Action(ActionRequest {
-            id,
-            job,
-            item: item.clone(),
-            attempt,
-            deadline_ms,
-            kind: kind.clone(),
-        }));
+        self.outputs
+            .push_back(Output::Action(Box::new(ActionRequest {
+                id,
+                job,
+                item: item.clone(),
+                attempt,
+                deadline_ms,
+                kind: kind.clone(),
+            })));
         self.pending.insert(
             id,
             Pending {

@@ -13,14 +13,14 @@ use drsim_world::sample::{SampleEstate, item, reprotect};
 
 /// An engine output asking for `kind` on an item, as a (possibly broken) engine would emit it.
 fn action(id: u64, job: Option<JobId>, item: ItemId, kind: ActionKind) -> Output {
-    Output::Action(ActionRequest {
+    Output::Action(Box::new(ActionRequest {
         id: ActionId(id),
         job,
         item: Some(item),
         attempt: 1,
         deadline_ms: 0,
         kind,
-    })
+    }))
 }
 
 fn runner(estate: SampleEstate) -> Runner {

@@ -218,20 +218,20 @@ fn reprotect_modes(trace: &crate::trace_log::Trace) -> BTreeMap<(JobId, ItemId),
     let mut modes = BTreeMap::new();
     for e in trace {
         if let TraceEvent::Out {
-            output:
-                Output::Action(ActionRequest {
-                    job: Some(job),
-                    kind:
-                        ActionKind::StartReplication {
-                            item,
-                            direction: Direction::ToOnPrem,
-                            mode,
-                            ..
-                        },
-                    ..
-                }),
+            output: Output::Action(a),
             ..
         } = e
+            && let ActionRequest {
+                job: Some(job),
+                kind:
+                    ActionKind::StartReplication {
+                        item,
+                        direction: Direction::ToOnPrem,
+                        mode,
+                        ..
+                    },
+                ..
+            } = &**a
         {
             modes.insert((*job, item.clone()), *mode);
         }

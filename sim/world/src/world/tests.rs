@@ -43,7 +43,7 @@ impl Rig {
         let now = self.world.now();
         while let Some(o) = self.engine.poll_output() {
             match &o {
-                Output::Action(a) => self.world.submit(a.clone()),
+                Output::Action(a) => self.world.submit((**a).clone()),
                 Output::Timer { at } if self.timer.is_none_or(|(t, _)| *at < t || t < now) => {
                     if let Some((_, k)) = self.timer.take() {
                         self.world.cancel_external(k);
