@@ -106,6 +106,7 @@ pub fn rpo_series(
                 .as_slice()
         })
         .collect();
+    // at most 8 runs: each starts its cursors from the first ramp again
     let runs = rayon::current_num_threads().clamp(1, 8);
     let per_run = times.len().div_ceil(runs).max(1);
     let starts: Vec<usize> = (0..times.len()).step_by(per_run).collect();

@@ -196,7 +196,7 @@ impl Meters {
 /// A follower's wire bytes as of `now` (as [`World::stream_totals`] gives them).
 fn follower_wire_bytes(s: &Stream, now: Millis) -> u64 {
     let f = &s.fluid;
-    let sent = f.written_bytes_at(now.max(f.now_ms()));
+    let sent = f.written_bytes_at(now);
     sent - f.folded_into_resync_bytes().min(sent) + f.resync_bytes_sent_total()
 }
 
