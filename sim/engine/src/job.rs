@@ -208,13 +208,18 @@ impl Task {
     }
 }
 
+/// A step's name as the portal shows it: the fixed names of [`Step::name`] borrowed, only a plan's
+/// manual actions owned (a fleet's jobs record tens of thousands of steps, each named twice: in the job's
+/// history and in its output event; issue 6).
+pub type StepName = std::borrow::Cow<'static, str>;
+
 /// A step as it happened, for job histories (jobs.csv, timelines).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepRecord {
     /// The item.
     pub item: ItemId,
     /// The step's name.
-    pub name: String,
+    pub name: StepName,
     /// Start.
     pub started_ms: Millis,
     /// End.

@@ -575,7 +575,7 @@ pub enum JobEvent {
         /// The item.
         item: ItemId,
         /// The step's name.
-        step: String,
+        step: crate::job::StepName,
     },
     /// A step ended.
     StepEnded {
@@ -584,7 +584,7 @@ pub enum JobEvent {
         /// The item.
         item: ItemId,
         /// The step's name.
-        step: String,
+        step: crate::job::StepName,
         /// Whether it succeeded.
         ok: bool,
     },

@@ -282,8 +282,16 @@ impl RpoTracker {
         latest_tag: Option<Millis>,
         cadence_from: Option<Millis>,
     ) {
-        let shadow = self.shadows.entry(item.clone()).or_default();
-        let series = self.series.entry(item.clone()).or_default();
+        // looked up before inserting: most updates are of items already seen, whose id need not be
+        // cloned (a fleet run updates on every progress observation)
+        if !self.shadows.contains_key(item) {
+            self.shadows.insert(item.clone(), Shadow::default());
+            self.series.entry(item.clone()).or_default();
+        }
+        let (Some(shadow), Some(series)) = (self.shadows.get_mut(item), self.series.get_mut(item))
+        else {
+            return;
+        };
         close(shadow, series, now);
         shadow.replicating = replicating;
         shadow.latest_tag = latest_tag;
@@ -302,11 +310,28 @@ fn close(shadow: &mut Shadow, series: &mut RpoSeries, now: Millis) {
     if let Some(from) = shadow.cadence_from {
         // each tag of the cadence after the ramp's start is a new point: the ramp restarts at 0
         let step = drsim_engine::recovery_point::CRASH_POINT_INTERVAL_MS;
-        let mut tag = from.max(shadow.since_ms + 1).div_ceil(step) * step;
-        while tag <= now {
+        let tag = from.max(shadow.since_ms + 1).div_ceil(step) * step;
+        if tag <= now {
+            // the first tag ends the ramp under the old point
             ramp(shadow, series, tag);
             shadow.latest_tag = Some(tag);
-            tag += step;
+            // each later one ends a ramp from 0 over one interval: all of them as one run (a quiet
+            // machine is looked at hours apart, one step per tag was 6 % of a fleet run; issue 6)
+            let later = (now - tag) / step;
+            if later > 0 {
+                let last = tag + later * step;
+                if shadow.replicating {
+                    push_ramp(
+                        &mut series.segments,
+                        Segment {
+                            count: later,
+                            ..Segment::ramp(tag, 0, step)
+                        },
+                    );
+                }
+                shadow.since_ms = last;
+                shadow.latest_tag = Some(last);
+            }
         }
     }
     ramp(shadow, series, now);
@@ -519,6 +544,49 @@ mod tests {
                 expanded(&RpoSeries { segments: x.segments.iter().flat_map(|g| g.clip(from, until)).collect() }).segments
             };
             proptest::prop_assert_eq!(clip(s), clip(&e));
+        }
+    }
+
+    /// What `close` did before it took a cadence's later tags as one run: one ramp per tag.
+    fn close_tag_by_tag(shadow: &mut Shadow, series: &mut RpoSeries, now: Millis) {
+        if let Some(from) = shadow.cadence_from {
+            let step = drsim_engine::recovery_point::CRASH_POINT_INTERVAL_MS;
+            let mut tag = from.max(shadow.since_ms + 1).div_ceil(step) * step;
+            while tag <= now {
+                ramp(shadow, series, tag);
+                shadow.latest_tag = Some(tag);
+                tag += step;
+            }
+        }
+        ramp(shadow, series, now);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn a_cadence_s_tags_as_one_run_are_its_tags_one_by_one(
+            steps in proptest::collection::vec(
+                (1u64..20_000_000, proptest::bool::weighted(0.8), 0u64..3, proptest::bool::weighted(0.6)),
+                1..30,
+            ),
+        ) {
+            let step = drsim_engine::recovery_point::CRASH_POINT_INTERVAL_MS;
+            let (mut a, mut b) = ((Shadow::default(), RpoSeries::default()), (Shadow::default(), RpoSeries::default()));
+            let mut t = 0;
+            for &(dt, replicating, point, cadence) in &steps {
+                t += dt;
+                let tag = (point > 0).then(|| (t - t % step).saturating_sub(step * (point - 1)));
+                close(&mut a.0, &mut a.1, t);
+                close_tag_by_tag(&mut b.0, &mut b.1, t);
+                for sh in [&mut a.0, &mut b.0] {
+                    sh.replicating = replicating;
+                    sh.latest_tag = tag;
+                    sh.cadence_from = cadence.then_some(tag.unwrap_or(0));
+                }
+                proptest::prop_assert_eq!(a.0.since_ms, b.0.since_ms);
+                proptest::prop_assert_eq!(&a.1.segments, &b.1.segments);
+            }
         }
     }
 

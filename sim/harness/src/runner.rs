@@ -427,10 +427,6 @@ impl Runner {
                 }
                 _ => {}
             }
-            self.trace.push(TraceEvent::Out {
-                t: now,
-                output: o.clone(),
-            });
             outs.push(o);
         }
         touched.sort();
@@ -445,5 +441,9 @@ impl Runner {
             outputs: &outs,
         };
         self.checkers.after_step(&view);
+        // into the trace after the checkers have read them: moved, not cloned
+        for output in outs {
+            self.trace.push(TraceEvent::Out { t: now, output });
+        }
     }
 }

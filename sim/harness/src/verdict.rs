@@ -160,7 +160,7 @@ pub fn judge(built: &Built, runner: &Runner, violations: &[Violation]) -> Verdic
             && j.code.is_none_or(|c| failure.map(|f| f.code.0) == Some(c))
             && j.failed_step
                 .as_ref()
-                .is_none_or(|s| failed_step.as_ref() == Some(s));
+                .is_none_or(|s| failed_step.as_deref() == Some(s.as_str()));
         out.push(ExpectationVerdict { what, ok, seen });
     }
     for (item, state) in &e.states {
@@ -273,7 +273,7 @@ pub fn judge(built: &Built, runner: &Runner, violations: &[Violation]) -> Verdic
                     Step::PowerOffOnPrem.name(),
                 ];
                 let recs: Vec<_> = (j.history.iter())
-                    .filter(|h| h.item.0 == *item && !at_start.contains(&h.name.as_str()))
+                    .filter(|h| h.item.0 == *item && !at_start.contains(&&*h.name))
                     .collect();
                 if recs.is_empty() {
                     return None;

@@ -6,7 +6,7 @@ use crate::error_code::ErrorCode;
 use crate::ids::*;
 use crate::inventory::PowerState;
 use crate::item::Protection;
-use crate::job::{Step, StepRecord, Task, TaskStatus, Wait};
+use crate::job::{Step, StepName, StepRecord, Task, TaskStatus, Wait};
 use crate::lifecycle::{ItemState, Operation};
 use crate::protocol::*;
 use crate::readiness::{self, CheckCtx, GroupPeer};
@@ -175,7 +175,13 @@ impl Engine {
 
     // ---- step history -------------------------------------------------------------------------------
 
-    pub(super) fn record_step_start(&mut self, job: JobId, item: &ItemId, name: &str) {
+    pub(super) fn record_step_start(
+        &mut self,
+        job: JobId,
+        item: &ItemId,
+        name: impl Into<StepName>,
+    ) {
+        let name = name.into();
         let now = self.now;
         if let Some(j) = self.jobs.get_mut(&job) {
             if let Some(t) = j.tasks.get_mut(item) {
@@ -183,7 +189,7 @@ impl Engine {
             }
             j.history.push(StepRecord {
                 item: item.clone(),
-                name: name.to_owned(),
+                name: name.clone(),
                 started_ms: now,
                 ended_ms: None,
                 ok: None,
@@ -192,11 +198,18 @@ impl Engine {
         self.outputs.push_back(Output::Job(JobEvent::StepStarted {
             job,
             item: item.clone(),
-            step: name.to_owned(),
+            step: name,
         }));
     }
 
-    pub(super) fn record_step_end(&mut self, job: JobId, item: &ItemId, name: &str, ok: bool) {
+    pub(super) fn record_step_end(
+        &mut self,
+        job: JobId,
+        item: &ItemId,
+        name: impl Into<StepName>,
+        ok: bool,
+    ) {
+        let name = name.into();
         let now = self.now;
         if let Some(j) = self.jobs.get_mut(&job) {
             // the newest open record of this item's step
@@ -216,7 +229,7 @@ impl Engine {
         self.outputs.push_back(Output::Job(JobEvent::StepEnded {
             job,
             item: item.clone(),
-            step: name.to_owned(),
+            step: name,
             ok,
         }));
     }
@@ -317,9 +330,9 @@ impl Engine {
         if let Some(first) = stage_items.first().cloned() {
             for a in actions {
                 if let PlanAction::Manual(text) = a {
-                    let name = format!("Manual action: {text}");
-                    self.record_step_start(job, &first, &name);
-                    self.record_step_end(job, &first, &name, true);
+                    let name = StepName::Owned(format!("Manual action: {text}"));
+                    self.record_step_start(job, &first, name.clone());
+                    self.record_step_end(job, &first, name, true);
                 }
             }
         }
@@ -532,19 +545,19 @@ impl Engine {
     /// Starts one step.
     fn start_step(&mut self, job: JobId, item: &ItemId, step: Step) -> Started {
         let choice = self.point_choice(job);
+        // Borrowed, not cloned (the task, the item's record with its points and both VMs' views were
+        // cloned on every step, a tenth of a fleet run's work in the engine; issue 6): the branches that
+        // change the engine read what they need first.
         let j = &self.jobs[&job];
         let op = j.operation;
-        let t = j.tasks[item].clone();
-        let t = &t;
-        let rec = self.items[item].clone();
-        let rec = &rec;
-        let onprem = self.inv.onprem_vms.get(&rec.spec.onprem_vm).cloned();
-        let onprem = onprem.as_ref();
-        let azure = self.inv.azure_vms.get(&rec.spec.azure_vm).cloned();
-        let azure = azure.as_ref();
+        let t = &j.tasks[item];
+        let rec = &self.items[item];
+        let onprem = self.inv.onprem_vms.get(&rec.spec.onprem_vm);
+        let azure = self.inv.azure_vms.get(&rec.spec.azure_vm);
         let rolling_back = matches!(t.status, TaskStatus::RollingBack(_));
-        let vm = rec.spec.onprem_vm.clone();
-        let azure_vm = rec.spec.azure_vm.clone();
+        let onprem_exists = onprem.is_some();
+        let vm = || rec.spec.onprem_vm.clone();
+        let azure_vm = || rec.spec.azure_vm.clone();
         let kind = match step {
             Step::Check(phase) => {
                 self.record_step_start(job, item, step.name());
@@ -578,10 +591,10 @@ impl Engine {
                 if !needed {
                     return Started::Skipped;
                 }
-                ActionKind::PowerOffOnPremVm { vm }
+                ActionKind::PowerOffOnPremVm { vm: vm() }
             }
             Step::ConsolidateSnapshots => match onprem {
-                Some(v) if v.snapshots > 0 => ActionKind::ConsolidateSnapshots { vm },
+                Some(v) if v.snapshots > 0 => ActionKind::ConsolidateSnapshots { vm: vm() },
                 _ => return Started::Skipped,
             },
             Step::PrepareTarget => {
@@ -591,7 +604,7 @@ impl Engine {
                         format!("no reprotect values for item `{item}`"),
                     ));
                 };
-                let folder = self.target_folder(&m.datastore, &vm, mode);
+                let folder = self.target_folder(&m.datastore, &rec.spec.onprem_vm, mode);
                 ActionKind::PrepareTarget {
                     item: item.clone(),
                     master_target: m.master_target,
@@ -632,8 +645,9 @@ impl Engine {
                 },
             },
             Step::WaitSync => {
+                let done = rec.initial_sync_done;
                 self.record_step_start(job, item, step.name());
-                if rec.initial_sync_done {
+                if done {
                     return Started::Done;
                 }
                 let at = self.now + self.config.sync_stall_timeout_ms;
@@ -653,8 +667,9 @@ impl Engine {
                 return Started::Waiting;
             }
             Step::WaitAgent => {
+                let registered = onprem.is_some_and(|v| v.agent_registered);
                 self.record_step_start(job, item, step.name());
-                if onprem.is_some_and(|v| v.agent_registered) {
+                if registered {
                     return Started::Done;
                 }
                 let at = self.now + self.config.agent_registration_wait_ms;
@@ -666,7 +681,7 @@ impl Engine {
                 if azure.is_none() && op == Operation::ChangeRecoveryPoint {
                     return Started::Skipped;
                 }
-                ActionKind::ShutdownAzureVm { vm: azure_vm }
+                ActionKind::ShutdownAzureVm { vm: azure_vm() }
             }
             Step::FinalSync => {
                 if choice != Some(PointChoice::Latest) {
@@ -679,7 +694,6 @@ impl Engine {
                 }
             }
             Step::ResolvePoint => {
-                self.record_step_start(job, item, step.name());
                 let choice = choice.unwrap_or(PointChoice::LatestProcessed);
                 let tag =
                     if t.barrier_passed && op == Operation::Failback && self.in_group(job, item) {
@@ -691,6 +705,7 @@ impl Engine {
                             c => rec.points.select(c).map(|p| p.tag_ms),
                         }
                     };
+                self.record_step_start(job, item, step.name());
                 return match tag {
                     Some(tag) => {
                         self.task_mut(job, item).chosen_point_ms = Some(tag);
@@ -720,24 +735,24 @@ impl Engine {
                     .unwrap_or((0, 0, Vec::new()));
                 ActionKind::RecoverOnPrem {
                     item: item.clone(),
-                    vm,
+                    vm: vm(),
                     point_tag_ms,
                     cpus,
                     memory_mib,
                     nic_ips,
                 }
             }
-            Step::PowerOnOnPrem => ActionKind::PowerOnOnPremVm { vm },
+            Step::PowerOnOnPrem => ActionKind::PowerOnOnPremVm { vm: vm() },
             Step::FailoverToAzure => ActionKind::FailoverToAzure {
                 item: item.clone(),
                 point_tag_ms: t.chosen_point_ms,
             },
-            Step::StartAzure => ActionKind::StartAzureVm { vm: azure_vm },
+            Step::StartAzure => ActionKind::StartAzureVm { vm: azure_vm() },
             Step::DeleteAzure => {
                 if azure.is_none() {
                     return Started::Skipped;
                 }
-                ActionKind::DeleteAzureVm { vm: azure_vm }
+                ActionKind::DeleteAzureVm { vm: azure_vm() }
             }
             Step::CommitRecovery => ActionKind::CommitRecovery {
                 item: item.clone(),
@@ -774,14 +789,14 @@ impl Engine {
         if step == Step::ShutdownAzure
             && op == Operation::Failback
             && !rolling_back
-            && onprem.is_some()
+            && onprem_exists
             && self.config.sabotaged(Sabotage::EarlyPowerOn)
         {
             // SABOTAGE early-power-on: the on-prem VM is powered on right after the shutdown request,
             // while the Azure VM still runs (FB-02 broken). Nothing waits for that result; the rollback
             // knows the VM may run.
             self.task_mut(job, item).onprem_power_on_sent = true;
-            let vm = rec.spec.onprem_vm.clone();
+            let vm = self.items[item].spec.onprem_vm.clone();
             self.send_action(
                 Some(job),
                 Some(item.clone()),

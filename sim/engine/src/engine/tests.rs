@@ -921,7 +921,7 @@ fn a_failed_first_group_ends_a_waiting_group_of_the_reprotect() {
     let at = |name: &str| h.iter().position(|s| s.name == name);
     assert!(at(Step::AwaitTurn.name()) < at(Step::PrepareTarget.name()));
     assert_eq!(
-        h.iter().find(|s| s.failed()).map(|s| s.name.as_str()),
+        h.iter().find(|s| s.failed()).map(|s| &*s.name),
         Some(Step::PrepareTarget.name())
     );
 }

@@ -97,7 +97,7 @@ fn job_row(j: &Job) -> JobRow {
             .iter()
             .map(|h| StepRow {
                 item: h.item.0.clone(),
-                name: h.name.clone(),
+                name: h.name.to_string(),
                 start_ms: h.started_ms,
                 end_ms: h.ended_ms,
                 ok: h.ok,

@@ -39,12 +39,27 @@ struct ResyncJob {
 /// What a disk is sent over time when its rate is not one constant: a cumulative *service* curve kept
 /// by the caller (a saturated link's fair share over its level changes, issue 6). Both answers must be
 /// exactly what advancing the disk at each of the curve's constant rates in turn would give.
+///
+/// A curve is read as its cumulative service and that function's inverse, so that a stretch of a disk
+/// reads the service at its start once and each of its tags costs one inverse lookup (the recovery
+/// points of a disk held by a share are most of a saturated link's work, issue 6).
 pub trait ServiceCurve {
+    /// Cumulative milli-bytes sent up to `t` (from the curve's own origin; only differences matter).
+    fn served_to(&self, t: Millis) -> u128;
+    /// The first whole ms by which the cumulative service reaches `target` (`None`: never under the
+    /// curve as it stands). May be earlier than the time `target` was asked from; callers take the max.
+    fn reaches(&self, target: u128) -> Option<Millis>;
+
     /// Milli-bytes sent in `(t1, t2]` (`t1 ≤ t2`).
-    fn served(&self, t1: Millis, t2: Millis) -> u128;
+    fn served(&self, t1: Millis, t2: Millis) -> u128 {
+        self.served_to(t2).saturating_sub(self.served_to(t1))
+    }
     /// The first whole ms `t ≥ t1` by which `need > 0` milli-bytes have been sent since `t1` (`None`:
     /// never under the curve as it stands).
-    fn time_to_serve(&self, t1: Millis, need: u128) -> Option<Millis>;
+    fn time_to_serve(&self, t1: Millis, need: u128) -> Option<Millis> {
+        self.reaches(self.served_to(t1).saturating_add(need))
+            .map(|t| t.max(t1))
+    }
 }
 
 /// How a stretch is sent: at one rate, or along a [`ServiceCurve`].
@@ -52,14 +67,15 @@ pub trait ServiceCurve {
 enum SendLaw<'a> {
     /// Bytes per second (= milli-bytes per ms).
     Rate(u64),
-    Curve(&'a dyn ServiceCurve),
+    /// Along a curve, with its cumulative service at the stretch's start.
+    Curve(&'a dyn ServiceCurve, u128),
 }
 
 impl std::fmt::Debug for SendLaw<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SendLaw::Rate(r) => write!(f, "Rate({r})"),
-            SendLaw::Curve(_) => write!(f, "Curve"),
+            SendLaw::Curve(..) => write!(f, "Curve"),
         }
     }
 }
@@ -75,15 +91,25 @@ struct Segment<'a> {
     send: SendLaw<'a>,
     churn_bps: u64,
     lag_ms: Millis,
+    /// Milli-bytes the disk can send in the stretch.
+    capacity: u128,
 }
 
 impl Segment<'_> {
     /// Milli-bytes the disk can send in the stretch.
-    fn capacity(&self) -> u128 {
-        match self.send {
-            SendLaw::Rate(r) => mul_u64(r, self.t2 - self.t1),
-            SendLaw::Curve(c) => c.served(self.t1, self.t2),
+    fn capacity_of(send: SendLaw, t1: Millis, t2: Millis) -> u128 {
+        match send {
+            SendLaw::Rate(r) => mul_u64(r, t2 - t1),
+            SendLaw::Curve(c, base) => c.served_to(t2).saturating_sub(base),
         }
+    }
+
+    /// Whether offset `o` is applied by `t2`: what [`Segment::apply_time`] needs fits in the stretch's
+    /// capacity. Exact (`apply_time(o) ≤ t2` iff this holds), and without inverting a curve: a disk held
+    /// behind a saturated link is advanced stretch by stretch, and while its resync runs no tag of a
+    /// stretch is applied (issue 6).
+    fn applied_by_end(&self, o: u128) -> bool {
+        o.saturating_sub(self.sent1).saturating_add(self.resync1) <= self.capacity
     }
 
     /// Source's cumulative churn at `t` (`t ≥ t1`).
@@ -112,12 +138,19 @@ impl Segment<'_> {
                         .saturating_add(u64::try_from(dt).unwrap_or(u64::MAX)),
                 )
             }
-            SendLaw::Curve(c) => c.time_to_serve(self.t1, need),
+            SendLaw::Curve(c, base) => c.reaches(base.saturating_add(need)).map(|t| t.max(self.t1)),
         }
     }
 
     /// When a tag at `tag_ms` with offset `o` becomes usable, if its data is applied by `t2`.
     fn usable_at(&self, tag_ms: Millis, o: u128) -> Option<Millis> {
+        if !self.applied_by_end(o) {
+            debug_assert!(
+                self.apply_time(o).is_none_or(|t| t > self.t2),
+                "{self:?}, offset {o}"
+            );
+            return None;
+        }
         let applied = self.apply_time(o).filter(|&t| t <= self.t2)?;
         Some(applied.max(tag_ms).saturating_add(self.lag_ms))
     }
@@ -720,8 +753,7 @@ impl FluidDisk {
         if let Some(at) = front.usable_at_ms {
             return Some(at);
         }
-        let mut seg = self.segment(self.now_ms, 0);
-        seg.t2 = Millis::MAX;
+        let seg = self.segment(Millis::MAX, 0);
         seg.usable_at(front.tag_ms, front.offset_millibytes)
     }
 
@@ -760,6 +792,7 @@ impl FluidDisk {
             send,
             churn_bps,
             lag_ms: self.transfer_lag_ms,
+            capacity: Segment::capacity_of(send, self.now_ms, t2),
         }
     }
 
@@ -769,11 +802,12 @@ impl FluidDisk {
         let seg = match curve {
             // nothing is sent while a resync is required (as at the effective rate 0)
             Some(c) if self.resync_required.is_none() => {
-                self.segment_sent(t2, churn_bps, SendLaw::Curve(c))
+                let base = c.served_to(self.now_ms);
+                self.segment_sent(t2, churn_bps, SendLaw::Curve(c, base))
             }
             _ => self.segment(t2, churn_bps),
         };
-        let capacity = seg.capacity();
+        let capacity = seg.capacity;
         let to_resync = seg.resync1.min(capacity);
         let written2 = seg.written_at(t2);
         let sent2 = written2.min(seg.sent1.saturating_add(capacity - to_resync));
@@ -808,10 +842,8 @@ impl FluidDisk {
     fn settle_pending(&mut self, seg: &Segment) {
         // What to look at first: a disk behind a saturated link is advanced on every rate change, and
         // mostly nothing settles (issue 6).
-        let applies = (self.pending.first_unapplied()).is_some_and(|t| {
-            seg.apply_time(t.offset_millibytes)
-                .is_some_and(|a| a <= seg.t2)
-        });
+        let applies = (self.pending.first_unapplied())
+            .is_some_and(|t| seg.applied_by_end(t.offset_millibytes));
         let due =
             (self.pending.front()).is_some_and(|t| t.usable_at_ms.is_some_and(|a| a <= seg.t2));
         if !applies && !due {

@@ -62,13 +62,12 @@ pub(crate) struct Share {
 }
 
 impl ServiceCurve for Share {
-    fn served(&self, t1: Millis, t2: Millis) -> u128 {
-        self.served_at(t2).saturating_sub(self.served_at(t1))
+    fn served_to(&self, t: Millis) -> u128 {
+        self.served_at(t)
     }
 
-    fn time_to_serve(&self, t1: Millis, need: u128) -> Option<Millis> {
-        self.reaches(self.served_at(t1).saturating_add(need))
-            .map(|t| t.max(t1))
+    fn reaches(&self, target: u128) -> Option<Millis> {
+        Share::reaches(self, target)
     }
 }
 
