@@ -51,7 +51,11 @@ impl<K: Ord + Hash + Clone, V> IndexedMap<K, V> {
             self.entries[i].1 = value;
             return;
         }
-        let at = self.entries.partition_point(|(k, _)| *k < key);
+        // keys coming in order (tables built in key order) go to the end without a search
+        let at = match self.entries.last() {
+            Some((last, _)) if *last < key => self.entries.len(),
+            _ => self.entries.partition_point(|(k, _)| *k < key),
+        };
         self.index.insert(key.clone(), at);
         self.entries.insert(at, (key, value));
         for (i, (k, _)) in self.entries.iter().enumerate().skip(at + 1) {

@@ -282,6 +282,19 @@ fn found_by_review_no_panic_and_no_silent_acceptance() {
         "faults[0].fault.heal",
         &["unknown field `heal`"],
     );
+    // the same with the variant's name escaped (the untyped look is skipped only for files without
+    // escapes, in which names appear verbatim)
+    let text = mutate(
+        r#""network": {"#,
+        r#""faults": [{ "at": "1m", "fault": { "kind": "config\u002dserver-down", "heal": "2h" } }],
+  "network": {"#,
+    );
+    assert_bad(
+        &text,
+        line_of(&text, "\"heal\""),
+        "faults[0].fault.heal",
+        &["unknown field `heal`"],
+    );
     // a state only a running job is in (used to pass `check` and fail `run` without a location)
     let text = mutate(r#""state": "in-azure","#, r#""state": "failing-back","#);
     assert_bad(

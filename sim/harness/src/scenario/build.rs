@@ -1264,10 +1264,15 @@ fn step_action(
                     .map(|x| x.groups.iter().flat_map(|g| g.items.clone()).collect())
                     .unwrap_or_default(),
             };
+            // by name, not by scanning (a fleet's plan of 1,000 machines, each with its own values,
+            // was a million comparisons per step; issue 6)
+            let member_set: BTreeSet<&str> = members.iter().map(String::as_str).collect();
+            let mut own: BTreeMap<&str, (usize, &super::steps::MachineValues)> = BTreeMap::new();
             for (k, mv) in st.machines.iter().enumerate() {
                 let path = vec![key("steps"), idx(i), key("machines"), idx(k), key("item")];
                 machines.check(&mv.item, path.clone())?;
-                if !members.contains(&mv.item) {
+                own.entry(mv.item.as_str()).or_insert((k, mv)); // the first, as a scan finds
+                if !member_set.contains(mv.item.as_str()) {
                     return Err(Unlocated::new(
                         path,
                         format!("`{}` is not part of this step's target", mv.item),
@@ -1276,13 +1281,8 @@ fn step_action(
             }
             let mut list = Vec::new();
             for member in &members {
-                let (k, mv) = match st
-                    .machines
-                    .iter()
-                    .enumerate()
-                    .find(|(_, m)| &m.item == member)
-                {
-                    Some((k, m)) => (Some(k), Some(m)),
+                let (k, mv) = match own.get(member.as_str()) {
+                    Some(&(k, m)) => (Some(k), Some(m)),
                     None => (None, None),
                 };
                 let pick = |own: Option<&Option<String>>, all: &Option<String>| {
