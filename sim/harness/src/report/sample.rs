@@ -37,15 +37,33 @@ pub struct ResourceSeries {
     pub kind: ResourceKind,
     /// Bytes carried in each interval (aligned with [`Recorder::times`]).
     pub bytes: Vec<u64>,
+    /// Capacity at each sample ([`ResourceSeries::capacity_bytes_per_s`]), as runs: 0 for none, else the
+    /// capacity + 1 (capacities change rarely: 16 B per sample and resource were 80 MB at 10k; issue 6).
+    capacity: Runs,
+}
+
+impl ResourceSeries {
     /// Capacity at each sample, bytes/s (None: uncapped).
-    pub capacity_bytes_per_s: Vec<Option<u64>>,
+    pub fn capacity_bytes_per_s(&self) -> impl Iterator<Item = Option<u64>> + '_ {
+        self.capacity.values().map(|c| c.checked_sub(1))
+    }
+
+    fn push_capacity(&mut self, c: Option<u64>) {
+        // an uncapped capacity is None already (UNLIMITED_BYTES_PER_S), so c + 1 does not overflow
+        self.capacity.push(c.map_or(0, |c| c.saturating_add(1)));
+    }
 }
 
 /// A series of values kept as runs of equal values: a caught-up machine's backlog is 0 for days, and a
-/// fleet run keeps one series per machine (10,000 × 8,640 values were 690 MB).
+/// fleet run keeps one series per machine (10,000 × 8,640 values were 690 MB). The closed runs are
+/// LEB128 varints (value, count): a machine that stays backlogged changes value at every sample, and
+/// 16-byte runs were 390 MB of a 10k report run; a run is 6–8 bytes so (issue 6).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Runs {
-    runs: Vec<(u64, usize)>,
+    /// The closed runs, encoded.
+    closed: Vec<u8>,
+    /// The open run: (value, count).
+    open: Option<(u64, usize)>,
     /// How many values.
     len: usize,
 }
@@ -62,9 +80,14 @@ impl Runs {
             return;
         }
         self.len += n;
-        match self.runs.last_mut() {
+        match &mut self.open {
             Some((v, count)) if *v == value => *count += n,
-            _ => self.runs.push((value, n)),
+            open => {
+                if let Some((v, count)) = open.replace((value, n)) {
+                    put_varint(&mut self.closed, v);
+                    put_varint(&mut self.closed, count as u64);
+                }
+            }
         }
     }
 
@@ -79,14 +102,43 @@ impl Runs {
     }
 
     /// The runs, oldest first: (value, how many samples in a row).
-    pub fn runs(&self) -> &[(u64, usize)] {
-        &self.runs
+    pub fn runs(&self) -> impl Iterator<Item = (u64, usize)> + '_ {
+        let mut bytes = self.closed.as_slice();
+        std::iter::from_fn(move || {
+            let value = take_varint(&mut bytes)?;
+            let count = take_varint(&mut bytes)?;
+            Some((value, usize::try_from(count).unwrap_or(usize::MAX)))
+        })
+        .chain(self.open)
     }
 
     /// Every value, oldest first.
     pub fn values(&self) -> impl Iterator<Item = u64> + '_ {
-        (self.runs.iter()).flat_map(|&(v, n)| std::iter::repeat_n(v, n))
+        self.runs().flat_map(|(v, n)| std::iter::repeat_n(v, n))
     }
+}
+
+/// Appends `v` as an LEB128 varint (7 bits a byte, low first; the high bit says more follow).
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Takes an LEB128 varint off the front of `bytes` (`None` at the end).
+fn take_varint(bytes: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&b, rest) = bytes.split_first()?;
+        *bytes = rest;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
 }
 
 /// The samples of one run.
@@ -399,7 +451,7 @@ impl Recorder {
         }
         for (r, c) in self.resources.values_mut().zip(caps) {
             r.bytes.push(0);
-            r.capacity_bytes_per_s.push(c);
+            r.push_capacity(c);
         }
     }
 
@@ -440,7 +492,11 @@ impl Recorder {
                     ResourceSeries {
                         kind: *kind,
                         bytes: vec![0; k],
-                        capacity_bytes_per_s: vec![None; k],
+                        capacity: {
+                            let mut none = Runs::default();
+                            none.push_n(0, k);
+                            none
+                        },
                     },
                 );
             }

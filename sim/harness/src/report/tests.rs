@@ -226,8 +226,34 @@ fn backlog_rows_keep_their_values_as_runs() {
         r.push(v);
     }
     r.push_n(7, 2);
-    assert_eq!(r.runs(), &[(0, 3), (5, 2), (0, 1), (7, 3)]);
+    assert_eq!(
+        r.runs().collect::<Vec<_>>(),
+        [(0, 3), (5, 2), (0, 1), (7, 3)]
+    );
     assert_eq!(r.values().collect::<Vec<_>>(), [0, 0, 0, 5, 5, 0, 7, 7, 7]);
+    assert_eq!(r.len(), 9);
+    // values of every width survive the encoding
+    let mut wide = Runs::default();
+    let values = [
+        0,
+        1,
+        127,
+        128,
+        16_383,
+        16_384,
+        1 << 35,
+        u64::MAX - 1,
+        u64::MAX,
+    ];
+    for (k, &v) in values.iter().enumerate() {
+        wide.push_n(v, k + 1);
+    }
+    let expected: Vec<(u64, usize)> = values
+        .iter()
+        .enumerate()
+        .map(|(k, &v)| (v, k + 1))
+        .collect();
+    assert_eq!(wide.runs().collect::<Vec<_>>(), expected);
 }
 
 /// Runs a scenario with a metered recorder and one reading every stream; both series must be equal.
