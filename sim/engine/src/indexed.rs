@@ -15,12 +15,21 @@ use std::hash::Hash;
 pub type IndexHasher = foldhash::fast::FixedState;
 
 /// Entries in key order, with a hash index from key to position.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct IndexedMap<K, V> {
     /// In key order.
     entries: Vec<(K, V)>,
     /// Each key's position in `entries`.
     index: HashMap<K, usize, IndexHasher>,
+}
+
+/// The entries in key order (the index, in hash order, is left out: not even a debug dump shows it).
+impl<K: std::fmt::Debug, V: std::fmt::Debug> std::fmt::Debug for IndexedMap<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.entries.iter().map(|(k, v)| (k, v)))
+            .finish()
+    }
 }
 
 impl<K, V> Default for IndexedMap<K, V> {

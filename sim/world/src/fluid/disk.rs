@@ -54,12 +54,6 @@ pub trait ServiceCurve {
     fn served(&self, t1: Millis, t2: Millis) -> u128 {
         self.served_to(t2).saturating_sub(self.served_to(t1))
     }
-    /// The first whole ms `t ≥ t1` by which `need > 0` milli-bytes have been sent since `t1` (`None`:
-    /// never under the curve as it stands).
-    fn time_to_serve(&self, t1: Millis, need: u128) -> Option<Millis> {
-        self.reaches(self.served_to(t1).saturating_add(need))
-            .map(|t| t.max(t1))
-    }
 }
 
 /// How a stretch is sent: at one rate, or along a [`ServiceCurve`].

@@ -306,8 +306,10 @@ mod tests {
         // 1,000 reached exactly at 1,100; 1,001 needs the level of 4 from 1,500: one ms
         assert_eq!(s.reaches(1_000), Some(1_100));
         assert_eq!(s.reaches(1_001), Some(1_501));
-        assert_eq!(s.time_to_serve(1_200, 9), Some(1_503));
-        assert_eq!(s.time_to_serve(1_000, 300), Some(1_030));
+        // 9 more from 1,200 (1,000 served by then): at 1,503; 300 from 1,000: at 1,030
+        assert_eq!(s.served_to(1_200), 1_000);
+        assert_eq!(ServiceCurve::reaches(&s, 1_000 + 9), Some(1_503));
+        assert_eq!(ServiceCurve::reaches(&s, 300), Some(1_030));
         s.set_level(2_000, 0);
         assert_eq!(s.reaches(u128::MAX), None);
     }
