@@ -13,7 +13,7 @@
 //!   to the on-prem VM or back ([`World::abandon_master_target_work`]).
 
 use super::plane::ResyncPlan;
-use super::{Event, VmPoint, World};
+use super::{Event, VmPoints, World};
 use crate::estate::{Key, Visibility};
 use crate::fluid::ResyncReason;
 use drsim_engine::Millis;
@@ -473,8 +473,8 @@ impl World {
         let m = self.machines.get(item).expect("exists");
         // The Azure copy holds the chosen point, or whatever reached Azure last (latest processed).
         let point = m.replication.as_ref().and_then(|r| match point_tag_ms {
-            Some(t) => r.points.iter().find(|p| p.tag_ms == t).cloned(),
-            None => r.points.back().cloned(),
+            Some(t) => r.points.find(t).map(|p| p.to_point()),
+            None => r.points.back().map(|p| p.to_point()),
         });
         let gens: Vec<u64> = match (&point, m.replication.as_ref()) {
             (Some(p), Some(r)) => {
@@ -721,9 +721,9 @@ impl World {
         let m = self.machines.get(item).expect("exists");
         // The MT's points: those of the running replication, or those kept since the disks moved to the
         // on-prem VM (a change of recovery point before commit).
-        let (disks, points) = match (&m.replication, &m.kept) {
-            (Some(r), _) => (r.disks.clone(), r.points.clone()),
-            (None, Some((d, p))) => (d.clone(), p.clone()),
+        let points = match (&m.replication, &m.kept) {
+            (Some(r), _) => &r.points,
+            (None, Some(p)) => p,
             (None, None) => {
                 return Err(fail(
                     None,
@@ -733,23 +733,25 @@ impl World {
                 ));
             }
         };
-        let Some(point) = points.iter().rev().find(|p| p.tag_ms == tag).cloned() else {
+        let Some(point) = points.find(tag).map(|p| p.to_point()) else {
             return Err(rule_fail(
                 RuleId::Fb03,
                 format!("recovery point {tag} of `{item}` is not on the master target"),
             ));
         };
+        // The replication's points move to `kept` (the replication stops; no copy of a fleet's points).
+        let moved = (self.machines.get_mut(item).expect("exists").replication.as_mut())
+            .map(|r| std::mem::replace(&mut r.points, VmPoints::new(&r.disks)));
         self.stop_replication(item);
         self.set_attached(item, None);
-        self.machines.get_mut(item).expect("exists").kept = Some((disks.clone(), points));
         let m = self.machines.get_mut(item).expect("exists");
-        for (k, &d) in disks.iter().enumerate() {
+        if let Some(points) = moved {
+            m.kept = Some(points);
+        }
+        for (k, &d) in point.disks.iter().enumerate() {
             m.disks[d].onprem_generation = point.generations[k];
         }
-        m.recovered_point = Some(VmPoint {
-            disks: disks.as_slice().into(),
-            ..point.clone()
-        });
+        m.recovered_point = Some(point);
         let disk_views: Vec<OnPremDiskView> = m
             .disks
             .iter()
@@ -803,13 +805,12 @@ impl World {
             return Ok(None); // nothing moved yet
         }
         // The disks that replicated before (RP-19 / RJ-09 exclusions kept) and the MT's points.
-        let (disks, points) = m
-            .kept
-            .clone()
-            .unwrap_or_else(|| ((0..m.disks.len()).collect(), Default::default()));
         let mm = self.machines.get_mut(item).expect("exists");
+        let points = (mm.kept.take()).unwrap_or_else(|| {
+            VmPoints::new(&(0..mm.disks.len()).collect::<Vec<_>>())
+        });
+        let disks = points.disks().to_vec();
         mm.recovered_point = None;
-        mm.kept = None;
         let (ps, mt) = self.last_protection(item);
         if let Some(mt) = &mt {
             self.set_attached(item, Some((mt.clone(), disks.len() as u32)));

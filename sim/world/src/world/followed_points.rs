@@ -18,7 +18,7 @@
 //! tag), so the machine's points stay in tag order (a later one would be dropped by the order guard).
 
 use super::World;
-use super::machine::{Replication, VmPoint};
+use super::machine::Replication;
 use crate::churn::ChurnModel;
 use crate::fluid::{
     CRASH_CONSISTENT_INTERVAL_MS, RecoveryPointKind, TagPolicy, millibytes_to_bytes,
@@ -185,20 +185,13 @@ pub(crate) fn add_followed_points(r: &mut Replication, now: Millis, kept_ms: Mil
             _ => break,
         }
     }
-    let disks: std::sync::Arc<[usize]> = r.disks.as_slice().into();
     for &tag_ms in tags.iter().rev() {
-        if r.points.back().is_some_and(|b| b.tag_ms >= tag_ms) {
-            continue;
-        }
-        r.points.push_back(VmPoint {
-            tag_ms,
-            kind: match f.policy.kind_at(tag_ms) {
-                RecoveryPointKind::AppConsistent => PointKind::App,
-                _ => PointKind::Crash,
-            },
-            generations: f.disks.iter().map(|d| d.generation_at(tag_ms)).collect(),
-            disks: disks.clone(),
-        });
+        let kind = match f.policy.kind_at(tag_ms) {
+            RecoveryPointKind::AppConsistent => PointKind::App,
+            _ => PointKind::Crash,
+        };
+        r.points
+            .push(tag_ms, kind, f.disks.iter().map(|d| d.generation_at(tag_ms)));
     }
     f.next_tag_ms = last + step;
 }

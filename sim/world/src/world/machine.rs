@@ -10,7 +10,6 @@ use drsim_engine::Millis;
 use drsim_engine::ids::*;
 use drsim_engine::protocol::{Direction, RecoveryMode};
 use drsim_engine::recovery_point::PointKind;
-use std::collections::VecDeque;
 
 /// One disk of a machine.
 #[derive(Clone, Debug)]
@@ -102,8 +101,8 @@ pub struct Replication {
     pub initial_sync_done: bool,
     /// Whether replication is broken after reprotect (RP-20: MT newer than PS/CS).
     pub broken: bool,
-    /// Usable VM-level points, oldest first (bounded).
-    pub points: VecDeque<VmPoint>,
+    /// Usable VM-level points, oldest first (bounded by the MT's retention).
+    pub points: super::vm_points::VmPoints,
     /// Points per disk seen usable but not yet on every disk, by tag.
     pub partial: std::collections::BTreeMap<Millis, (PointKind, Vec<Option<u64>>)>,
     /// Points not yet reported to the engine: tag and consistency.
@@ -136,9 +135,9 @@ pub struct Machine {
     pub alr_vm: Option<(HostName, DatastoreName, String)>,
     /// A final sync waiting for the backlog to drain: (action, tag, the engine's deadline).
     pub final_sync: Option<(ActionId, Millis, Millis)>,
-    /// The MT's recovery points and replicated disks, kept after the disks moved to the on-prem VM, until
-    /// commit: a change of recovery point or a rollback (FB-07) still needs them.
-    pub kept: Option<(Vec<usize>, VecDeque<VmPoint>)>,
+    /// The MT's recovery points (and so the replicated disks), kept after the disks moved to the on-prem
+    /// VM, until commit: a change of recovery point or a rollback (FB-07) still needs them.
+    pub kept: Option<super::vm_points::VmPoints>,
     /// The Azure VM as failover creates it.
     pub azure_template: drsim_engine::inventory::AzureVmView,
     /// The Azure copy's generations when its VM was last shut down (INV-LOSS "acknowledged before shutdown").

@@ -23,8 +23,10 @@ mod readout;
 mod share;
 mod spec;
 mod sync_cadence;
+mod vm_points;
 
 pub use machine::{Disk, Machine, Replication, Stream, VmPoint};
+pub use vm_points::{PointRef, VmPoints};
 pub use machine_table::MachineTable;
 pub use meter::{EndedStream, RouteKey};
 pub use readout::StreamTotals;

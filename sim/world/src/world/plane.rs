@@ -4,7 +4,7 @@
 //! demand changed), when the network re-allocates its flow, and at report ticks.
 
 use super::share::Shares;
-use super::{Disk, Event, Machine, Replication, Stream, VmPoint, World};
+use super::{Disk, Event, Machine, Replication, Stream, VmPoints, World};
 use crate::fluid::{FluidDisk, ResyncReason, ResyncSize, SendDemand, TagPolicy};
 use crate::network::{FlowId, FlowSpec, Resource, UNLIMITED_BYTES_PER_S};
 use drsim_engine::Millis;
@@ -12,7 +12,7 @@ use drsim_engine::ids::*;
 use drsim_engine::inventory::{Health, PowerState};
 use drsim_engine::protocol::{Direction, Observation, RecoveryMode, ReplicationReport};
 use drsim_engine::recovery_point::{PointCadence, PointKind, RecoveryPoint};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 
 /// At most this many disks of one VM resync at a time (DOMAIN.md §4: up to 3 during initial replication).
 pub const DISKS_AT_A_TIME: usize = 3;
@@ -264,7 +264,7 @@ impl World {
             disks: disks.to_vec(),
             initial_sync_done: in_sync,
             broken: broken && in_sync,
-            points: VecDeque::new(),
+            points: VmPoints::new(disks),
             partial: Default::default(),
             unreported: Vec::new(),
             followed: None,
@@ -810,13 +810,12 @@ impl World {
             crate::fluid::RecoveryPointKind::AppConsistent => PointKind::App,
             _ => PointKind::Crash,
         };
-        let mut fresh: Vec<VmPoint> = Vec::new();
+        // each new point is reported to the engine, and kept if newer than the newest kept
+        let add = |r: &mut Replication, tag_ms: Millis, kind: PointKind, gens: &mut dyn Iterator<Item = u64>| {
+            r.unreported.push((tag_ms, kind));
+            r.points.push(tag_ms, kind, gens);
+        };
         if per_disk.iter().any(|l| !l.is_empty()) {
-            // the points of one replication share their disk list
-            let disks: std::sync::Arc<[usize]> = match r.points.back() {
-                Some(p) if *p.disks == *r.disks => p.disks.clone(),
-                _ => r.disks.as_slice().into(),
-            };
             let aligned = r.partial.is_empty()
                 && per_disk.iter().all(|l| {
                     l.len() == per_disk[0].len()
@@ -824,18 +823,14 @@ impl World {
                 });
             if aligned {
                 for i in 0..per_disk[0].len() {
-                    fresh.push(VmPoint {
-                        tag_ms: per_disk[0][i].tag_ms,
-                        kind: (per_disk.iter())
-                            .map(|l| kind_of(l[i].kind))
-                            .min()
-                            .expect("n > 0"),
-                        generations: (per_disk.iter())
-                            .zip(&bases)
-                            .map(|(l, b)| b + l[i].generation_bytes)
-                            .collect(),
-                        disks: disks.clone(),
-                    });
+                    let kind = (per_disk.iter())
+                        .map(|l| kind_of(l[i].kind))
+                        .min()
+                        .expect("n > 0");
+                    let mut gens = (per_disk.iter())
+                        .zip(&bases)
+                        .map(|(l, b)| b + l[i].generation_bytes);
+                    add(r, per_disk[0][i].tag_ms, kind, &mut gens);
                 }
             } else {
                 // Only a tag logged now can have become complete (the others waited for a disk).
@@ -856,23 +851,12 @@ impl World {
                         continue;
                     }
                     let (kind, gens) = r.partial.remove(&t).expect("complete");
-                    fresh.push(VmPoint {
-                        tag_ms: t,
-                        kind,
-                        generations: gens.into_iter().map(|g| g.unwrap_or(0)).collect(),
-                        disks: disks.clone(),
-                    });
+                    add(r, t, kind, &mut gens.into_iter().map(|g| g.unwrap_or(0)));
                 }
             }
         }
         drop(per_disk);
         self.points_gathered = flat;
-        for p in fresh {
-            r.unreported.push((p.tag_ms, p.kind));
-            if r.points.back().is_none_or(|b| b.tag_ms < p.tag_ms) {
-                r.points.push_back(p);
-            }
-        }
         if let Some(from) = m.cadence_from_ms {
             r.unreported.retain(|(t, _)| *t < from); // the cadence told the engine of these
         }
@@ -1089,16 +1073,8 @@ impl World {
                 gens.push(g);
             }
         }
-        let disks =
-            (m.replication.as_ref()).map_or_else(Default::default, |r| r.disks.as_slice().into());
-        let point = VmPoint {
-            tag_ms: tag,
-            kind: PointKind::Crash,
-            generations: gens,
-            disks,
-        };
         if let Some(r) = m.replication.as_mut() {
-            r.points.push_back(point);
+            r.points.push_final(tag, PointKind::Crash, gens);
         }
         let multi_vm = m.replication_group.is_some();
         self.pending.push(Observation::ActionResult {
@@ -1166,18 +1142,19 @@ fn reschedule(kernel: &mut crate::kernel::Kernel<Event>, shares: &mut Shares, s:
 /// the longest window (15 days). Whatever retention the engine prunes with keeps one point per 1, 2 or 4
 /// hours, aligned to absolute time, preferring app-consistent ones: always one of these, so a failback
 /// finds every point the engine offers (issue 6: a week of 5-minute points per machine was 2,016 kept).
-pub(super) fn thin_points(points: &mut VecDeque<VmPoint>, now: Millis) {
+pub(super) fn thin_points(points: &mut VmPoints, now: Millis) {
     use drsim_engine::recovery_point::KEEP_ALL_MS;
     use drsim_engine::time::HOUR_MS;
-    let Some(newest) = points.back().map(|p| p.tag_ms) else {
+    let Some(newest) = points.last_tag() else {
         return;
     };
-    let mut kept: VecDeque<VmPoint> = VecDeque::with_capacity(points.len());
-    let mut bucket: Option<(Millis, VmPoint)> = None;
-    while let Some(p) = points.pop_back() {
+    let mut keep = vec![false; points.len()];
+    // the hour being walked (newest first), its chosen point and that point's kind
+    let mut bucket: Option<(Millis, usize, PointKind)> = None;
+    for (i, p) in points.iter().enumerate().rev() {
         let age = now.saturating_sub(p.tag_ms);
         if p.tag_ms == newest || age <= KEEP_ALL_MS {
-            kept.push_front(p);
+            keep[i] = true;
             continue;
         }
         if age > POINTS_KEPT_MS {
@@ -1185,23 +1162,23 @@ pub(super) fn thin_points(points: &mut VecDeque<VmPoint>, now: Millis) {
         }
         let hour = p.tag_ms / HOUR_MS;
         match &mut bucket {
-            Some((h, chosen)) if *h == hour => {
-                if chosen.kind == PointKind::Crash && p.kind == PointKind::App {
-                    *chosen = p;
+            Some((h, chosen, kind)) if *h == hour => {
+                if *kind == PointKind::Crash && p.kind == PointKind::App {
+                    (*chosen, *kind) = (i, p.kind);
                 }
             }
             _ => {
-                if let Some((_, chosen)) = bucket.take() {
-                    kept.push_front(chosen);
+                if let Some((_, chosen, _)) = bucket.take() {
+                    keep[chosen] = true;
                 }
-                bucket = Some((hour, p));
+                bucket = Some((hour, i, p.kind));
             }
         }
     }
-    if let Some((_, chosen)) = bucket {
-        kept.push_front(chosen);
+    if let Some((_, chosen, _)) = bucket {
+        keep[chosen] = true;
     }
-    *points = kept;
+    points.retain_marked(&keep);
 }
 
 /// Brings disks `ds` of a machine up to `now`: the VMs' power is looked up once, and not at all when
@@ -1348,7 +1325,7 @@ mod thinning_tests {
         let app_every = 90 * MINUTE_MS; // not hour-aligned: buckets mix app and crash points
         for days in [1u64, 3, 10] {
             let now = days * DAY_MS + 17 * MINUTE_MS;
-            let mut world: VecDeque<VmPoint> = VecDeque::new();
+            let mut world = VmPoints::new(&[0]);
             let mut engine = PointStore::new();
             let mut t = 0;
             while t <= now {
@@ -1357,12 +1334,7 @@ mod thinning_tests {
                 } else {
                     PointKind::Crash
                 };
-                world.push_back(VmPoint {
-                    tag_ms: t,
-                    kind,
-                    generations: vec![t],
-                    disks: vec![0].into(),
-                });
+                world.push(t, kind, [t]);
                 engine.insert(RecoveryPoint {
                     tag_ms: t,
                     kind,

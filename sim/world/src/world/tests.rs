@@ -1610,7 +1610,7 @@ fn followed_points_run(cadences: bool) -> Vec<VmPoint> {
     );
     rig.world.collect_points(&item(0));
     let r = rig.machine(0).replication.as_ref().expect("replicating");
-    r.points.iter().cloned().collect()
+    r.points.iter().map(|p| p.to_point()).collect()
 }
 
 #[test]
@@ -1630,9 +1630,12 @@ fn points_computed_for_a_followed_machine_are_those_its_disks_log() {
     // all of the last two hours and one per hour before, back to the first tag after the reprotect.
     assert_eq!(computed.last(), logged.last(), "the newest point");
     let thinned = |points: &[VmPoint]| {
-        let mut points: std::collections::VecDeque<VmPoint> = points.iter().cloned().collect();
-        plane::thin_points(&mut points, now);
-        points
+        let mut store = VmPoints::new(points.first().map_or(&[][..], |p| &p.disks));
+        for p in points {
+            store.push(p.tag_ms, p.kind, p.generations.iter().copied());
+        }
+        plane::thin_points(&mut store, now);
+        store.iter().map(|p| p.to_point()).collect::<Vec<_>>()
     };
     let kept = thinned(&computed);
     assert_eq!(kept, thinned(&logged));
