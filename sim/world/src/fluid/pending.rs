@@ -13,46 +13,89 @@ use drsim_engine::Millis;
 
 use super::recovery_point::{PendingTag, RecoveryPointKind, TagPolicy};
 
-/// How a run's tags get their kind.
+/// How a run's tags get their kind, in one word: 0 and 1 a fixed kind (crash, app-consistent; a tag
+/// taken on demand), 2 the policy without app-consistent tags, `3 + interval` the policy with them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RunKind {
-    /// The tag policy in force when they were taken.
-    Policy(TagPolicy),
-    /// One kind (a tag taken on demand).
-    Fixed(RecoveryPointKind),
+struct RunKind(u64);
+
+impl RunKind {
+    fn fixed(kind: RecoveryPointKind) -> Self {
+        match kind {
+            RecoveryPointKind::CrashConsistent => RunKind(0),
+            RecoveryPointKind::AppConsistent => RunKind(1),
+        }
+    }
+
+    /// The policy's code, if its interval leaves room for one.
+    fn policy(policy: TagPolicy) -> Option<Self> {
+        match policy.app_consistent_interval_ms {
+            None => Some(RunKind(2)),
+            Some(app) => app.checked_add(3).map(RunKind),
+        }
+    }
+
+    fn kind_at(self, tag_ms: Millis) -> RecoveryPointKind {
+        match self.0 {
+            0 => RecoveryPointKind::CrashConsistent,
+            1 => RecoveryPointKind::AppConsistent,
+            2 => TagPolicy {
+                app_consistent_interval_ms: None,
+            }
+            .kind_at(tag_ms),
+            code => TagPolicy {
+                app_consistent_interval_ms: Some(code - 3),
+            }
+            .kind_at(tag_ms),
+        }
+    }
 }
 
 /// Unapplied tags `first_tag_ms + i·step_ms` at offsets `offset + i·offset_step`, for `i < count`.
+/// 48 bytes (96 with `u64` counts and steps, a `u128` offset step and the policy inline: a fleet's
+/// final initial replication keeps about 1.6 million runs, one per disk per stretch of constant churn).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct TagRun {
     first_tag_ms: Millis,
-    step_ms: Millis,
-    count: u64,
+    step_ms: u32,
+    count: u32,
     offset: u128,
-    offset_step: u128,
+    offset_step: u64,
     kind: RunKind,
 }
 
 impl TagRun {
     fn tag(&self, i: u64) -> PendingTag {
-        let tag_ms = self.first_tag_ms + i * self.step_ms;
+        let tag_ms = self.first_tag_ms + i * u64::from(self.step_ms);
         PendingTag {
             tag_ms,
             offset_millibytes: (self.offset)
-                .saturating_add(u128::from(i).saturating_mul(self.offset_step)),
-            kind: match self.kind {
-                RunKind::Policy(p) => p.kind_at(tag_ms),
-                RunKind::Fixed(k) => k,
-            },
+                .saturating_add(u128::from(i).saturating_mul(u128::from(self.offset_step))),
+            kind: self.kind.kind_at(tag_ms),
             usable_at_ms: None,
         }
     }
 
     /// Drops the first `n` tags (`n < count`).
     fn skip(&mut self, n: u64) {
-        self.first_tag_ms += n * self.step_ms;
-        self.offset = (self.offset).saturating_add(u128::from(n).saturating_mul(self.offset_step));
-        self.count -= n;
+        let t = self.tag(n);
+        self.first_tag_ms = t.tag_ms;
+        self.offset = t.offset_millibytes;
+        self.count -= u32::try_from(n).expect("n < count");
+    }
+
+    /// Takes `next` on when it continues this run (the same grid, kinds and offset rate).
+    fn extend(&mut self, next: &TagRun) -> bool {
+        let n = u64::from(self.count);
+        let continues = self.kind == next.kind
+            && self.step_ms == next.step_ms
+            && self.offset_step == next.offset_step
+            && self.count.checked_add(next.count).is_some()
+            && (self.tag(n).tag_ms, self.tag(n).offset_millibytes)
+                == (next.first_tag_ms, next.offset);
+        if continues {
+            self.count += next.count;
+        }
+        continues
     }
 }
 
@@ -92,7 +135,8 @@ impl PendingTags {
     }
 
     /// Appends `count` unapplied tags taken every `step_ms` from `first_tag_ms`, at offsets growing by
-    /// `offset_step` from `offset`, of the kinds `policy` gives (or `kind` without one).
+    /// `offset_step` from `offset`, of the kinds `policy` gives (or `kind` without one). A run that
+    /// continues the last one extends it.
     #[allow(clippy::too_many_arguments)]
     pub fn push_run(
         &mut self,
@@ -108,14 +152,49 @@ impl PendingTags {
             return;
         }
         self.unapplied += count;
-        self.runs.push_back(TagRun {
-            first_tag_ms,
-            step_ms,
-            count,
-            offset,
-            offset_step,
-            kind: policy.map_or(RunKind::Fixed(kind), RunKind::Policy),
-        });
+        let run_kind = match policy {
+            None => Some(RunKind::fixed(kind)),
+            Some(p) => RunKind::policy(p),
+        };
+        let compact = (u32::try_from(step_ms).ok())
+            .zip(u64::try_from(offset_step).ok())
+            .zip(run_kind);
+        let Some(((step, rate), run_kind)) = compact else {
+            // beyond the compact form (steps of 50 days, petabytes per tag): one run per tag
+            for i in 0..count {
+                let tag_ms = first_tag_ms + i * step_ms;
+                self.push_compact(TagRun {
+                    first_tag_ms: tag_ms,
+                    step_ms: 0,
+                    count: 1,
+                    offset: offset.saturating_add(u128::from(i).saturating_mul(offset_step)),
+                    offset_step: 0,
+                    kind: RunKind::fixed(policy.map_or(kind, |p| p.kind_at(tag_ms))),
+                });
+            }
+            return;
+        };
+        let (mut first, mut offset, mut left) = (first_tag_ms, offset, count);
+        while left > 0 {
+            let n = u32::try_from(left).unwrap_or(u32::MAX);
+            let run = TagRun {
+                first_tag_ms: first,
+                step_ms: step,
+                count: n,
+                offset,
+                offset_step: rate,
+                kind: run_kind,
+            };
+            let after = run.tag(u64::from(n));
+            self.push_compact(run);
+            (first, offset, left) = (after.tag_ms, after.offset_millibytes, left - u64::from(n));
+        }
+    }
+
+    fn push_compact(&mut self, run: TagRun) {
+        if !self.runs.back_mut().is_some_and(|last| last.extend(&run)) {
+            self.runs.push_back(run);
+        }
     }
 
     /// Removes the oldest tag.
@@ -151,9 +230,9 @@ impl PendingTags {
                 continue;
             }
             let run = self.runs.front_mut().expect("tags beyond the bound");
-            if run.count <= excess {
-                self.unapplied -= run.count;
-                dropped += run.count;
+            if u64::from(run.count) <= excess {
+                self.unapplied -= u64::from(run.count);
+                dropped += u64::from(run.count);
                 self.runs.pop_front();
             } else {
                 run.skip(excess);
@@ -169,7 +248,7 @@ impl PendingTags {
     pub fn apply(&mut self, mut usable_at: impl FnMut(&PendingTag) -> Option<Millis>) {
         while let Some(run) = self.runs.front_mut() {
             // the applied prefix of the run, by bisection (usable_at is monotone along it)
-            let (mut lo, mut hi) = (0u64, run.count);
+            let (mut lo, mut hi) = (0u64, u64::from(run.count));
             while lo < hi {
                 let mid = lo + (hi - lo) / 2;
                 if usable_at(&run.tag(mid)).is_some() {
@@ -184,7 +263,7 @@ impl PendingTags {
                 self.applied.push_back(t);
             }
             self.unapplied -= lo;
-            if lo < run.count {
+            if lo < u64::from(run.count) {
                 run.skip(lo);
                 return;
             }
@@ -258,5 +337,70 @@ mod tests {
         assert_eq!(tags[6].usable_at_ms, Some(61));
         assert_eq!(p.drop_unapplied(), 3);
         assert_eq!(p.len(), 7);
+    }
+
+    #[test]
+    fn a_run_that_continues_the_last_one_extends_it() {
+        assert_eq!(size_of::<TagRun>(), 48, "as the docs say");
+        let policy = Some(TagPolicy::default());
+        let crash = RecoveryPointKind::CrashConsistent;
+        let mut p = PendingTags::default();
+        p.push_run(0, 300_000, 3, 100, 7, policy, crash);
+        p.push_run(900_000, 300_000, 2, 121, 7, policy, crash); // continues
+        assert_eq!(p.runs.len(), 1);
+        p.push_run(1_500_000, 300_000, 2, 135, 9, policy, crash); // another rate
+        p.push_run(2_100_000, 300_000, 1, 999, 9, policy, crash); // another offset
+        assert_eq!(p.runs.len(), 3);
+        let mut one_by_one = PendingTags::default();
+        for (i, (t, o)) in [
+            (0, 100),
+            (5, 107),
+            (10, 114),
+            (15, 121),
+            (20, 128),
+            (25, 135),
+            (30, 144),
+            (35, 999),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let tag_ms = t * 60_000;
+            one_by_one.push_run(tag_ms, 0, 1, o, 0, policy, crash);
+            assert_eq!(one_by_one.len(), i + 1);
+        }
+        assert_eq!(all(p), all(one_by_one));
+    }
+
+    #[test]
+    fn runs_beyond_the_compact_form_keep_every_tag() {
+        let policy = TagPolicy {
+            app_consistent_interval_ms: Some(600_000),
+        };
+        let huge = u128::from(u64::MAX) + 1;
+        let mut p = PendingTags::default();
+        p.push_run(
+            0,
+            300_000,
+            3,
+            5,
+            huge,
+            Some(policy),
+            RecoveryPointKind::CrashConsistent,
+        );
+        let tags = all(p);
+        let offsets: Vec<u128> = tags.iter().map(|t| t.offset_millibytes).collect();
+        assert_eq!(offsets, [5, 5 + huge, 5 + 2 * huge]);
+        let kinds: Vec<_> = tags.iter().map(|t| t.kind).collect();
+        use RecoveryPointKind::*;
+        assert_eq!(kinds, [AppConsistent, CrashConsistent, AppConsistent]);
+        // an interval too large for the run's kind code still gives the policy's kinds
+        let odd = TagPolicy {
+            app_consistent_interval_ms: Some(u64::MAX - 1),
+        };
+        let mut p = PendingTags::default();
+        p.push_run(0, 300_000, 2, 0, 1, Some(odd), CrashConsistent);
+        let kinds: Vec<_> = all(p).iter().map(|t| t.kind).collect();
+        assert_eq!(kinds, [AppConsistent, CrashConsistent]);
     }
 }

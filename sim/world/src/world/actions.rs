@@ -740,8 +740,13 @@ impl World {
             ));
         };
         // The replication's points move to `kept` (the replication stops; no copy of a fleet's points).
-        let moved = (self.machines.get_mut(item).expect("exists").replication.as_mut())
-            .map(|r| std::mem::replace(&mut r.points, VmPoints::new(&r.disks)));
+        let moved = (self
+            .machines
+            .get_mut(item)
+            .expect("exists")
+            .replication
+            .as_mut())
+        .map(|r| std::mem::replace(&mut r.points, VmPoints::new(&r.disks)));
         self.stop_replication(item);
         self.set_attached(item, None);
         let m = self.machines.get_mut(item).expect("exists");
@@ -806,9 +811,8 @@ impl World {
         }
         // The disks that replicated before (RP-19 / RJ-09 exclusions kept) and the MT's points.
         let mm = self.machines.get_mut(item).expect("exists");
-        let points = (mm.kept.take()).unwrap_or_else(|| {
-            VmPoints::new(&(0..mm.disks.len()).collect::<Vec<_>>())
-        });
+        let points = (mm.kept.take())
+            .unwrap_or_else(|| VmPoints::new(&(0..mm.disks.len()).collect::<Vec<_>>()));
         let disks = points.disks().to_vec();
         mm.recovered_point = None;
         let (ps, mt) = self.last_protection(item);

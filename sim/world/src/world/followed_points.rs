@@ -190,8 +190,11 @@ pub(crate) fn add_followed_points(r: &mut Replication, now: Millis, kept_ms: Mil
             RecoveryPointKind::AppConsistent => PointKind::App,
             _ => PointKind::Crash,
         };
-        r.points
-            .push(tag_ms, kind, f.disks.iter().map(|d| d.generation_at(tag_ms)));
+        r.points.push(
+            tag_ms,
+            kind,
+            f.disks.iter().map(|d| d.generation_at(tag_ms)),
+        );
     }
     f.next_tag_ms = last + step;
 }

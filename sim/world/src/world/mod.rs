@@ -26,13 +26,13 @@ mod sync_cadence;
 mod vm_points;
 
 pub use machine::{Disk, Machine, Replication, Stream, VmPoint};
-pub use vm_points::{PointRef, VmPoints};
 pub use machine_table::MachineTable;
 pub use meter::{EndedStream, RouteKey};
 pub use readout::StreamTotals;
 pub use spec::{
     DiskSpec, MachineSpec, MasterTargetSpec, ProcessServerSpec, SiteLinkSpec, Timing, WorldSpec,
 };
+pub use vm_points::{PointRef, VmPoints};
 
 use crate::estate::{Discovery, Estate, Visibility};
 use crate::faults::FaultSpec;

@@ -811,7 +811,10 @@ impl World {
             _ => PointKind::Crash,
         };
         // each new point is reported to the engine, and kept if newer than the newest kept
-        let add = |r: &mut Replication, tag_ms: Millis, kind: PointKind, gens: &mut dyn Iterator<Item = u64>| {
+        let add = |r: &mut Replication,
+                   tag_ms: Millis,
+                   kind: PointKind,
+                   gens: &mut dyn Iterator<Item = u64>| {
             r.unreported.push((tag_ms, kind));
             r.points.push(tag_ms, kind, gens);
         };

@@ -212,7 +212,10 @@ mod tests {
         assert!(!p.push(5, PointKind::App, [7, 8]), "older tag");
         assert_eq!(p.len(), 3);
         let mid = p.find(20).expect("kept");
-        assert_eq!((mid.tag_ms, mid.kind, mid.generations), (20, PointKind::App, &[3, 4][..]));
+        assert_eq!(
+            (mid.tag_ms, mid.kind, mid.generations),
+            (20, PointKind::App, &[3, 4][..])
+        );
         assert_eq!(&**mid.disks, &[0, 2]);
         assert!(p.find(25).is_none());
         assert_eq!(p.back().map(|b| b.generations), Some(&[5, 6][..]));
@@ -242,8 +245,14 @@ mod tests {
         let mut p = store();
         assert!(p.push_final(30, PointKind::App, [7, 8]));
         assert_eq!(p.len(), 3);
-        assert_eq!(p.find(30).map(|x| (x.kind, x.generations)), Some((PointKind::App, &[7, 8][..])));
-        assert!(!p.push_final(25, PointKind::Crash, [0, 0]), "older than the newest");
+        assert_eq!(
+            p.find(30).map(|x| (x.kind, x.generations)),
+            Some((PointKind::App, &[7, 8][..]))
+        );
+        assert!(
+            !p.push_final(25, PointKind::Crash, [0, 0]),
+            "older than the newest"
+        );
         assert!(p.push_final(35, PointKind::Crash, [9, 9]));
         assert_eq!(p.len(), 4);
     }
