@@ -9,6 +9,7 @@
 
 pub mod html;
 pub mod jobs;
+mod rpo_changes;
 pub mod sample;
 pub mod series;
 pub mod summary;

@@ -110,11 +110,12 @@ pub fn rpo_series(
     let runs = rayon::current_num_threads().clamp(1, 8);
     let per_run = times.len().div_ceil(runs).max(1);
     let starts: Vec<usize> = (0..times.len()).step_by(per_run).collect();
+    let changed = super::rpo_changes::changed_intervals(&series, scopes, times);
     let parts: Vec<Vec<Vec<Option<RpoPoint>>>> = starts
         .par_iter()
         .map(|&k0| {
             let k1 = (k0 + per_run).min(times.len());
-            rpo_values(&series, scopes, times, k0..k1)
+            rpo_values(&series, scopes, times, &changed, k0..k1)
         })
         .collect();
     let mut out: Vec<ScopeSeries<Option<RpoPoint>>> = scopes
@@ -132,13 +133,17 @@ pub fn rpo_series(
     out
 }
 
-/// The RPO of each scope over intervals `ks` (by scope, then interval).
-fn rpo_values(
+/// The RPO of each scope over intervals `ks` (by scope, then interval): computed for the first and
+/// where `changed` says it may differ from the interval before, repeated elsewhere.
+pub(super) fn rpo_values(
     series: &[&[Segment]],
     scopes: &[Members],
     times: &[Millis],
+    changed: &[Vec<bool>],
     ks: std::ops::Range<usize>,
 ) -> Vec<Vec<Option<RpoPoint>>> {
+    let start = ks.start;
+    let computed = |s: usize, k: usize| k == start || changed[s][k];
     // per machine, the first ramp that may reach into the current interval (ramps are in time order)
     let mut cursor = vec![0usize; series.len()];
     let mut clipped: Vec<Vec<Segment>> = vec![Vec::new(); series.len()];
@@ -149,6 +154,13 @@ fn rpo_values(
     // a scope's ramps of the interval, identical neighbours (machines on one cadence) counted once
     let mut pool: Vec<(Segment, u64)> = Vec::new();
     for k in ks {
+        if !(0..scopes.len()).any(|s| computed(s, k)) {
+            for o in &mut out {
+                let last = *o.last().expect("the run's first interval is computed");
+                o.push(last);
+            }
+            continue;
+        }
         let until = times[k];
         let from = if k == 0 { 0 } else { times[k - 1] };
         for (i, ramps) in series.iter().enumerate() {
@@ -164,7 +176,12 @@ fn rpo_values(
                     .flat_map(|s| s.clip(from, until)),
             );
         }
-        for (s, o) in scopes.iter().zip(&mut out) {
+        for (j, (s, o)) in scopes.iter().zip(&mut out).enumerate() {
+            if !computed(j, k) {
+                let last = *o.last().expect("the run's first interval is computed");
+                o.push(last);
+                continue;
+            }
             pool.clear();
             for &i in &s.items {
                 for &seg in &clipped[i] {
