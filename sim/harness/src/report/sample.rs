@@ -11,6 +11,7 @@ use drsim_engine::ids::{ItemId, MasterTargetName, ProcessServerName};
 use drsim_engine::protocol::Direction;
 use drsim_world::World;
 use drsim_world::network::{FlowId, LinkId, NodeId, NodeKind, UNLIMITED_BYTES_PER_S};
+use drsim_world::world::{MeterGroup, RouteKey};
 use std::collections::BTreeMap;
 
 /// What a metered resource is.
@@ -141,6 +142,23 @@ fn take_varint(bytes: &mut &[u8]) -> Option<u64> {
     None
 }
 
+/// The report name of a direction of the site link.
+fn link_name(direction: Direction) -> &'static str {
+    match direction {
+        Direction::ToOnPrem => LINK_TO_ONPREM,
+        Direction::ToAzure => LINK_TO_AZURE,
+    }
+}
+
+/// The report name of the resource a meter group is read for.
+fn group_resource(g: &MeterGroup) -> String {
+    match g {
+        MeterGroup::Link(d) => link_name(*d).to_owned(),
+        MeterGroup::ProcessServer(ps) => format!("ps/{ps}"),
+        MeterGroup::MasterTarget(mt) => format!("mt/{mt}"),
+    }
+}
+
 /// The samples of one run.
 #[derive(Clone, Debug)]
 pub struct Recorder {
@@ -172,8 +190,18 @@ pub struct Recorder {
     /// (`drsim_world::world::meter`). Then quiet machines are not read, and a stream's bytes are its
     /// unmetered ones plus its route meter's; else every stream is read at every sample.
     metered: bool,
-    /// By the world's route meter (in its order): its bytes at the last sample and our route for it.
-    meter_last: Vec<(u64, usize)>,
+    /// By the world's route meter (in its order): our route for it (what an ended stream on it carried
+    /// unmetered goes there).
+    world_routes: Vec<usize>,
+    /// By the world's meter group (in its order): its bytes at the last sample and the position of its
+    /// resource in `resources` (`None`: not registered, when last looked).
+    group_last: Vec<(u64, Option<usize>)>,
+    /// Per route: the bytes of the sample being taken; zero outside [`Recorder::sample`], and only the
+    /// routes in `routes_touched` are nonzero in it (thousands of routes, a few of them non-quiet).
+    route_bytes: Vec<u64>,
+    routes_touched: Vec<usize>,
+    /// How many meter groups and resources there were when `group_last`'s positions were found.
+    groups_resolved_for: Option<(usize, usize)>,
     /// How many of the world's ended streams have been counted.
     ended_seen: usize,
     /// Whether unsent bytes are kept per machine (the planner needs only the resources' series).
@@ -210,7 +238,11 @@ impl Recorder {
             route_index: BTreeMap::new(),
             route_targets: Vec::new(),
             metered: interval_ms.is_multiple_of(1000) && end_ms.is_multiple_of(1000),
-            meter_last: Vec::new(),
+            world_routes: Vec::new(),
+            group_last: Vec::new(),
+            route_bytes: Vec::new(),
+            routes_touched: Vec::new(),
+            groups_resolved_for: None,
             ended_seen: 0,
             keep_backlog: true,
             capacity_sources: Vec::new(),
@@ -280,11 +312,26 @@ impl Recorder {
         }
         self.sent.resize_with(machines.len(), Vec::new);
         self.route_of.resize(machines.len(), None);
-        for (key, _) in world.metered_routes().skip(self.meter_last.len()) {
+        let new_routes: Vec<RouteKey> = (world.metered_route_keys(self.world_routes.len()))
+            .cloned()
+            .collect();
+        for key in new_routes {
             let id = self.route_id(key.0, key.1.as_ref(), key.2.as_ref());
-            self.meter_last.push((0, id));
+            self.world_routes.push(id);
         }
-        let mut route_bytes = vec![0u64; self.routes.len()];
+        let mut route_bytes = std::mem::take(&mut self.route_bytes);
+        let mut touched = std::mem::take(&mut self.routes_touched);
+        let mut add = |id: usize, bytes: u64| {
+            if route_bytes.len() <= id {
+                route_bytes.resize(id + 1, 0);
+            }
+            if bytes > 0 {
+                if route_bytes[id] == 0 {
+                    touched.push(id);
+                }
+                route_bytes[id] += bytes;
+            }
+        };
         // streams that ended since: what they carried after the last sample
         for e in &world.ended_streams()[self.ended_seen..] {
             let value = if self.metered {
@@ -299,7 +346,7 @@ impl Recorder {
             let last = &mut sent[e.disk];
             let before = if last.0 == e.flow { last.1 } else { 0 };
             *last = (e.flow, value);
-            route_bytes[self.meter_last[e.route].1] += value.saturating_sub(before);
+            add(self.world_routes[e.route], value.saturating_sub(before));
         }
         self.ended_seen = world.ended_streams().len();
         let quiet_since = world.quiet_since();
@@ -342,20 +389,11 @@ impl Recorder {
                         id
                     }
                 };
-                if route_bytes.len() <= id {
-                    route_bytes.resize(id + 1, 0);
-                }
-                route_bytes[id] += carried;
+                add(id, carried);
             }
             if let Some(backlog) = self.backlog.get_mut(pos) {
                 backlog.push_n(0, k - backlog.len()); // the samples it was quiet at
                 backlog.push(unsent);
-            }
-        }
-        if self.metered {
-            for ((_, bytes), (last, id)) in world.metered_routes().zip(&mut self.meter_last) {
-                route_bytes[*id] += bytes.saturating_sub(*last);
-                *last = bytes;
             }
         }
         if self.next_ms().is_none() {
@@ -365,14 +403,45 @@ impl Recorder {
         }
         self.resolve_route_targets();
         let mut carried = vec![0u64; self.resources.len()];
-        for (targets, &bytes) in self.route_targets.iter().zip(&route_bytes) {
-            for &t in targets {
-                carried[t] += bytes;
+        touched.sort_unstable(); // the order the sums are made in does not matter; this is for locality
+        for &id in &touched {
+            for &t in &self.route_targets[id] {
+                carried[t] += route_bytes[id];
+            }
+            route_bytes[id] = 0;
+        }
+        touched.clear();
+        (self.route_bytes, self.routes_touched) = (route_bytes, touched);
+        if self.metered {
+            // what the metered streams carried, by link direction, process server and master target
+            self.resolve_group_targets(world);
+            for ((_, bytes), (last, at)) in world.meter_groups().zip(&mut self.group_last) {
+                if let Some(t) = *at {
+                    carried[t] += bytes.saturating_sub(*last);
+                }
+                *last = bytes;
             }
         }
         for (r, bytes) in self.resources.values_mut().zip(carried) {
             r.bytes[k] += bytes;
         }
+    }
+
+    /// Finds the resource of each of the world's meter groups: when groups appeared or resources were
+    /// registered (which moves positions) since the last time.
+    fn resolve_group_targets(&mut self, world: &World) {
+        let now = (world.meter_groups().len(), self.resources.len());
+        if self.groups_resolved_for == Some(now) {
+            return;
+        }
+        let position: BTreeMap<&str, usize> = (self.resources.keys().enumerate())
+            .map(|(i, name)| (name.as_str(), i))
+            .collect();
+        self.group_last.resize(now.0, (0, None));
+        for ((g, _), (_, at)) in world.meter_groups().zip(&mut self.group_last) {
+            *at = position.get(group_resource(g).as_str()).copied();
+        }
+        self.groups_resolved_for = Some(now);
     }
 
     /// Our position of a route (made the first time).
@@ -408,12 +477,8 @@ impl Recorder {
             .map(|(i, name)| (name.as_str(), i))
             .collect();
         for (direction, ps, mt) in &self.routes[self.route_targets.len()..] {
-            let link = match direction {
-                Direction::ToOnPrem => LINK_TO_ONPREM,
-                Direction::ToAzure => LINK_TO_AZURE,
-            };
             let names = [
-                Some(link.to_owned()),
+                Some(link_name(*direction).to_owned()),
                 ps.as_ref().map(|ps| format!("ps/{ps}")),
                 mt.as_ref().map(|mt| format!("mt/{mt}")),
             ];

@@ -2,6 +2,7 @@ use super::sample::{ResourceKind, Runs};
 use super::*;
 use crate::rehearsal::{rehearse, rehearse_recording};
 use crate::scenario;
+use drsim_world::world::MeterGroup;
 use std::path::{Path, PathBuf};
 
 fn repo_file(rel: &str) -> PathBuf {
@@ -312,8 +313,25 @@ fn metered_sampling_gives_exactly_what_reading_every_stream_gives() {
     let text = crate::fleet::text(&size);
     let (_, built) = scenario::load_str(Path::new("fleet-small.json"), &text, None).expect("loads");
     let run = sample_both_ways("fleet-small", &built);
-    let metered: u64 = run.runner.world.metered_routes().map(|(_, b)| b).sum();
+    let world = &run.runner.world;
+    let metered: u64 = world.metered_routes().map(|(_, b)| b).sum();
     assert!(metered > 0, "the fleet's followers were metered");
+    // each meter group reads the sum of its routes' meters
+    let mut by_group: std::collections::BTreeMap<MeterGroup, u64> = Default::default();
+    for ((direction, ps, mt), bytes) in world.metered_routes() {
+        let groups = [
+            Some(MeterGroup::Link(*direction)),
+            ps.clone().map(MeterGroup::ProcessServer),
+            mt.clone().map(MeterGroup::MasterTarget),
+        ];
+        for g in groups.into_iter().flatten() {
+            *by_group.entry(g).or_default() += bytes;
+        }
+    }
+    let groups: std::collections::BTreeMap<MeterGroup, u64> =
+        world.meter_groups().map(|(g, b)| (g.clone(), b)).collect();
+    assert_eq!(groups, by_group);
+    assert!(groups.len() > 3, "a link, servers and targets: {groups:?}");
 }
 
 #[test]

@@ -27,7 +27,7 @@ mod vm_points;
 
 pub use machine::{Disk, Machine, Replication, Stream, VmPoint};
 pub use machine_table::MachineTable;
-pub use meter::{EndedStream, RouteKey};
+pub use meter::{EndedStream, MeterGroup, RouteKey};
 pub use readout::StreamTotals;
 pub use spec::{
     DiskSpec, MachineSpec, MasterTargetSpec, ProcessServerSpec, SiteLinkSpec, Timing, WorldSpec,
