@@ -61,7 +61,9 @@ impl World {
                 .set_send_rate(now, peak.max(s.fluid.send_rate_bps()));
             s.follows_churn = true;
             let churn = s.fluid.churn().clone();
-            if let Some(at) = next_step(&churn, now) {
+            let seg = churn.segment_at(now);
+            let next_step_ms = next_step(&churn, seg);
+            if let Some(at) = next_step_ms {
                 add_step(kernel, churn_steps, at, s.flow);
             }
             let metered = (route.as_ref()).and_then(|route| meters.join(route, s, now));
@@ -69,6 +71,8 @@ impl World {
                 s.flow,
                 Follower {
                     churn,
+                    rate_bps: seg.rate_bps,
+                    next_step_ms,
                     slot,
                     metered,
                 },
@@ -101,22 +105,27 @@ impl World {
     }
 
     /// A churn step: each follower due now asks the network for its new churn, and is put on the
-    /// calendar for its next step (no machine is looked at).
+    /// calendar for its next step (no machine is looked at). In flow order: the network reports the
+    /// changes in that order, so its sort of them is a pass over a sorted list (the order they are
+    /// asked in changes no rate).
     pub(crate) fn churn_step(&mut self) {
         let now = self.now();
-        let Some(due) = self.churn_steps.remove(&now) else {
+        let Some(mut due) = self.churn_steps.remove(&now) else {
             return;
         };
+        due.sort_unstable();
         for flow in due {
             let Some(f) = self.followers.get_mut(&flow) else {
                 continue; // it stopped following, or its stream ended
             };
-            let rate = f.churn.segment_at(now).rate_bps;
-            let _ = self.net.set_demand_in(f.slot, rate);
+            let seg = f.churn.segment_at(now);
+            f.rate_bps = seg.rate_bps;
+            f.next_step_ms = next_step(&f.churn, seg);
+            let _ = self.net.set_demand_in(f.slot, seg.rate_bps);
             if let Some(m) = &mut f.metered {
-                self.meters.step(m, now, rate);
+                self.meters.step(m, now, seg.rate_bps);
             }
-            if let Some(at) = next_step(&f.churn, now) {
+            if let Some(at) = f.next_step_ms {
                 add_step(&mut self.kernel, &mut self.churn_steps, at, flow);
             }
         }
@@ -134,16 +143,32 @@ pub(crate) type Followers =
 pub(crate) struct Follower {
     /// Its churn model.
     pub(crate) churn: crate::churn::ChurnModel,
+    /// Its churn rate since its last step (or since it started following).
+    rate_bps: u64,
+    /// When its churn rate changes next (its next step; `None`: never).
+    next_step_ms: Option<Millis>,
     /// Where the network keeps its flow.
     pub(crate) slot: crate::network::FlowSlot,
     /// Its place in its route's meter, while metered (`world::meter`).
     pub(crate) metered: Option<Membership>,
 }
 
-/// The next time after `now` at which a follower's churn rate changes.
-fn next_step(churn: &crate::churn::ChurnModel, now: Millis) -> Option<Millis> {
-    let rate = churn.segment_at(now).rate_bps;
-    let mut t = churn.segment_at(now).until_ms?;
+impl Follower {
+    /// Its churn rate at `now` (not before its last step): the rate of its last step until its next
+    /// one, without looking at the model (a churn step's reports ask it of every follower).
+    pub(crate) fn churn_rate_at(&self, now: Millis) -> u64 {
+        match self.next_step_ms {
+            Some(next) if now >= next => self.churn.segment_at(now).rate_bps,
+            _ => self.rate_bps,
+        }
+    }
+}
+
+/// The next time after `now` at which a follower's churn rate changes, from its churn's segment at
+/// `now`.
+fn next_step(churn: &crate::churn::ChurnModel, now: crate::churn::ChurnSegment) -> Option<Millis> {
+    let rate = now.rate_bps;
+    let mut t = now.until_ms?;
     // a boundary that keeps the rate is no step (a day of quanta at most)
     for _ in 0..2048 {
         let seg = churn.segment_at(t);

@@ -87,8 +87,8 @@ impl GroupSums {
 pub(crate) struct Meters {
     routes: Vec<RouteMeter>,
     index: BTreeMap<RouteKey, usize>,
-    /// Per route, its groups (positions in `groups`).
-    groups_of: Vec<Vec<usize>>,
+    /// Per route, its groups (positions in `groups`): the first `n` of the array.
+    groups_of: Vec<([usize; 3], usize)>,
     /// The groups, in the order first seen, with their sums.
     groups: Vec<(MeterGroup, GroupSums)>,
     group_index: BTreeMap<MeterGroup, usize>,
@@ -202,8 +202,9 @@ impl Meters {
             ps.clone().map(MeterGroup::ProcessServer),
             mt.clone().map(MeterGroup::MasterTarget),
         ];
-        let of = (groups.into_iter().flatten())
-            .map(|g| match self.group_index.get(&g) {
+        let mut of = ([0; 3], 0);
+        for g in groups.into_iter().flatten() {
+            of.0[of.1] = match self.group_index.get(&g) {
                 Some(&j) => j,
                 None => {
                     let j = self.groups.len();
@@ -211,8 +212,9 @@ impl Meters {
                     self.groups.push((g, GroupSums::default()));
                     j
                 }
-            })
-            .collect();
+            };
+            of.1 += 1;
+        }
         self.groups_of.push(of);
         i
     }
@@ -223,7 +225,8 @@ impl Meters {
         let out = change(&mut self.routes[i]);
         let after = self.routes[i].terms();
         if after != before {
-            for &g in &self.groups_of[i] {
+            let (of, n) = self.groups_of[i];
+            for &g in &of[..n] {
                 let sums = &mut self.groups[g].1;
                 sums.add(&before, -1);
                 sums.add(&after, 1);
@@ -265,12 +268,21 @@ impl Meters {
 
     /// A member's churn rate changes now.
     pub(crate) fn step(&mut self, m: &mut Membership, now: Millis, rate_bps: u64) {
-        let old = m.rate_bps;
-        self.change(m.route, |r| {
-            r.advance(now);
-            r.rate_bps = r.rate_bps - old + rate_bps;
-        });
+        let r = &mut self.routes[m.route];
+        r.advance(now);
+        r.rate_bps = r.rate_bps - m.rate_bps + rate_bps;
+        // its groups' terms: the rate changes at the mark (now), the rest stays (one step per hour per
+        // follower: 30,000 an hour at 10k, so not through `change`)
+        let d = i128::from(rate_bps) - i128::from(m.rate_bps);
         m.rate_bps = rate_bps;
+        if d != 0 {
+            let (of, n) = self.groups_of[m.route];
+            for &g in &of[..n] {
+                let sums = &mut self.groups[g].1;
+                sums.rate += d;
+                sums.since -= d * i128::from(now);
+            }
+        }
     }
 
     /// A member stops being metered now (it stops following, its source stops, or it ends).

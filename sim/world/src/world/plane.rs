@@ -428,7 +428,7 @@ impl World {
             // flow, before any machine is)
             if let Some(f) = followers.get(&flow)
                 && held_by.is_none()
-                && rate >= f.churn.segment_at(now).rate_bps
+                && rate >= f.churn_rate_at(now)
             {
                 continue;
             }
