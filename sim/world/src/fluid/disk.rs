@@ -126,7 +126,11 @@ impl Segment<'_> {
         match self.send {
             SendLaw::Rate(0) => None,
             SendLaw::Rate(r) => {
-                let dt = need.div_ceil(u128::from(r));
+                // in 64 bits when it fits (a multiply-free hardware division, not `__udivti3`)
+                let dt = match u64::try_from(need) {
+                    Ok(need) => u128::from(need.div_ceil(r)),
+                    Err(_) => need.div_ceil(u128::from(r)),
+                };
                 Some(
                     self.t1
                         .saturating_add(u64::try_from(dt).unwrap_or(u64::MAX)),
