@@ -97,6 +97,10 @@ impl Share {
 
     /// Service per held flow up to `t`, milli-bytes (`t` at or after the oldest kept stretch).
     fn served_at(&self, t: Millis) -> u128 {
+        let last = self.last();
+        if last.since_ms <= t {
+            return last.served_at(t); // now, as a rule: no search
+        }
         let i = self.curve.partition_point(|s| s.since_ms <= t);
         self.curve[i.saturating_sub(1)].served_at(t)
     }
@@ -161,8 +165,10 @@ impl Share {
 pub struct VirtualMark {
     /// The service at which it must be looked at (its key in [`Share::waiting`]).
     service: u128,
-    /// When it was listed (its key in `Share::listed`).
+    /// When it was listed (its key in `Share::listed`): its fluid's time then.
     listed_ms: Millis,
+    /// The share's service then, so what it has been served since is one read of the curve's end.
+    served_at_listing: u128,
 }
 
 /// Every bottleneck's share, by resource.
@@ -209,11 +215,18 @@ impl Shares {
     /// (`None`: the stream is not behind in virtual time). Its resync has not completed by then: the
     /// share wakes it when it does.
     pub(crate) fn served_since(&self, s: &Stream, now: Millis) -> Option<u128> {
-        if s.virtual_mark.is_none() || now <= s.fluid.now_ms() {
+        let mark = s.virtual_mark?;
+        if now <= s.fluid.now_ms() {
             return None;
         }
         let share = s.held_by.and_then(|r| self.by_resource.get(&r))?;
-        Some(share.served(s.fluid.now_ms(), now))
+        let from = if mark.listed_ms == s.fluid.now_ms() {
+            debug_assert_eq!(mark.served_at_listing, share.served_at(mark.listed_ms));
+            mark.served_at_listing
+        } else {
+            share.served_at(s.fluid.now_ms()) // brought to a time since it was listed
+        };
+        Some(share.served_at(now).saturating_sub(from))
     }
 
     /// Brings a stream to `now` ([`Shares::materialize`]) and out of its share's lists
@@ -265,12 +278,14 @@ impl Shares {
             share.plain.insert(s.flow);
             return false;
         }
-        let service = share.served_at(now).saturating_add(ahead);
+        let served_at_listing = share.served_at(now);
+        let service = served_at_listing.saturating_add(ahead);
         share.waiting.insert((service, s.flow));
         share.listed.insert((now, s.flow));
         s.virtual_mark = Some(VirtualMark {
             service,
             listed_ms: now,
+            served_at_listing,
         });
         s.fluid.set_served_elsewhere(true);
         self.moved.insert(r);
