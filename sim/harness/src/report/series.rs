@@ -86,8 +86,9 @@ pub struct Members {
 
 /// RPO per interval for each scope: `times` are the intervals' ends, the first starts at 0.
 /// The intervals are cut into one run per thread of the current rayon pool (each interval's values
-/// depend on nothing but its own ramps, so the result is the same on any number of threads): every
-/// interval clips every machine's ramps, 15 % of a 10k run with reports on one core.
+/// depend on nothing but its own ramps, so the result is the same on any number of threads). Only the
+/// intervals where some member's ramp run starts or ends are computed (`report::rpo_changes`): clipping
+/// every machine's ramps at every interval was 15 % of a 10k run with reports on one core.
 pub fn rpo_series(
     tracker: &RpoTracker,
     items: &[ItemId],
