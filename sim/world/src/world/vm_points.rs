@@ -125,14 +125,7 @@ impl VmPoints {
         if self.last_tag().is_some_and(|last| last >= tag_ms) {
             return false;
         }
-        self.tags.push(tag_ms);
-        self.kinds.push(kind);
-        self.generations.extend(generations);
-        assert_eq!(
-            self.generations.len(),
-            self.tags.len() * self.disks.len(),
-            "one generation per replicated disk"
-        );
+        self.append(tag_ms, kind, generations);
         true
     }
 
@@ -145,24 +138,34 @@ impl VmPoints {
         kind: PointKind,
         generations: impl IntoIterator<Item = u64>,
     ) -> bool {
-        if self.last_tag() == Some(tag_ms) {
-            let i = self.len() - 1;
-            let w = self.disks.len();
-            self.kinds[i] = kind;
-            self.generations.truncate(i * w);
-        } else if self.last_tag().is_some_and(|last| last > tag_ms) {
-            return false;
-        } else {
-            self.tags.push(tag_ms);
-            self.kinds.push(kind);
+        match self.last_tag() {
+            Some(last) if last > tag_ms => return false,
+            Some(last) if last == tag_ms => {
+                let n = self.len() - 1;
+                self.tags.truncate(n);
+                self.kinds.truncate(n);
+                self.generations.truncate(n * self.disks.len());
+            }
+            _ => {}
         }
+        self.append(tag_ms, kind, generations);
+        true
+    }
+
+    fn append(
+        &mut self,
+        tag_ms: Millis,
+        kind: PointKind,
+        generations: impl IntoIterator<Item = u64>,
+    ) {
+        self.tags.push(tag_ms);
+        self.kinds.push(kind);
         self.generations.extend(generations);
         assert_eq!(
             self.generations.len(),
             self.tags.len() * self.disks.len(),
             "one generation per replicated disk"
         );
-        true
     }
 
     /// Drops every point (a commit deletes them on the MT).
