@@ -85,13 +85,17 @@ impl TagRun {
 
     /// Takes `next` on when it continues this run (the same grid, kinds and offset rate).
     fn extend(&mut self, next: &TagRun) -> bool {
-        let n = u64::from(self.count);
+        // the tag after its last, if its time exists (no overflow near the end of time)
+        let after = (u64::from(self.count).checked_mul(u64::from(self.step_ms)))
+            .and_then(|d| self.first_tag_ms.checked_add(d))
+            .map(|_| self.tag(u64::from(self.count)));
         let continues = self.kind == next.kind
             && self.step_ms == next.step_ms
             && self.offset_step == next.offset_step
             && self.count.checked_add(next.count).is_some()
-            && (self.tag(n).tag_ms, self.tag(n).offset_millibytes)
-                == (next.first_tag_ms, next.offset);
+            && after.is_some_and(|t| {
+                (t.tag_ms, t.offset_millibytes) == (next.first_tag_ms, next.offset)
+            });
         if continues {
             self.count += next.count;
         }
@@ -185,9 +189,13 @@ impl PendingTags {
                 offset_step: rate,
                 kind: run_kind,
             };
-            let after = run.tag(u64::from(n));
             self.push_compact(run);
-            (first, offset, left) = (after.tag_ms, after.offset_millibytes, left - u64::from(n));
+            left -= u64::from(n);
+            if left > 0 {
+                // more than u32::MAX tags (never in a run: the caller keeps at most 4,096)
+                let after = run.tag(u64::from(n));
+                (first, offset) = (after.tag_ms, after.offset_millibytes);
+            }
         }
     }
 
@@ -402,5 +410,15 @@ mod tests {
         p.push_run(0, 300_000, 2, 0, 1, Some(odd), CrashConsistent);
         let kinds: Vec<_> = all(p).iter().map(|t| t.kind).collect();
         assert_eq!(kinds, [AppConsistent, CrashConsistent]);
+    }
+
+    #[test]
+    fn runs_at_the_end_of_time_do_not_overflow() {
+        let crash = RecoveryPointKind::CrashConsistent;
+        let mut p = PendingTags::default();
+        p.push_run(u64::MAX - 10, 300_000, 1, 0, 7, None, crash);
+        p.push_run(u64::MAX - 5, 300_000, 1, 7, 7, None, crash);
+        assert_eq!(p.len(), 2);
+        assert_eq!(p.runs.len(), 2, "the first run has no tag after its last");
     }
 }

@@ -129,27 +129,32 @@ impl VmPoints {
         true
     }
 
-    /// Adds a final sync's point (FB-03 "latest"): as [`VmPoints::push`], except that it replaces the
-    /// newest point when that has the same tag (the regular point of the tag the final sync was asked
-    /// at; the final sync's is the one a failback to it recovers). Whether it was kept.
+    /// Adds a final sync's point (FB-03 "latest") in tag order: a point of the same tag (the regular
+    /// point of the tag the final sync was asked at) takes the final sync's generations, the one a
+    /// failback to it recovers, and stays app-consistent if it was (as the engine merges the two).
     pub fn push_final(
         &mut self,
         tag_ms: Millis,
         kind: PointKind,
         generations: impl IntoIterator<Item = u64>,
-    ) -> bool {
-        match self.last_tag() {
-            Some(last) if last > tag_ms => return false,
-            Some(last) if last == tag_ms => {
-                let n = self.len() - 1;
-                self.tags.truncate(n);
-                self.kinds.truncate(n);
-                self.generations.truncate(n * self.disks.len());
-            }
-            _ => {}
+    ) {
+        let w = self.disks.len();
+        let at = self.tags.partition_point(|&t| t < tag_ms);
+        if at == self.len() {
+            self.append(tag_ms, kind, generations);
+            return;
         }
-        self.append(tag_ms, kind, generations);
-        true
+        let gens: Vec<u64> = generations.into_iter().collect();
+        assert_eq!(gens.len(), w, "one generation per replicated disk");
+        if self.tags[at] == tag_ms {
+            self.kinds[at] = self.kinds[at].max(kind);
+            self.generations[at * w..(at + 1) * w].copy_from_slice(&gens);
+        } else {
+            // older than the newest point (not seen in any run: the source is off from the tag on)
+            self.tags.insert(at, tag_ms);
+            self.kinds.insert(at, kind);
+            self.generations.splice(at * w..at * w, gens);
+        }
     }
 
     fn append(
@@ -246,18 +251,21 @@ mod tests {
     #[test]
     fn a_final_sync_point_replaces_the_regular_one_of_its_tag() {
         let mut p = store();
-        assert!(p.push_final(30, PointKind::App, [7, 8]));
+        p.push_final(30, PointKind::App, [7, 8]);
         assert_eq!(p.len(), 3);
-        assert_eq!(
-            p.find(30).map(|x| (x.kind, x.generations)),
-            Some((PointKind::App, &[7, 8][..]))
-        );
-        assert!(
-            !p.push_final(25, PointKind::Crash, [0, 0]),
-            "older than the newest"
-        );
-        assert!(p.push_final(35, PointKind::Crash, [9, 9]));
-        assert_eq!(p.len(), 4);
+        let at = |p: &VmPoints, t| p.find(t).map(|x| (x.kind, x.generations.to_vec()));
+        assert_eq!(at(&p, 30), Some((PointKind::App, vec![7, 8])));
+        // an app-consistent point stays so
+        p.push_final(20, PointKind::Crash, [5, 5]);
+        assert_eq!(at(&p, 20), Some((PointKind::App, vec![5, 5])));
+        // an older tag goes in its place, a newer one at the end
+        p.push_final(25, PointKind::Crash, [0, 1]);
+        p.push_final(35, PointKind::Crash, [9, 9]);
+        let tags: Vec<Millis> = p.iter().map(|x| x.tag_ms).collect();
+        assert_eq!(tags, vec![10, 20, 25, 30, 35]);
+        assert_eq!(at(&p, 25), Some((PointKind::Crash, vec![0, 1])));
+        assert_eq!(at(&p, 35), Some((PointKind::Crash, vec![9, 9])));
+        assert_eq!(at(&p, 10), Some((PointKind::Crash, vec![1, 2])));
     }
 
     #[test]
