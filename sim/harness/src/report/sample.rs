@@ -154,9 +154,19 @@ fn link_name(direction: Direction) -> &'static str {
 fn group_resource(g: &MeterGroup) -> String {
     match g {
         MeterGroup::Link(d) => link_name(*d).to_owned(),
-        MeterGroup::ProcessServer(ps) => format!("ps/{ps}"),
-        MeterGroup::MasterTarget(mt) => format!("mt/{mt}"),
+        MeterGroup::ProcessServer(ps) => ps_resource(ps.as_str()),
+        MeterGroup::MasterTarget(mt) => mt_resource(mt.as_str()),
     }
+}
+
+/// The report name of a process server (as its topology node is named).
+fn ps_resource(name: &str) -> String {
+    format!("ps/{name}")
+}
+
+/// The report name of a master target (as its topology node is named).
+fn mt_resource(name: &str) -> String {
+    format!("mt/{name}")
 }
 
 /// The samples of one run.
@@ -479,8 +489,8 @@ impl Recorder {
         for (direction, ps, mt) in &self.routes[self.route_targets.len()..] {
             let names = [
                 Some(link_name(*direction).to_owned()),
-                ps.as_ref().map(|ps| format!("ps/{ps}")),
-                mt.as_ref().map(|mt| format!("mt/{mt}")),
+                ps.as_deref().map(ps_resource),
+                mt.as_deref().map(mt_resource),
             ];
             let targets = (names.iter().flatten())
                 .filter_map(|n| position.get(n.as_str()).copied())
