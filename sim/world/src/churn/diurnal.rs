@@ -49,6 +49,8 @@ pub struct DiurnalChurn {
     params: DiurnalParams,
     quanta_per_day: u64,
     day_total_millibytes: u128,
+    /// The highest quantum rate (asked of every stream that catches up: `fluid::disk`'s closed form).
+    peak_bps: u64,
     /// The rate of each quantum of the day, computed once (one `cos` each); shared by clones.
     rates: Arc<[u64]>,
     /// Churn from midnight to the start of each quantum (and of the next midnight), so cumulative churn
@@ -101,6 +103,7 @@ impl DiurnalChurn {
             params,
             quanta_per_day,
             day_total_millibytes: sum,
+            peak_bps: rates.iter().copied().max().unwrap_or(0),
             rates,
             prefix_millibytes: prefix.into(),
         })
@@ -113,7 +116,7 @@ impl DiurnalChurn {
 
     /// The highest rate of any quantum, bytes per second.
     pub fn peak_bps(&self) -> u64 {
-        self.rates.iter().copied().max().unwrap_or(0)
+        self.peak_bps
     }
 
     /// Exact bytes written over one whole day (floored to whole bytes).

@@ -123,6 +123,12 @@ impl PendingTags {
         (self.applied.front().copied()).or_else(|| self.runs.front().map(|r| r.tag(0)))
     }
 
+    /// The latest time at which an applied waiting tag becomes usable (not always the newest tag's:
+    /// a lag that shrank makes newer tags usable sooner; they still wait behind the older ones).
+    pub fn latest_applied_usable_at(&self) -> Option<Millis> {
+        self.applied.iter().filter_map(|t| t.usable_at_ms).max()
+    }
+
     /// The oldest tag whose data is not applied yet.
     pub fn first_unapplied(&self) -> Option<PendingTag> {
         self.runs.front().map(|r| r.tag(0))

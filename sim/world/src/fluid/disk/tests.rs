@@ -806,3 +806,96 @@ fn points_do_not_depend_on_how_often_a_backlogged_disk_is_advanced() {
         );
     }
 }
+
+/// Two copies of a disk, one brought over churn segments in closed form where it
+/// [`FluidDisk::stays_caught_up`], one segment by segment.
+fn advance_both(closed: &mut FluidDisk, stepped: &mut FluidDisk, to: Millis) {
+    closed.advance(to);
+    CLOSED_FORM.with(|c| c.set(false));
+    stepped.advance(to);
+    CLOSED_FORM.with(|c| c.set(true));
+}
+
+/// Everything a closed-form advance could get wrong, waiting tags and logged points included.
+fn observe_all(d: &mut FluidDisk) -> impl PartialEq + std::fmt::Debug {
+    (
+        format!("{:?}", observe(d)),
+        d.pending.clone(),
+        d.next_tag_ms,
+        d.tags_discarded,
+        d.take_usable_points(),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Exactness of the closed form for caught-up disks (issue 6): a stream sent at least at its
+    /// churn's peak, with its point log paused, is brought over many diurnal quanta at once exactly as
+    /// quantum by quantum: generations, waiting tags, newest points, what the log keeps.
+    #[test]
+    fn caught_up_closed_form_is_exact(
+        ops in prop::collection::vec(prop_oneof![
+            6 => (0u64..3 * HOUR_MS).prop_map(Op::Advance),
+            3 => (0u64..60 * MB).prop_map(Op::SetRate),
+            4 => (0u64..20 * MB).prop_map(Op::Diurnal),
+            1 => (0u64..20 * MB).prop_map(Op::SetChurn),
+            1 => any::<bool>().prop_map(Op::Source),
+            1 => (0u64..2 * GB).prop_map(Op::Resync),
+            1 => Just(Op::TagNow),
+            2 => (0u64..30 * MINUTE_MS).prop_map(Op::Lag),
+        ], 1..30),
+        pause_at in prop::option::weighted(0.9, 0u64..3 * HOUR_MS),
+        app_every_hours in prop::option::of(1u64..3),
+    ) {
+        let mut a = disk(MB);
+        a.enable_point_log(8);
+        a.pause_point_log_from(pause_at.map(|t| t - t % CRASH_CONSISTENT_INTERVAL_MS));
+        let policy = TagPolicy { app_consistent_interval_ms: app_every_hours.map(|h| h * HOUR_MS) };
+        a.set_tag_policy(0, Some(policy)).unwrap();
+        let mut b = a.clone();
+        for o in &ops {
+            if let Op::Advance(dt) = *o {
+                let to = a.now_ms() + dt;
+                advance_both(&mut a, &mut b, to);
+            } else {
+                apply(&mut a, o);
+                apply(&mut b, o);
+            }
+            prop_assert_eq!(observe_all(&mut a), observe_all(&mut b));
+        }
+    }
+}
+
+/// The closed form is taken: a follower-like disk over two days of quanta (else the exactness
+/// test above would compare the per-segment path with itself).
+#[test]
+fn caught_up_disk_over_days_takes_the_closed_form() {
+    let churn = DiurnalChurn::new(DiurnalParams {
+        mean_bps: MB,
+        amplitude_permille: 600,
+        peak_minute_of_day: 600,
+        quantum_ms: HOUR_MS,
+    })
+    .unwrap();
+    let mut d = FluidDisk::new(0, 100 * GB, 40 * GB, ChurnModel::Diurnal(churn));
+    d.set_tag_policy(0, Some(TagPolicy::default())).unwrap();
+    d.set_transfer_lag(0, 3 * MINUTE_MS);
+    d.set_send_rate(0, 2 * MB);
+    d.enable_point_log(8);
+    d.pause_point_log_from(Some(0));
+    assert!(d.stays_caught_up());
+    let mut stepped = d.clone();
+    let to = 2 * DAY_MS + 7 * MINUTE_MS;
+    advance_both(&mut d, &mut stepped, to);
+    assert_eq!(observe_all(&mut d), observe_all(&mut stepped));
+    assert_eq!(d.newest_usable().unwrap().tag_ms, to - 7 * MINUTE_MS);
+    assert_eq!(
+        d.pending.len(),
+        1,
+        "the tag at 2 d + 5 min waits out its lag"
+    );
+    // a disk sent below its churn's peak is not caught up for good: segment by segment
+    d.set_send_rate(to, MB);
+    assert!(!d.stays_caught_up());
+}
