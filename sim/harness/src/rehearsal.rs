@@ -64,7 +64,8 @@ pub fn rehearse_recording(
         if let Some(r) = recorder.as_deref_mut()
             && sample == Some(t)
         {
-            runner.world.catch_up_for_reading(); // machines under a cadence are not accounted by reports
+            // (`run_until` ended with `catch_up_for_reading`: machines under a cadence are not
+            // accounted by reports)
             r.sample(&runner.world);
         }
         if t == next_progress {

@@ -675,27 +675,24 @@ impl World {
     /// are left too: only the world reads their generations, and it accounts a machine before it does
     /// (each such disk cost two lookups of its VMs by name, at every report sample).
     /// Quiet machines ([`World::quiet_since`]) are not even looked at: none of their disks would move.
+    /// Machines that rest ([`MachineTable::rests`]: every disk left where it is) are not looked at
+    /// either.
     pub fn catch_up_for_reading(&mut self) {
         self.debug_check_meters();
-        let now = self.now();
-        for (pos, &since) in self.quiet_since.iter().enumerate() {
-            if since != Millis::MAX {
-                continue;
-            }
-            if let Some(m) = self.machines.value_at_mut(pos) {
-                let n = m.disks.len();
-                plane::account_machine_disks(m, &self.estate, &self.shares, 0..n, now, true);
-            }
-        }
+        self.machines.debug_check_rest();
+        let quiet_since = std::mem::take(&mut self.quiet_since);
+        self.account_for_reading(|pos, _| quiet_since.get(pos).is_none_or(|&s| s == Millis::MAX));
+        self.quiet_since = quiet_since;
     }
 
-    /// [`World::catch_up_for_reading`] for the machines `which` picks.
-    pub(crate) fn account_for_reading(&mut self, which: impl Fn(&Machine) -> bool) {
+    /// [`World::catch_up_for_reading`] for the machines `which` picks (by position and machine).
+    pub(crate) fn account_for_reading(&mut self, which: impl Fn(usize, &Machine) -> bool) {
         let now = self.now();
-        for m in self.machines.values_mut().filter(|m| which(m)) {
+        let (estate, shares) = (&self.estate, &self.shares);
+        self.machines.account_restless(which, |m| {
             let n = m.disks.len();
-            plane::account_machine_disks(m, &self.estate, &self.shares, 0..n, now, true);
-        }
+            plane::account_machine_disks(m, estate, shares, 0..n, now, true);
+        });
     }
 
     pub(crate) fn schedule(&mut self, at: Millis, ev: Event) -> EventKey {

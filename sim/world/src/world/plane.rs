@@ -515,7 +515,7 @@ impl World {
 
     /// Every cadence is checked at the end of the instant (a fault may touch any stream).
     pub(crate) fn check_all_cadences(&mut self) {
-        for (item, m) in &self.machines {
+        for (item, m) in self.machines.iter() {
             note_cadence_change(&mut self.cadence_check, item, m);
         }
     }

@@ -157,7 +157,7 @@ impl World {
     /// At a report, before the process servers' health: brings to now the machines under a sync cadence,
     /// except their resyncs held in virtual time ([`World::stream_load`] reads those as of now).
     pub(crate) fn account_sync_cadence_disks(&mut self) {
-        self.account_for_reading(|m| m.sync_cadence.is_some());
+        self.account_for_reading(|_, m| m.sync_cadence.is_some());
     }
 
     /// At a report: the machines under a sync cadence whose point logs are due to be gathered (their
