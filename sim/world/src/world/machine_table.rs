@@ -149,7 +149,7 @@ mod tests {
         .build();
         let w = World::new(spec).expect("valid");
         let mut t = w.machines().clone();
-        let mut pass = |t: &mut super::MachineTable| {
+        let pass = |t: &mut super::MachineTable| {
             let mut seen = Vec::new();
             t.account_restless(|_, _| true, |m| seen.push(m.item.clone()));
             seen
