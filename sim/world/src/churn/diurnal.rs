@@ -129,6 +129,13 @@ impl DiurnalChurn {
         self.rates[(k_in_day % self.quanta_per_day) as usize]
     }
 
+    /// The rate of each quantum of the day and the quantum's length: what
+    /// [`RegularChurn`](super::RegularChurn) reads (`None` when the rate never changes).
+    pub(super) fn steps(&self) -> Option<(Arc<[u64]>, Millis)> {
+        (self.params.amplitude_permille != 0 && self.params.mean_bps != 0)
+            .then(|| (Arc::clone(&self.rates), self.params.quantum_ms))
+    }
+
     fn quantum_index(&self, t: Millis) -> u64 {
         (t % DAY_MS) / self.params.quantum_ms
     }

@@ -62,6 +62,43 @@ pub struct ChurnSegment {
     pub until_ms: Option<Millis>,
 }
 
+/// A constant or diurnal model's rate over time in 32 bytes (a model is ≈ 100): what the calendar of
+/// churn steps keeps for each of the 30,000 streams that follow their churn at 10k (issue 6), so that a
+/// step reads one small record and a shared table. [`RegularChurn::segment_at`] answers exactly what
+/// [`ChurnModel::segment_at`] does for the model it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegularChurn {
+    /// The same rate for ever, bytes per second.
+    Constant(u64),
+    /// A rate per quantum of the day (`rates.len()` quanta of `quantum_ms`, from midnight).
+    Daily {
+        /// Bytes per second in each quantum of the day.
+        rates: std::sync::Arc<[u64]>,
+        /// The quantum's length.
+        quantum_ms: Millis,
+    },
+}
+
+impl RegularChurn {
+    /// The rate at `t` and the next quantum boundary after it (as [`ChurnModel::segment_at`]).
+    pub fn segment_at(&self, t: Millis) -> ChurnSegment {
+        match self {
+            RegularChurn::Constant(rate_bps) => ChurnSegment {
+                rate_bps: *rate_bps,
+                until_ms: None,
+            },
+            RegularChurn::Daily { rates, quantum_ms } => {
+                let q = *quantum_ms;
+                let k = (t % drsim_engine::time::DAY_MS) / q;
+                ChurnSegment {
+                    rate_bps: rates[(k % rates.len() as u64) as usize],
+                    until_ms: (t / q).checked_add(1).and_then(|k| k.checked_mul(q)),
+                }
+            }
+        }
+    }
+}
+
 /// Errors from building a churn model: bad parameters or a bad trace CSV.
 ///
 /// CSV errors name the row (the 1-based line in the file, the header being row 1) and, where one is
@@ -181,6 +218,19 @@ impl ChurnModel {
         }
     }
 
+    /// The model as the steps of a stream that follows its churn read it ([`RegularChurn`]), for the
+    /// models whose rate changes on a regular grid (constant, diurnal); `None` for the others.
+    pub fn regular(&self) -> Option<RegularChurn> {
+        match self {
+            ChurnModel::Constant { rate_bps } => Some(RegularChurn::Constant(*rate_bps)),
+            ChurnModel::Diurnal(m) => Some(match m.steps() {
+                Some((rates, quantum_ms)) => RegularChurn::Daily { rates, quantum_ms },
+                None => RegularChurn::Constant(m.quantum_rate_bps(0)),
+            }),
+            ChurnModel::BurstyOnOff(_) | ChurnModel::Trace(_) => None,
+        }
+    }
+
     /// Write rate in bytes per second at instant `t` (the rate on `[t, next_change_after(t))`).
     pub fn rate_at(&self, t: Millis) -> u64 {
         self.segment_at(t).rate_bps
@@ -272,6 +322,47 @@ mod tests {
     use proptest::prelude::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
+
+    /// A regular model's compact form answers every segment query as the model does (a flat diurnal
+    /// model, with no amplitude or no mean, becomes a constant).
+    #[test]
+    fn regular_churn_answers_as_its_model() {
+        let diurnal = |mean_bps, amplitude_permille, quantum_ms| {
+            ChurnModel::Diurnal(
+                DiurnalChurn::new(DiurnalParams {
+                    mean_bps,
+                    amplitude_permille,
+                    peak_minute_of_day: 10 * 60,
+                    quantum_ms,
+                })
+                .unwrap(),
+            )
+        };
+        let models = [
+            ChurnModel::constant(5_000),
+            ChurnModel::idle(),
+            diurnal(20_000, 600, HOUR_MS),
+            diurnal(20_000, 600, 5 * MINUTE_MS),
+            diurnal(20_000, 0, HOUR_MS),
+            diurnal(0, 600, HOUR_MS),
+        ];
+        for m in &models {
+            let r = m.regular().expect("regular");
+            for t in (0..3 * DAY_MS).step_by(7 * MINUTE_MS as usize + 13).chain([
+                HOUR_MS - 1,
+                HOUR_MS,
+                u64::MAX - 1,
+                u64::MAX,
+            ]) {
+                assert_eq!(r.segment_at(t), m.segment_at(t), "{m:?} at {t}");
+            }
+        }
+        assert_eq!(
+            diurnal(20_000, 0, HOUR_MS).regular(),
+            Some(RegularChurn::Constant(20_000))
+        );
+        assert!(sample_models().iter().any(|m| m.regular().is_none()));
+    }
 
     fn sample_models() -> Vec<ChurnModel> {
         let diurnal = DiurnalChurn::new(DiurnalParams {

@@ -159,6 +159,14 @@ pub struct FlowSlot {
     slot: u32,
 }
 
+#[cfg(test)]
+impl FlowSlot {
+    /// A slot for tests of the callers' bookkeeping (no network behind it).
+    pub(crate) fn for_tests(id: FlowId, slot: u32) -> Self {
+        Self { id, slot }
+    }
+}
+
 /// A flow as stored.
 #[derive(Clone, Debug)]
 struct Flow {

@@ -47,7 +47,10 @@ impl World {
             if s.follows_churn || s.held_by.is_some() || s.virtual_mark.is_some() {
                 continue;
             }
-            let Some(peak) = s.fluid.churn().regular_peak_bps() else {
+            let (Some(peak), Some(churn)) = (
+                s.fluid.churn().regular_peak_bps(),
+                s.fluid.churn().regular(),
+            ) else {
                 continue;
             };
             debug_assert_eq!(s.fluid.now_ms(), now, "accounted to now");
@@ -60,7 +63,6 @@ impl World {
             s.fluid
                 .set_send_rate(now, peak.max(s.fluid.send_rate_bps()));
             s.follows_churn = true;
-            let churn = s.fluid.churn().clone();
             let seg = churn.segment_at(now);
             let next_step_ms = next_step(&churn, seg);
             if let Some(at) = next_step_ms {
@@ -132,17 +134,78 @@ impl World {
     }
 }
 
-/// The streams that follow their churn, by flow.
-/// Hashed by flow: every follower is looked up at each of its churn steps (30,000 an hour at 10k), and
-/// nothing iterates the map, so its order never reaches an output (the hasher has a fixed seed anyway).
-pub(crate) type Followers =
-    std::collections::HashMap<FlowId, Follower, drsim_engine::indexed::IndexHasher>;
+/// The streams that follow their churn, by flow: every follower is looked up at each of its churn
+/// steps (30,000 an hour at 10k) and again when the network answers. Kept side by side in one vector
+/// and found through an index by flow id (the world numbers flows from 0), so that a step's followers,
+/// taken in flow order, are read mostly in the order they lie in memory: in a hash map of whole churn
+/// models they were a cache miss each, half of a steady hour's work (issue 6). Nothing iterates the
+/// followers, so where each lies never reaches an output.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Followers {
+    /// By flow id: the follower's place in `slab` ([`NONE`] for none).
+    at: Vec<u32>,
+    /// The followers, each with its flow.
+    slab: Vec<(FlowId, Follower)>,
+}
+
+/// No follower at this flow id.
+const NONE: u32 = u32::MAX;
+
+impl Followers {
+    fn place(&self, flow: &FlowId) -> Option<usize> {
+        let i = usize::try_from(flow.0).ok()?;
+        match self.at.get(i) {
+            Some(&p) if p != NONE => Some(p as usize),
+            _ => None,
+        }
+    }
+
+    /// The follower of a flow.
+    pub(crate) fn get(&self, flow: &FlowId) -> Option<&Follower> {
+        self.place(flow).map(|p| &self.slab[p].1)
+    }
+
+    /// The follower of a flow, to change.
+    pub(crate) fn get_mut(&mut self, flow: &FlowId) -> Option<&mut Follower> {
+        self.place(flow).map(|p| &mut self.slab[p].1)
+    }
+
+    /// Whether the flow has a follower.
+    pub(crate) fn contains_key(&self, flow: &FlowId) -> bool {
+        self.place(flow).is_some()
+    }
+
+    /// Adds (or replaces) the follower of a flow.
+    pub(crate) fn insert(&mut self, flow: FlowId, f: Follower) {
+        if let Some(p) = self.place(&flow) {
+            self.slab[p].1 = f;
+            return;
+        }
+        let i = usize::try_from(flow.0).expect("flow ids are numbered from 0");
+        if self.at.len() <= i {
+            self.at.resize(i + 1, NONE);
+        }
+        self.at[i] = u32::try_from(self.slab.len()).expect("fewer than 2^32 followers");
+        self.slab.push((flow, f));
+    }
+
+    /// Takes a flow's follower out (the last one takes its place).
+    pub(crate) fn remove(&mut self, flow: &FlowId) -> Option<Follower> {
+        let p = self.place(flow)?;
+        self.at[flow.0 as usize] = NONE;
+        let (_, f) = self.slab.swap_remove(p);
+        if let Some((moved, _)) = self.slab.get(p) {
+            self.at[moved.0 as usize] = p as u32;
+        }
+        Some(f)
+    }
+}
 
 /// A follower as a churn step sees it (it reads nothing else).
 #[derive(Clone, Debug)]
 pub(crate) struct Follower {
-    /// Its churn model.
-    pub(crate) churn: crate::churn::ChurnModel,
+    /// Its churn, as its steps read it.
+    pub(crate) churn: crate::churn::RegularChurn,
     /// Its churn rate since its last step (or since it started following).
     rate_bps: u64,
     /// When its churn rate changes next (its next step; `None`: never).
@@ -166,7 +229,10 @@ impl Follower {
 
 /// The next time after `now` at which a follower's churn rate changes, from its churn's segment at
 /// `now`.
-fn next_step(churn: &crate::churn::ChurnModel, now: crate::churn::ChurnSegment) -> Option<Millis> {
+fn next_step(
+    churn: &crate::churn::RegularChurn,
+    now: crate::churn::ChurnSegment,
+) -> Option<Millis> {
     let rate = now.rate_bps;
     let mut t = now.until_ms?;
     // a boundary that keeps the rate is no step (a day of quanta at most)
@@ -192,4 +258,46 @@ fn add_step(
         let _ = kernel.schedule_at(at.max(kernel.now()), Event::ChurnStep);
     }
     entry.push(flow);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::churn::RegularChurn;
+
+    fn follower(rate_bps: u64) -> Follower {
+        Follower {
+            churn: RegularChurn::Constant(rate_bps),
+            rate_bps,
+            next_step_ms: None,
+            slot: crate::network::FlowSlot::for_tests(FlowId(0), 0),
+            metered: None,
+        }
+    }
+
+    /// Taking a follower out moves the last one into its place: every flow still finds its own.
+    #[test]
+    fn followers_find_their_flow_after_removals() {
+        let mut f = Followers::default();
+        for id in [5, 0, 9, 3] {
+            f.insert(FlowId(id), follower(id * 10));
+        }
+        assert_eq!(f.remove(&FlowId(0)).map(|x| x.rate_bps), Some(0));
+        assert!(f.remove(&FlowId(0)).is_none(), "once");
+        assert!(f.remove(&FlowId(77)).is_none(), "beyond the index");
+        f.insert(FlowId(9), follower(91)); // replaces
+        for (id, rate) in [(5, 50), (9, 91), (3, 30)] {
+            assert_eq!(
+                f.get(&FlowId(id)).map(|x| x.rate_bps),
+                Some(rate),
+                "flow {id}"
+            );
+        }
+        assert!(!f.contains_key(&FlowId(0)));
+        f.get_mut(&FlowId(3)).unwrap().rate_bps = 33;
+        assert_eq!(f.remove(&FlowId(3)).map(|x| x.rate_bps), Some(33));
+        assert_eq!(f.remove(&FlowId(5)).map(|x| x.rate_bps), Some(50));
+        assert_eq!(f.get(&FlowId(9)).map(|x| x.rate_bps), Some(91));
+        assert_eq!(f.slab.len(), 1);
+    }
 }
