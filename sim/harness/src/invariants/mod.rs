@@ -114,8 +114,9 @@ pub struct Violation {
     pub message: String,
 }
 
-/// One invariant.
-pub trait Checker {
+/// One invariant. `Send + Sync` so that the report of a finished run is built from it on several
+/// threads.
+pub trait Checker: Send + Sync {
     /// Its ID (DOMAIN.md §6).
     fn id(&self) -> &'static str;
     /// Looks at a step; pushes what it finds broken.

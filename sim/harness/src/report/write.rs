@@ -22,17 +22,29 @@ pub const FILES: &[&str] = &[
 /// Writes every report file into `dir` (created if missing).
 pub fn write_dir(report: &Report, dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    csv_file(&dir.join("rpo.csv"), |w| rpo(report, w))?;
-    csv_file(&dir.join("backlog.csv"), |w| backlog(report, w))?;
-    csv_file(&dir.join("throughput.csv"), |w| throughput(report, w))?;
-    csv_file(&dir.join("items.csv"), |w| items(report, w))?;
-    csv_file(&dir.join("jobs.csv"), |w| jobs(report, w))?;
-    write_atomically(&dir.join("summary.json"), |w| {
-        serde_json::to_writer_pretty(&mut *w, &report.summary)?;
-        w.write_all(b"\n")
-    })?;
-    let page = super::html::render(report);
-    write_atomically(&dir.join("report.html"), |w| w.write_all(page.as_bytes()))
+    type Task<'a> = Box<dyn Fn() -> std::io::Result<()> + Send + Sync + 'a>;
+    let tasks: [Task<'_>; 7] = [
+        Box::new(|| csv_file(&dir.join("rpo.csv"), |w| rpo(report, w))),
+        Box::new(|| csv_file(&dir.join("backlog.csv"), |w| backlog(report, w))),
+        Box::new(|| csv_file(&dir.join("throughput.csv"), |w| throughput(report, w))),
+        Box::new(|| csv_file(&dir.join("items.csv"), |w| items(report, w))),
+        Box::new(|| csv_file(&dir.join("jobs.csv"), |w| jobs(report, w))),
+        Box::new(|| {
+            write_atomically(&dir.join("summary.json"), |w| {
+                serde_json::to_writer_pretty(&mut *w, &report.summary)?;
+                w.write_all(b"\n")
+            })
+        }),
+        Box::new(|| {
+            let page = super::html::render(report);
+            write_atomically(&dir.join("report.html"), |w| w.write_all(page.as_bytes()))
+        }),
+    ];
+    // each file on its own (a 10k fleet's take ≈ 0.4 s on one core, issue 6); the first error in the
+    // order above is the one told
+    use rayon::prelude::*;
+    let results: Vec<std::io::Result<()>> = tasks.par_iter().map(|t| t()).collect();
+    results.into_iter().collect()
 }
 
 type Csv<'a> = csv::Writer<&'a mut dyn Write>;
