@@ -123,9 +123,11 @@ fn build_parts(
             rayon::join(
                 || jobs::machine_jobs(&r.runner),
                 || {
-                    series
-                        .then(|| jobs::job_rows(&r.runner))
-                        .unwrap_or_default()
+                    if series {
+                        jobs::job_rows(&r.runner)
+                    } else {
+                        Vec::new()
+                    }
                 },
             )
         },
