@@ -178,8 +178,8 @@ pub fn summarise(file: &str, scenario: &Scenario, built: &Built, r: &Rehearsal) 
     let rpo = r
         .runner
         .rpo
-        .series
-        .iter()
+        .all_series()
+        .into_iter()
         .filter_map(|(item, s)| {
             Some((
                 item.0.clone(),

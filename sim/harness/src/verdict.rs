@@ -183,8 +183,7 @@ pub fn judge(built: &Built, runner: &Runner, violations: &[Violation]) -> Verdic
             .filter_map(|i| {
                 runner
                     .rpo
-                    .series
-                    .get(i)
+                    .series(i)
                     .and_then(|s| s.max_in(from, until))
                     .map(|m| (m, i))
             })

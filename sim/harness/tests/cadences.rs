@@ -27,7 +27,7 @@ fn outcome(file: &Path, scenario: &Scenario, built: &Built, r: &Rehearsal) -> St
             text += &format!("\n{}: {:?} {:?}", item.id, rec.state, points);
         }
     }
-    for (item, series) in &r.runner.rpo.series {
+    for (item, series) in r.runner.rpo.all_series() {
         text += &format!("\n{item}: {:?}", series.segments);
     }
     text

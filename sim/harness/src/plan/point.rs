@@ -81,9 +81,9 @@ fn measure(v: Variant, percentile: u32, r: &Rehearsal, report: &Report) -> Point
     let ramps: Vec<Segment> = r
         .runner
         .rpo
-        .series
-        .values()
-        .flat_map(|s| s.segments.iter().copied())
+        .all_series()
+        .into_iter()
+        .flat_map(|(_, s)| s.segments.iter().copied())
         .collect();
     let mut olr = ModeFigures::default();
     let mut alr = ModeFigures::default();

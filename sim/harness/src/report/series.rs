@@ -98,14 +98,7 @@ pub fn rpo_series(
     let empty = Default::default();
     let series: Vec<&[Segment]> = items
         .iter()
-        .map(|i| {
-            tracker
-                .series
-                .get(i)
-                .map_or(&empty, |s| s)
-                .segments
-                .as_slice()
-        })
+        .map(|i| tracker.series(i).map_or(&empty, |s| s).segments.as_slice())
         .collect();
     // at most 8 runs: each starts its cursors from the first ramp again
     let runs = rayon::current_num_threads().clamp(1, 8);

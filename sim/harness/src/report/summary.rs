@@ -222,7 +222,7 @@ pub fn summarise(
 ) -> Summary {
     let threshold_ms = meta.rpo_threshold_ms;
     let empty = RpoSeries::default();
-    let series = |i: &ItemId| tracker.series.get(i).unwrap_or(&empty);
+    let series = |i: &ItemId| tracker.series(i).unwrap_or(&empty);
     let plan_of = |i: &ItemId| {
         plans
             .iter()

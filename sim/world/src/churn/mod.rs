@@ -99,6 +99,36 @@ impl RegularChurn {
     }
 }
 
+impl RegularChurn {
+    /// The rate at `t` and the first quantum boundary after `t` where the rate differs from it (a
+    /// boundary that keeps the rate is no step; after 2,048 boundaries of the same rate, the next one
+    /// anyway): when a stream that follows its churn must ask the network for a new demand. `None`:
+    /// never (a constant, or beyond the end of time). Walks the day's table from the quantum of `t`
+    /// with one division in all (a follower's hourly step, 30,000 an hour at 10k, issue 6).
+    pub fn rate_and_next_step(&self, t: Millis) -> (u64, Option<Millis>) {
+        let RegularChurn::Daily { rates, quantum_ms } = self else {
+            return (self.segment_at(t).rate_bps, None);
+        };
+        let (q, n) = (*quantum_ms, rates.len());
+        let mut k = ((t % drsim_engine::time::DAY_MS) / q) as usize % n;
+        let rate = rates[k];
+        let Some(mut at) = (t / q).checked_add(1).and_then(|k| k.checked_mul(q)) else {
+            return (rate, None);
+        };
+        for _ in 0..2048 {
+            k = if k + 1 == n { 0 } else { k + 1 };
+            if rates[k] != rate {
+                return (rate, Some(at));
+            }
+            let Some(next) = at.checked_add(q) else {
+                return (rate, None);
+            };
+            at = next;
+        }
+        (rate, Some(at))
+    }
+}
+
 /// Errors from building a churn model: bad parameters or a bad trace CSV.
 ///
 /// CSV errors name the row (the 1-based line in the file, the header being row 1) and, where one is
@@ -357,6 +387,43 @@ mod tests {
                 assert_eq!(r.segment_at(t), m.segment_at(t), "{m:?} at {t}");
             }
         }
+        // the next step: the first boundary with another rate, as segment by segment
+        let reference = |r: &RegularChurn, t: Millis| {
+            let seg = r.segment_at(t);
+            let mut at = seg.until_ms;
+            for _ in 0..2048 {
+                let Some(u) = at else { break };
+                let s = r.segment_at(u);
+                if s.rate_bps != seg.rate_bps {
+                    return (seg.rate_bps, Some(u));
+                }
+                at = s.until_ms;
+            }
+            (seg.rate_bps, at)
+        };
+        let flat_hours = RegularChurn::Daily {
+            rates: vec![7, 7, 9, 9, 9, 7].into(),
+            quantum_ms: 4 * HOUR_MS,
+        };
+        let same = RegularChurn::Daily {
+            rates: vec![5; 24].into(),
+            quantum_ms: HOUR_MS,
+        };
+        let steps = [&models[2], &models[3], &models[4]].map(|m| m.regular().unwrap());
+        for r in steps.iter().chain([&flat_hours, &same]) {
+            for t in (0..2 * DAY_MS).step_by(17 * MINUTE_MS as usize + 1).chain([
+                u64::MAX - HOUR_MS,
+                u64::MAX - 1,
+                u64::MAX,
+            ]) {
+                assert_eq!(r.rate_and_next_step(t), reference(r, t), "{r:?} at {t}");
+            }
+        }
+        assert_eq!(
+            flat_hours.rate_and_next_step(HOUR_MS),
+            (7, Some(8 * HOUR_MS))
+        );
+        assert_eq!(same.rate_and_next_step(0), (5, Some(2049 * HOUR_MS)));
         assert_eq!(
             diurnal(20_000, 0, HOUR_MS).regular(),
             Some(RegularChurn::Constant(20_000))

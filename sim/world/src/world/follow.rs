@@ -63,8 +63,7 @@ impl World {
             s.fluid
                 .set_send_rate(now, peak.max(s.fluid.send_rate_bps()));
             s.follows_churn = true;
-            let seg = churn.segment_at(now);
-            let next_step_ms = next_step(&churn, seg);
+            let (rate_bps, next_step_ms) = churn.rate_and_next_step(now);
             if let Some(at) = next_step_ms {
                 add_step(kernel, churn_steps, at, s.flow);
             }
@@ -73,7 +72,7 @@ impl World {
                 s.flow,
                 Follower {
                     churn,
-                    rate_bps: seg.rate_bps,
+                    rate_bps,
                     next_step_ms,
                     slot,
                     metered,
@@ -120,12 +119,12 @@ impl World {
             let Some(f) = self.followers.get_mut(&flow) else {
                 continue; // it stopped following, or its stream ended
             };
-            let seg = f.churn.segment_at(now);
-            f.rate_bps = seg.rate_bps;
-            f.next_step_ms = next_step(&f.churn, seg);
-            let _ = self.net.set_demand_in(f.slot, seg.rate_bps);
+            let (rate_bps, next_step_ms) = f.churn.rate_and_next_step(now);
+            f.rate_bps = rate_bps;
+            f.next_step_ms = next_step_ms;
+            let _ = self.net.set_demand_in(f.slot, rate_bps);
             if let Some(m) = &mut f.metered {
-                self.meters.step(m, now, seg.rate_bps);
+                self.meters.step(m, now, rate_bps);
             }
             if let Some(at) = f.next_step_ms {
                 add_step(&mut self.kernel, &mut self.churn_steps, at, flow);
@@ -225,25 +224,6 @@ impl Follower {
             _ => self.rate_bps,
         }
     }
-}
-
-/// The next time after `now` at which a follower's churn rate changes, from its churn's segment at
-/// `now`.
-fn next_step(
-    churn: &crate::churn::RegularChurn,
-    now: crate::churn::ChurnSegment,
-) -> Option<Millis> {
-    let rate = now.rate_bps;
-    let mut t = now.until_ms?;
-    // a boundary that keeps the rate is no step (a day of quanta at most)
-    for _ in 0..2048 {
-        let seg = churn.segment_at(t);
-        if seg.rate_bps != rate {
-            return Some(t);
-        }
-        t = seg.until_ms?;
-    }
-    Some(t)
 }
 
 /// Puts a follower's flow on the calendar at `at` (one event per step time).
