@@ -36,14 +36,21 @@ pub const LINK_TO_AZURE: &str = "link on-prem→azure";
 pub struct ResourceSeries {
     /// What it is.
     pub kind: ResourceKind,
-    /// Bytes carried in each interval (aligned with [`Recorder::times`]).
-    pub bytes: Vec<u64>,
+    /// Bytes carried in each interval ([`ResourceSeries::bytes`]), as runs: a resource's bytes change
+    /// with its streams' churn, hourly at most once caught up (8 B per sample and resource, with a
+    /// growing vector's slack, were 76 MB of the 10k report run's peak; issue 6).
+    bytes: Runs,
     /// Capacity at each sample ([`ResourceSeries::capacity_bytes_per_s`]), as runs: 0 for none, else the
     /// capacity + 1 (capacities change rarely: 16 B per sample and resource were 80 MB at 10k; issue 6).
     capacity: Runs,
 }
 
 impl ResourceSeries {
+    /// Bytes carried in each interval (aligned with [`Recorder::times`]).
+    pub fn bytes(&self) -> impl Iterator<Item = u64> + '_ {
+        self.bytes.values()
+    }
+
     /// Capacity at each sample, bytes/s (None: uncapped).
     pub fn capacity_bytes_per_s(&self) -> impl Iterator<Item = Option<u64>> + '_ {
         self.capacity.values().map(|c| c.checked_sub(1))
@@ -433,7 +440,7 @@ impl Recorder {
             }
         }
         for (r, bytes) in self.resources.values_mut().zip(carried) {
-            r.bytes[k] += bytes;
+            r.bytes.push(bytes);
         }
     }
 
@@ -525,8 +532,7 @@ impl Recorder {
             .and_then(cap);
         }
         for (r, c) in self.resources.values_mut().zip(caps) {
-            r.bytes.push(0);
-            r.push_capacity(c);
+            r.push_capacity(c); // its bytes once the sample has added them up
         }
     }
 
@@ -566,7 +572,11 @@ impl Recorder {
                     name.clone(),
                     ResourceSeries {
                         kind: *kind,
-                        bytes: vec![0; k],
+                        bytes: {
+                            let mut none = Runs::default();
+                            none.push_n(0, k);
+                            none
+                        },
                         capacity: {
                             let mut none = Runs::default();
                             none.push_n(0, k);

@@ -5,7 +5,7 @@
 //! over the scope's machines and weighted by time, so a fleet's p95 is "95 % of machine-time in this
 //! interval had at most this RPO".
 
-use super::sample::{Recorder, ResourceKind, ResourceSeries, Runs};
+use super::sample::{Recorder, ResourceKind, Runs};
 use crate::rpo::{RpoTracker, Segment, percentile_weighted};
 use drsim_engine::Millis;
 use drsim_engine::ids::ItemId;
@@ -253,8 +253,8 @@ pub fn throughput_series(rec: &Recorder) -> Vec<Throughput> {
     // the servers summed into `others` need no utilisation: 578 servers × 8,640 intervals of it were
     // 80 MB at the peak of a 10k report run (issue 6); the kept ones are those busiest_servers keeps
     let kept = busiest_names(rec.resources.iter().map(|(name, r)| {
-        let total: u128 = (0..rec.times.len())
-            .map(|k| u128::from(mean_bytes_per_s(rec, r, k)))
+        let total: u128 = (r.bytes().enumerate())
+            .map(|(k, b)| u128::from(mean_bytes_per_s(rec, b, k)))
             .sum();
         (name.as_str(), r.kind, total)
     }));
@@ -331,13 +331,13 @@ fn keep_busiest(
     out
 }
 
-/// Mean bytes/s of resource `r` over interval `k`.
-fn mean_bytes_per_s(rec: &Recorder, r: &ResourceSeries, k: usize) -> u64 {
+/// Mean bytes/s over interval `k` of `bytes` carried in it.
+fn mean_bytes_per_s(rec: &Recorder, bytes: u64, k: usize) -> u64 {
     let len = rec.times[k] - rec.window_start(k);
     if len == 0 {
         0
     } else {
-        u64::try_from(u128::from(r.bytes[k]) * 1000 / u128::from(len)).unwrap_or(u64::MAX)
+        u64::try_from(u128::from(bytes) * 1000 / u128::from(len)).unwrap_or(u64::MAX)
     }
 }
 
@@ -349,8 +349,8 @@ fn all_throughput(
     rec.resources
         .iter()
         .map(|(name, r)| {
-            let bps: Vec<u64> = (0..rec.times.len())
-                .map(|k| mean_bytes_per_s(rec, r, k))
+            let bps: Vec<u64> = (r.bytes().enumerate())
+                .map(|(k, b)| mean_bytes_per_s(rec, b, k))
                 .collect();
             let util = match with_utilisation(name, r.kind) {
                 true => (bps.iter().zip(r.capacity_bytes_per_s()))

@@ -358,7 +358,7 @@ fn what_a_stream_carried_after_the_last_sample_is_counted_when_it_ends() {
         }
         let links: u64 = (rec.resources.values())
             .filter(|r| r.kind == ResourceKind::Link)
-            .map(|r| r.bytes.iter().sum::<u64>())
+            .map(|r| r.bytes().sum::<u64>())
             .sum();
         assert_eq!(links, sent, "interval {interval} ms");
     }
