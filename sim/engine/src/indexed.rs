@@ -42,6 +42,13 @@ impl<K, V> Default for IndexedMap<K, V> {
 }
 
 impl<K: Ord + Hash + Clone, V> IndexedMap<K, V> {
+    /// Room for `n` more entries, exactly (a table of known size built without a growing vector's
+    /// slack).
+    pub fn reserve_exact(&mut self, n: usize) {
+        self.entries.reserve_exact(n);
+        self.index.reserve(n);
+    }
+
     /// A map of these entries (the last of equal keys wins), sorted once.
     pub fn from_entries(mut entries: Vec<(K, V)>) -> Self {
         entries.reverse(); // the stable sort and dedup then keep the last of equal keys
@@ -107,6 +114,11 @@ impl<K, V> IndexedMap<K, V> {
     /// Keys and values, in key order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> {
         self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    /// The greatest key.
+    pub fn last_key(&self) -> Option<&K> {
+        self.entries.last().map(|(k, _)| k)
     }
 
     /// The keys, in order.

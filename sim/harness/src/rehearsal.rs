@@ -3,7 +3,7 @@
 
 use crate::invariants::Violation;
 use crate::report::Recorder;
-use crate::runner::{Runner, SetupError};
+use crate::runner::{QuietTrace, Runner, SetupError};
 use crate::scenario::{Built, Scenario};
 use crate::verdict::{self, Verdict, kebab, step_outcome};
 use drsim_engine::Millis;
@@ -30,12 +30,26 @@ pub fn rehearse(built: &Built, progress: impl FnMut(Millis)) -> Result<Rehearsal
 }
 
 /// Like [`rehearse`], with `recorder` (if any) sampling the world at every report interval
-/// ([`crate::report`]); `keep_progress` false leaves replication progress and recovery point
-/// observations out of the trace ([`Runner::keep_progress`]: for long runs nobody reads the trace of).
+/// ([`crate::report`]); `keep_progress` false is for runs nobody reads the trace of but the verdict and
+/// the report: the trace keeps only what they read ([`Runner::quiet_trace`]).
 pub fn rehearse_recording(
+    built: &Built,
+    recorder: Option<&mut Recorder>,
+    keep_progress: bool,
+    progress: impl FnMut(Millis),
+) -> Result<Rehearsal, SetupError> {
+    let quiet = (!keep_progress).then_some(QuietTrace {
+        checks: !built.expect.checks.is_empty(),
+    });
+    rehearse_traced(built, recorder, keep_progress, quiet, progress)
+}
+
+/// [`rehearse_recording`] with the trace's detail given.
+pub(crate) fn rehearse_traced(
     built: &Built,
     mut recorder: Option<&mut Recorder>,
     keep_progress: bool,
+    quiet_trace: Option<QuietTrace>,
     mut progress: impl FnMut(Millis),
 ) -> Result<Rehearsal, SetupError> {
     let mut runner = Runner::new(
@@ -44,6 +58,7 @@ pub fn rehearse_recording(
         built.config.clone(),
     )?;
     runner.keep_progress = keep_progress;
+    runner.quiet_trace = quiet_trace;
     runner.look_between_inputs = false; // the engine's points are read at the end
     if let Some(by) = built.expect.settled_by {
         runner.settle_by(by.0);

@@ -365,6 +365,7 @@ impl Engine {
         };
         j.outcome = Some(outcome.clone());
         j.ended_ms = Some(now);
+        j.history.shrink_to_fit(); // an ended job's history only is read (issue 6: 5 MB at 10k)
         self.outputs
             .push_back(Output::Job(JobEvent::Ended { job, outcome }));
     }

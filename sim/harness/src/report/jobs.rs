@@ -21,7 +21,7 @@ pub struct StepRow {
     /// The machine.
     pub item: String,
     /// The step, as the portal names it.
-    pub name: String,
+    pub name: drsim_engine::job::StepName,
     /// Start, ms.
     pub start_ms: Millis,
     /// End, ms (None: still running at the end of the run).
@@ -97,7 +97,7 @@ fn job_row(j: &Job) -> JobRow {
             .iter()
             .map(|h| StepRow {
                 item: h.item.0.clone(),
-                name: h.name.to_string(),
+                name: h.name.clone(),
                 start_ms: h.started_ms,
                 end_ms: h.ended_ms,
                 ok: h.ok,

@@ -397,3 +397,39 @@ fn the_rpo_series_are_the_same_on_any_number_of_threads() {
         }
     }
 }
+
+/// A quiet run's trace keeps only what the verdict and the report read ([`crate::runner::QuietTrace`]):
+/// on every scenario of the library, both come out exactly as with the full trace.
+#[test]
+fn quiet_trace_gives_every_verdict_and_report_the_full_trace_gives() {
+    use crate::rehearsal::rehearse_traced;
+    use crate::runner::QuietTrace;
+    let mut files: Vec<PathBuf> = ["scenarios/rules", "scenarios/faults", "scenarios/tutorial"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(repo_file(d)).expect("scenario folder"))
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() > 50, "the library: {} files", files.len());
+    let mut shorter = 0;
+    for file in &files {
+        let (s, built) = scenario::load(file, None).expect("scenario loads");
+        let quiet = QuietTrace {
+            checks: !built.expect.checks.is_empty(),
+        };
+        let run = |q: Option<QuietTrace>| {
+            let mut rec = Recorder::new(built.report_interval_ms, built.duration_ms);
+            let r = rehearse_traced(&built, Some(&mut rec), false, q, |_| {}).expect("runs");
+            let report = build(&s.name, &built, &r, &rec, &[]).expect("report");
+            let verdict = serde_json::to_string(&r.verdict).expect("verdict");
+            (r.runner.trace.len(), verdict, format!("{report:?}"))
+        };
+        let (full_len, full_verdict, full_report) = run(None);
+        let (quiet_len, quiet_verdict, quiet_report) = run(Some(quiet));
+        assert_eq!(quiet_verdict, full_verdict, "{}: verdict", file.display());
+        assert!(quiet_report == full_report, "{}: report", file.display());
+        shorter += usize::from(quiet_len < full_len);
+    }
+    assert_eq!(shorter, files.len(), "every quiet trace is shorter");
+}

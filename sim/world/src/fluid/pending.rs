@@ -207,6 +207,11 @@ impl PendingTags {
 
     fn push_compact(&mut self, run: TagRun) {
         if !self.runs.back_mut().is_some_and(|last| last.extend(&run)) {
+            // grow by an eighth (at least 8 runs), not double: 30,000 disks of a long initial
+            // replication keep a run per quantum of churn (a doubling's slack was 23 MB at 10k)
+            if self.runs.len() == self.runs.capacity() {
+                self.runs.reserve_exact((self.runs.len() / 8).max(8));
+            }
             self.runs.push_back(run);
         }
     }

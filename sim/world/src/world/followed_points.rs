@@ -185,6 +185,9 @@ pub(crate) fn add_followed_points(r: &mut Replication, now: Millis, kept_ms: Mil
             _ => break,
         }
     }
+    if tags.len() > 1 {
+        r.points.reserve_exact(tags.len()); // a batch of points at once: no doubling's slack
+    }
     for &tag_ms in tags.iter().rev() {
         let kind = match f.policy.kind_at(tag_ms) {
             RecoveryPointKind::AppConsistent => PointKind::App,

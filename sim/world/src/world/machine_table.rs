@@ -35,10 +35,21 @@ impl std::ops::Deref for MachineTable {
 }
 
 impl MachineTable {
+    /// Room for `n` more machines, exactly.
+    pub(crate) fn reserve_exact(&mut self, n: usize) {
+        self.map.reserve_exact(n);
+    }
+
     /// Adds or replaces a machine (positions after it may move: no machine rests until looked at).
     pub(crate) fn insert(&mut self, item: ItemId, m: Machine) {
+        let before = self.map.len();
+        let at_end = self.map.last_key().is_none_or(|last| *last < item);
         self.map.insert(item, m);
-        self.resting = vec![false; self.map.len()];
+        if at_end && self.map.len() > before {
+            self.resting.push(false); // in item order (a world is built so): nobody moves
+        } else {
+            self.resting = vec![false; self.map.len()];
+        }
     }
 
     /// A machine to change.

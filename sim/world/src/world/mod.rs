@@ -384,6 +384,7 @@ impl World {
         // in item order: the machine table is kept so, and is built fastest that way
         let mut machines: Vec<&MachineSpec> = spec.machines.iter().collect();
         machines.sort_by(|a, b| a.item.cmp(&b.item));
+        world.machines.reserve_exact(machines.len());
         for m in machines {
             world.add_machine(m, &mut unique)?;
         }

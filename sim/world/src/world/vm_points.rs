@@ -163,6 +163,11 @@ impl VmPoints {
         kind: PointKind,
         generations: impl IntoIterator<Item = u64>,
     ) {
+        if self.tags.len() == self.tags.capacity() {
+            // grow by an eighth (at least 4 points), not double: 10,000 machines keep weeks of points,
+            // and a doubling's slack was ≈ 90 MB at the 10k failback (issue 6)
+            self.reserve_exact((self.tags.len() / 8).max(4));
+        }
         self.tags.push(tag_ms);
         self.kinds.push(kind);
         self.generations.extend(generations);
@@ -171,6 +176,13 @@ impl VmPoints {
             self.tags.len() * self.disks.len(),
             "one generation per replicated disk"
         );
+    }
+
+    /// Room for `n` more points, exactly.
+    pub fn reserve_exact(&mut self, n: usize) {
+        self.tags.reserve_exact(n);
+        self.kinds.reserve_exact(n);
+        self.generations.reserve_exact(n * self.disks.len());
     }
 
     /// Drops every point (a commit deletes them on the MT).

@@ -699,8 +699,8 @@ fn step_spans(j: &JobRow, run_end: Millis) -> Vec<StepSpan> {
     > = BTreeMap::new();
     for s in &j.steps {
         let end = s.end_ms.unwrap_or(run_end.max(s.start_ms));
-        let e = by_name.entry(s.name.as_str()).or_insert_with(|| {
-            order.push(s.name.as_str());
+        let e = by_name.entry(&*s.name).or_insert_with(|| {
+            order.push(&*s.name);
             (s.start_ms, end, Default::default(), false, false)
         });
         e.0 = e.0.min(s.start_ms);

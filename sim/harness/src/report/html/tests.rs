@@ -39,7 +39,7 @@ fn rpo_summary(max_s: Option<f64>) -> RpoSummary {
 fn step(item: &str, name: &str, start: Millis, end: Option<Millis>, ok: Option<bool>) -> StepRow {
     StepRow {
         item: item.into(),
-        name: name.into(),
+        name: name.to_owned().into(),
         start_ms: start,
         end_ms: end,
         ok,
