@@ -115,10 +115,15 @@ impl World {
             return;
         };
         due.sort_unstable();
+        let mut in_order = true; // whether the followers lie in flow order (see `Followers`)
+        let mut last_place = 0;
         for flow in due {
-            let Some(f) = self.followers.get_mut(&flow) else {
+            let Some(place) = self.followers.place(&flow) else {
                 continue; // it stopped following, or its stream ended
             };
+            in_order &= place >= last_place;
+            last_place = place;
+            let f = &mut self.followers.slab[place].1;
             let (rate_bps, next_step_ms) = f.churn.rate_and_next_step(now);
             f.rate_bps = rate_bps;
             f.next_step_ms = next_step_ms;
@@ -129,6 +134,9 @@ impl World {
             if let Some(at) = f.next_step_ms {
                 add_step(&mut self.kernel, &mut self.churn_steps, at, flow);
             }
+        }
+        if !in_order {
+            self.followers.sort_by_flow();
         }
     }
 }
@@ -151,6 +159,16 @@ pub(crate) struct Followers {
 const NONE: u32 = u32::MAX;
 
 impl Followers {
+    /// Puts the followers in flow order, the order a churn step takes them in (followers join and
+    /// leave in any order; a step that found them out of order calls this, so that the next ones read
+    /// them front to back).
+    fn sort_by_flow(&mut self) {
+        self.slab.sort_unstable_by_key(|(flow, _)| *flow);
+        for (p, (flow, _)) in self.slab.iter().enumerate() {
+            self.at[flow.0 as usize] = p as u32;
+        }
+    }
+
     fn place(&self, flow: &FlowId) -> Option<usize> {
         let i = usize::try_from(flow.0).ok()?;
         match self.at.get(i) {
@@ -274,6 +292,8 @@ mod tests {
             );
         }
         assert!(!f.contains_key(&FlowId(0)));
+        f.sort_by_flow();
+        assert_eq!(f.slab.iter().map(|(id, _)| id.0).collect::<Vec<_>>(), [3, 5, 9]);
         f.get_mut(&FlowId(3)).unwrap().rate_bps = 33;
         assert_eq!(f.remove(&FlowId(3)).map(|x| x.rate_bps), Some(33));
         assert_eq!(f.remove(&FlowId(5)).map(|x| x.rate_bps), Some(50));
