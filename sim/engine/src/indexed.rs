@@ -136,6 +136,11 @@ impl<K, V> IndexedMap<K, V> {
         self.entries.iter_mut().map(|(_, v)| v)
     }
 
+    /// The key and value at a position in key order ([`IndexedMap::position`]).
+    pub fn entry_at(&self, position: usize) -> Option<(&K, &V)> {
+        self.entries.get(position).map(|(k, v)| (k, v))
+    }
+
     /// The value at a position in key order ([`IndexedMap::position`]), to change.
     pub fn value_at_mut(&mut self, position: usize) -> Option<&mut V> {
         self.entries.get_mut(position).map(|(_, v)| v)

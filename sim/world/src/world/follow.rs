@@ -293,7 +293,10 @@ mod tests {
         }
         assert!(!f.contains_key(&FlowId(0)));
         f.sort_by_flow();
-        assert_eq!(f.slab.iter().map(|(id, _)| id.0).collect::<Vec<_>>(), [3, 5, 9]);
+        assert_eq!(
+            f.slab.iter().map(|(id, _)| id.0).collect::<Vec<_>>(),
+            [3, 5, 9]
+        );
         f.get_mut(&FlowId(3)).unwrap().rate_bps = 33;
         assert_eq!(f.remove(&FlowId(3)).map(|x| x.rate_bps), Some(33));
         assert_eq!(f.remove(&FlowId(5)).map(|x| x.rate_bps), Some(50));

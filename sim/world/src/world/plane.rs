@@ -888,10 +888,12 @@ impl World {
         let mut changed = false;
         let mut load: std::collections::BTreeMap<ProcessServerName, (u64, u64)> =
             Default::default();
-        for m in self.machines.values() {
-            if m.cadence_from_ms.is_some() {
-                continue; // caught up: nothing waits in the cache, no backlog to upload
-            }
+        // (machines under a point cadence are caught up: nothing waits in the cache, no backlog to
+        // upload)
+        for pos in self.machines.positions_where(|f| !f.point_cadence) {
+            let Some((_, m)) = self.machines.entry_at(pos) else {
+                continue;
+            };
             let Some(ps) = m
                 .replication
                 .as_ref()
@@ -945,13 +947,8 @@ impl World {
     /// The periodic report: progress and new points of every replicating machine.
     pub(crate) fn report(&mut self) {
         self.last_report_ms = self.now();
-        let items: Vec<ItemId> = self
-            .machines
-            .iter()
-            .filter(|(_, m)| {
-                m.replication.is_some() && m.cadence_from_ms.is_none() && m.sync_cadence.is_none()
-            })
-            .map(|(i, _)| i.clone())
+        let items: Vec<ItemId> = (self.machines.positions_where(|f| f.reported).into_iter())
+            .filter_map(|pos| self.machines.entry_at(pos).map(|(i, _)| i.clone()))
             .collect();
         for item in &items {
             self.account_machine(item);
