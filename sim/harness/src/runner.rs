@@ -100,7 +100,8 @@ pub struct Runner {
     giving: Option<usize>,
     /// Every item's RPO.
     pub rpo: RpoTracker,
-    /// The step each user command came from, by its index in the trace.
+    /// The step each user command came from, by its index in the trace (only with the full trace:
+    /// a quiet trace, [`Runner::quiet_trace`], keeps no command; the timeline reads it).
     pub step_inputs: BTreeMap<usize, usize>,
     next_token: u64,
     timer: Option<(Millis, EventKey)>,
@@ -246,7 +247,9 @@ impl Runner {
         };
         self.steps[i].ran_ms = Some(self.world.now());
         self.giving = Some(i);
-        self.step_inputs.insert(self.trace.len(), i);
+        if self.quiet_trace.is_none() {
+            self.step_inputs.insert(self.trace.len(), i);
+        }
         let r = self.command(command);
         self.giving = None;
         self.steps[i].result = Some(r.clone());

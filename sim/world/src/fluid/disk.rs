@@ -658,7 +658,13 @@ impl FluidDisk {
                 Some(u) if u > self.now_ms => u.min(to),
                 _ => to,
             };
-            if end < to && curve.is_none() && closed_form_allowed() && self.stays_caught_up() {
+            // (not to the end of time: a tag whose lag runs past it is usable there, saturated)
+            if end < to
+                && to < Millis::MAX
+                && curve.is_none()
+                && closed_form_allowed()
+                && self.stays_caught_up()
+            {
                 self.advance_caught_up(to);
                 return;
             }

@@ -113,14 +113,9 @@ impl MachineTable {
     pub(crate) fn positions_where(&mut self, pick: impl Fn(Flags) -> bool) -> Vec<usize> {
         let mut out = Vec::new();
         for pos in 0..self.map.len() {
-            let f = match self.flags[pos] {
-                Some(f) => f,
-                None => {
-                    let f = Flags::of(self.map.entry_at(pos).expect("in range").1);
-                    self.flags[pos] = Some(f);
-                    f
-                }
-            };
+            let map = &self.map;
+            let f = *self.flags[pos]
+                .get_or_insert_with(|| Flags::of(map.entry_at(pos).expect("in range").1));
             if pick(f) {
                 out.push(pos);
             }
@@ -150,8 +145,8 @@ impl MachineTable {
         }
     }
 
-    /// Checks (in debug builds) that every machine said to rest does.
-    pub(crate) fn debug_check_rest(&self) {
+    /// Checks (in debug builds) that every machine's cached flags are what the machine says.
+    pub(crate) fn debug_check_flags(&self) {
         if !cfg!(debug_assertions) {
             return;
         }

@@ -676,11 +676,11 @@ impl World {
     /// are left too: only the world reads their generations, and it accounts a machine before it does
     /// (each such disk cost two lookups of its VMs by name, at every report sample).
     /// Quiet machines ([`World::quiet_since`]) are not even looked at: none of their disks would move.
-    /// Machines that rest ([`MachineTable::rests`]: every disk left where it is) are not looked at
+    /// Machines that rest (every disk left where it is, as the machine table knows) are not looked at
     /// either.
     pub fn catch_up_for_reading(&mut self) {
         self.debug_check_meters();
-        self.machines.debug_check_rest();
+        self.machines.debug_check_flags();
         let quiet_since = std::mem::take(&mut self.quiet_since);
         self.account_for_reading(|pos, _| quiet_since.get(pos).is_none_or(|&s| s == Millis::MAX));
         self.quiet_since = quiet_since;

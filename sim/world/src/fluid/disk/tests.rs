@@ -895,6 +895,13 @@ fn caught_up_disk_over_days_takes_the_closed_form() {
         1,
         "the tag at 2 d + 5 min waits out its lag"
     );
+    // to the end of time segment by segment (a tag whose lag runs past it is usable, saturated)
+    let mut late = stepped.clone();
+    let mut late_stepped = stepped.clone();
+    late.advance(u64::MAX - 2 * HOUR_MS);
+    late_stepped.advance(u64::MAX - 2 * HOUR_MS);
+    advance_both(&mut late, &mut late_stepped, u64::MAX);
+    assert_eq!(observe_all(&mut late), observe_all(&mut late_stepped));
     // a disk sent below its churn's peak is not caught up for good: segment by segment
     d.set_send_rate(to, MB);
     assert!(!d.stays_caught_up());
