@@ -50,15 +50,15 @@ const TICK_MS: Millis = 5 * MINUTE_MS;
 const ITEMS_PER_MT: usize = 16;
 
 fn item_id(i: usize) -> ItemId {
-    ItemId(format!("item-{i}"))
+    ItemId::from(format!("item-{i}"))
 }
 
 fn onprem_vm(i: usize) -> VmName {
-    VmName(format!("vm-{i}"))
+    VmName::from(format!("vm-{i}"))
 }
 
 fn azure_vm(i: usize) -> VmName {
-    VmName(format!("vm-{i}-azure"))
+    VmName::from(format!("vm-{i}-azure"))
 }
 
 fn machine(i: usize) -> ReprotectMachine {

@@ -1,6 +1,12 @@
-//! Names of the things the engine talks about. Every name is a newtype over a `String`, so an item id can
+//! Names of the things the engine talks about. Every name is a newtype over a string, so an item id can
 //! never be passed where a datastore name is expected, and every one serialises as a plain JSON string.
+//!
+//! The string is a [`CompactString`]: a name of up to 24 bytes (every machine, VM and server name of a
+//! generated fleet) lives inside the value, not on the heap. A B-tree keyed by names then compares the
+//! keys in its node without following a pointer to each, and cloning a name allocates nothing: at
+//! 10,000 machines those pointer chases missed the caches on every lookup (issue 6, the 10k/1k ratio).
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -10,7 +16,7 @@ macro_rules! name_type {
         #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         #[serde(transparent)]
-        pub struct $name(pub String);
+        pub struct $name(pub CompactString);
 
         impl $name {
             /// The name as a string slice.
@@ -27,13 +33,13 @@ macro_rules! name_type {
 
         impl From<&str> for $name {
             fn from(s: &str) -> Self {
-                Self(s.to_owned())
+                Self(CompactString::from(s))
             }
         }
 
         impl From<String> for $name {
             fn from(s: String) -> Self {
-                Self(s)
+                Self(CompactString::from(s))
             }
         }
     };

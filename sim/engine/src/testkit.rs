@@ -43,14 +43,14 @@ pub struct Lab {
 }
 
 pub fn item_id(i: usize) -> ItemId {
-    ItemId(format!("item-{i}"))
+    ItemId::from(format!("item-{i}"))
 }
 
 pub fn spec(i: usize, state: ItemState) -> ItemSpec {
     ItemSpec {
         id: item_id(i),
-        onprem_vm: VmName(format!("vm-{i}")),
-        azure_vm: VmName(format!("vm-{i}-azure")),
+        onprem_vm: VmName::from(format!("vm-{i}")),
+        azure_vm: VmName::from(format!("vm-{i}-azure")),
         os: OsType::Windows,
         firmware: Firmware::Bios,
         source: Default::default(),

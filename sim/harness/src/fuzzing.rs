@@ -528,7 +528,7 @@ impl Estate {
 
 /// The item id of item `i`.
 fn item_id(i: usize) -> ItemId {
-    ItemId(format!("item-{i}"))
+    ItemId::from(format!("item-{i}"))
 }
 
 /// Decodes item `i` from its state and flag bytes.
@@ -549,8 +549,8 @@ fn item_spec(i: usize, state_byte: u8, flags: u8) -> ItemSpec {
     }
     ItemSpec {
         id: item_id(i),
-        onprem_vm: VmName(format!("vm-{i}")),
-        azure_vm: VmName(format!("vm-{i}-azure")),
+        onprem_vm: VmName::from(format!("vm-{i}")),
+        azure_vm: VmName::from(format!("vm-{i}-azure")),
         os,
         firmware: if flags & flag::EFI != 0 {
             Firmware::Efi

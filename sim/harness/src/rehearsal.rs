@@ -180,12 +180,12 @@ pub fn summarise(file: &str, scenario: &Scenario, built: &Built, r: &Rehearsal) 
                 reprotect_bytes: run
                     .reprotect_bytes
                     .iter()
-                    .map(|(k, v)| (k.0.clone(), *v))
+                    .map(|(k, v)| (k.0.to_string(), *v))
                     .collect(),
                 data_loss: run
                     .data_loss
                     .iter()
-                    .map(|(k, v)| (k.0.clone(), *v))
+                    .map(|(k, v)| (k.0.to_string(), *v))
                     .collect(),
             }
         })
@@ -197,7 +197,7 @@ pub fn summarise(file: &str, scenario: &Scenario, built: &Built, r: &Rehearsal) 
         .into_iter()
         .filter_map(|(item, s)| {
             Some((
-                item.0.clone(),
+                item.0.to_string(),
                 RpoSummary {
                     p50_s: s.percentile(50)? / 1000,
                     p95_s: s.percentile(95)? / 1000,

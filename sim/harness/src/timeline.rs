@@ -24,7 +24,7 @@ pub enum Detail {
 
 fn target(t: &Target) -> String {
     match t {
-        Target::Item(i) => i.0.clone(),
+        Target::Item(i) => i.0.to_string(),
         Target::Plan(p) => format!("plan {p}"),
     }
 }

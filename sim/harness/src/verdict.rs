@@ -164,7 +164,10 @@ pub fn judge(built: &Built, runner: &Runner, violations: &[Violation]) -> Verdic
         out.push(ExpectationVerdict { what, ok, seen });
     }
     for (item, state) in &e.states {
-        let seen = runner.engine.item(&ItemId(item.clone())).map(|r| r.state);
+        let seen = runner
+            .engine
+            .item(&ItemId::from(item.as_str()))
+            .map(|r| r.state);
         out.push(ExpectationVerdict {
             what: format!("`{item}` ends {}", kebab(state)),
             ok: seen == Some(*state),
@@ -175,7 +178,7 @@ pub fn judge(built: &Built, runner: &Runner, violations: &[Violation]) -> Verdic
         let from = r.from.map_or(0, |d| d.0);
         let until = r.until.map_or(Millis::MAX, |d| d.0);
         let items: Vec<ItemId> = match &r.item {
-            Some(i) => vec![ItemId(i.clone())],
+            Some(i) => vec![ItemId::from(i.as_str())],
             None => runner.engine.items().keys().cloned().collect(),
         };
         let worst = items
@@ -206,7 +209,7 @@ pub fn judge(built: &Built, runner: &Runner, violations: &[Violation]) -> Verdic
         let item = b
             .item
             .clone()
-            .map(ItemId)
+            .map(ItemId::from)
             .or_else(|| run.and_then(|r| r.reprotect_bytes.keys().next().cloned()));
         let sent = run
             .zip(item.as_ref())
@@ -231,7 +234,7 @@ pub fn judge(built: &Built, runner: &Runner, violations: &[Violation]) -> Verdic
         let item = b
             .item
             .clone()
-            .map(ItemId)
+            .map(ItemId::from)
             .or_else(|| run.and_then(|r| r.data_loss.keys().next().cloned()));
         let lost = run
             .zip(item.as_ref())

@@ -44,7 +44,7 @@ impl Default for SampleEstate {
 
 /// The id of the `i`-th sample item.
 pub fn item(i: usize) -> ItemId {
-    ItemId(format!("item-{i}"))
+    ItemId::from(format!("item-{i}"))
 }
 
 impl SampleEstate {
@@ -129,7 +129,7 @@ impl SampleEstate {
         spec.per_thread_bytes_per_s = 10 * self.link_bps;
         let mut items = Vec::new();
         for i in 0..self.vms {
-            let vm = VmName(format!("vm-{i}"));
+            let vm = VmName::from(format!("vm-{i}"));
             let disks: Vec<DiskSpec> = (0..self.disks)
                 .map(|d| DiskSpec {
                     name: format!("vm-{i}-d{d}"),
@@ -160,7 +160,7 @@ impl SampleEstate {
                 }),
                 memory_mib: 8192,
                 azure: AzureVmView {
-                    name: VmName(format!("vm-{i}-azure")),
+                    name: VmName::from(format!("vm-{i}-azure")),
                     power: PowerState::On,
                     resource_group: "rg1".into(),
                     vnet: "vnet1".into(),
@@ -187,7 +187,7 @@ impl SampleEstate {
             items.push(ItemSpec {
                 id: item(i),
                 onprem_vm: vm,
-                azure_vm: VmName(format!("vm-{i}-azure")),
+                azure_vm: VmName::from(format!("vm-{i}-azure")),
                 os: OsType::Windows,
                 firmware: Firmware::Bios,
                 source: Default::default(),

@@ -229,14 +229,14 @@ fn walk(states: Vec<usize>, grouped: bool, steps: Vec<Step>) -> Result<usize, Te
             }
             Step::PowerOnPrem(i, on) => {
                 lab.set_onprem_power(
-                    &VmName(format!("vm-{i}")),
+                    &VmName::from(format!("vm-{i}")),
                     if on { PowerState::On } else { PowerState::Off },
                 );
                 lab.discover();
             }
             Step::PowerAzure(i, on) => {
                 lab.set_azure_power(
-                    &VmName(format!("vm-{i}-azure")),
+                    &VmName::from(format!("vm-{i}-azure")),
                     if on { PowerState::On } else { PowerState::Off },
                 );
                 if on {

@@ -548,7 +548,7 @@ fn swarm(
                     let m = &machines[g.range(0, machines.len() as u64 - 1) as usize];
                     let disk = g.range(0, m.disks.len() as u64 - 1) as usize;
                     Fault::DiskResized {
-                        item: ItemId(m.name.clone()),
+                        item: ItemId::from(m.name.as_str()),
                         disk,
                         new_size_bytes: m.disks[disk].size.0 + g.range(1, 50) * GIB,
                     }

@@ -81,7 +81,7 @@ fn job_row(j: &Job) -> JobRow {
         job: j.id.0,
         operation: kebab(&j.operation),
         plan: j.plan.as_ref().map(|p| p.to_string()),
-        items: j.tasks.keys().map(|i| i.0.clone()).collect(),
+        items: j.tasks.keys().map(|i| i.0.to_string()).collect(),
         start_ms: j.started_ms,
         end_ms: j.ended_ms,
         result,
@@ -96,7 +96,7 @@ fn job_row(j: &Job) -> JobRow {
             .history
             .iter()
             .map(|h| StepRow {
-                item: h.item.0.clone(),
+                item: h.item.0.to_string(),
                 name: h.name.clone(),
                 start_ms: h.started_ms,
                 end_ms: h.ended_ms,

@@ -151,7 +151,7 @@ fn build_parts(
         items: members.iter().filter_map(index).collect(),
     }));
     scopes.extend(chosen.iter().map(|&i| Members {
-        scope: Scope::Item(items[i].0.clone()),
+        scope: Scope::Item(items[i].0.to_string()),
         items: vec![i],
     }));
     if !series {

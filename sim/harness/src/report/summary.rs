@@ -237,7 +237,7 @@ pub fn summarise(
     let item_rows = items
         .iter()
         .map(|i| ItemSummary {
-            item: i.0.clone(),
+            item: i.0.to_string(),
             plan: plan_of(i),
             rpo: RpoSummary::of(std::iter::once(series(i)), threshold_ms),
             reprotect: jobs.reprotect.get(i).map(Into::into),

@@ -371,7 +371,7 @@ fn the_rpo_series_are_the_same_on_any_number_of_threads() {
     let items: Vec<ItemId> = built.items.iter().map(|i| i.id.clone()).collect();
     let scopes: Vec<series::Members> = (0..items.len())
         .map(|i| series::Members {
-            scope: series::Scope::Item(items[i].0.clone()),
+            scope: series::Scope::Item(items[i].0.to_string()),
             items: vec![i],
         })
         .chain(std::iter::once(series::Members {

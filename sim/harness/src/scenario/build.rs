@@ -464,7 +464,7 @@ pub fn build(s: &Scenario, file: &Path) -> Res<Built> {
                 key("machine"),
             ],
         )?;
-        spec.cs_register(&VmName(r.machine.clone()), &r.host_id);
+        spec.cs_register(&VmName::from(r.machine.as_str()), &r.host_id);
     }
 
     // network and policies
@@ -544,12 +544,16 @@ pub fn build(s: &Scenario, file: &Path) -> Res<Built> {
                 )?;
             }
             groups.push(PlanGroup {
-                items: group.items.iter().map(|x| ItemId(x.clone())).collect(),
+                items: group
+                    .items
+                    .iter()
+                    .map(|x| ItemId::from(x.as_str()))
+                    .collect(),
                 actions: group.actions.clone(),
             });
         }
         plan_specs.push(PlanSpec {
-            id: PlanId(plan.name.clone()),
+            id: PlanId::from(plan.name.as_str()),
             groups,
         });
     }
@@ -822,7 +826,7 @@ fn build_machine(
                 &path,
             )?;
             Some(ReprotectMachine {
-                item: ItemId(m.name.clone()),
+                item: ItemId::from(m.name.as_str()),
                 master_target: p.master_target.as_str().into(),
                 process_server: p.process_server.as_str().into(),
                 datastore: p.datastore.as_str().into(),
@@ -870,11 +874,11 @@ fn build_machine(
         .agent_host_id
         .clone()
         .unwrap_or_else(|| format!("{}-hid", m.name));
-    let item = ItemId(m.name.clone());
+    let item = ItemId::from(m.name.as_str());
     let machine = MachineSpec {
         item: item.clone(),
         onprem: m.onprem_exists.then(|| OnPremVmView {
-            name: VmName(m.name.clone()),
+            name: VmName::from(m.name.as_str()),
             host: m.host.as_str().into(),
             power: PowerState::Off,
             disks: disks
@@ -891,7 +895,7 @@ fn build_machine(
         }),
         memory_mib,
         azure: AzureVmView {
-            name: VmName(azure_name.to_owned()),
+            name: VmName::from(azure_name),
             power: PowerState::On,
             resource_group: rg.as_str().into(),
             vnet: a.vnet.clone().unwrap_or_else(|| "vnet1".into()).into(),
@@ -911,8 +915,8 @@ fn build_machine(
     };
     let spec = ItemSpec {
         id: item,
-        onprem_vm: VmName(m.name.clone()),
-        azure_vm: VmName(azure_name.to_owned()),
+        onprem_vm: VmName::from(m.name.as_str()),
+        azure_vm: VmName::from(azure_name),
         os: m.os,
         firmware: m.firmware,
         source: m.source,
@@ -966,9 +970,9 @@ fn resolve_fault(
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("{}-azure", name.name));
-            return Ok(VmName(n));
+            return Ok(VmName::from(n));
         }
-        if azure_names.contains_key(&vm.0) {
+        if azure_names.contains_key(vm.as_str()) {
             return Ok(vm.clone());
         }
         machines.check(&vm.0, fp("vm")).map(|_| vm.clone())
@@ -1184,11 +1188,11 @@ fn step_action(
         match (&st.item, &st.plan) {
             (Some(item), None) => {
                 machines.check(item, sp("item"))?;
-                Ok(Target::Item(ItemId(item.clone())))
+                Ok(Target::Item(ItemId::from(item.as_str())))
             }
             (None, Some(plan)) => {
                 plans.check(plan, sp("plan"))?;
-                Ok(Target::Plan(PlanId(plan.clone())))
+                Ok(Target::Plan(PlanId::from(plan.as_str())))
             }
             (Some(_), Some(_)) => Err(Unlocated::new(
                 sp("plan"),
@@ -1208,7 +1212,7 @@ fn step_action(
         match &st.item {
             Some(item) => {
                 machines.check(item, sp("item"))?;
-                Ok(ItemId(item.clone()))
+                Ok(ItemId::from(item.as_str()))
             }
             None => Err(Unlocated::new(
                 vec![key("steps"), idx(i)],
@@ -1256,7 +1260,7 @@ fn step_action(
         Op::Reprotect => {
             let target = target()?;
             let members: Vec<String> = match &target {
-                Target::Item(i) => vec![i.0.clone()],
+                Target::Item(i) => vec![i.0.to_string()],
                 Target::Plan(p) => s
                     .plans
                     .iter()
@@ -1304,7 +1308,7 @@ fn step_action(
                 };
                 refs.check(&mt, &ps, &ds, &rd, &path)?;
                 list.push(ReprotectMachine {
-                    item: ItemId(member.clone()),
+                    item: ItemId::from(member.as_str()),
                     master_target: mt.as_str().into(),
                     process_server: ps.as_str().into(),
                     datastore: ds.as_str().into(),

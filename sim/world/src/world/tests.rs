@@ -111,7 +111,7 @@ impl Rig {
     }
 
     fn machine(&self, i: usize) -> &Machine {
-        &self.world.machines()[&ItemId(format!("item-{i}"))]
+        &self.world.machines()[&ItemId::from(format!("item-{i}"))]
     }
 
     /// Schedules a fault from now on (`at` ≥ now), healing at `heal`.
@@ -1494,7 +1494,11 @@ fn share_run(all_plain: bool) -> ShareRunOutcome {
         rig.world.catch_up_for_reading();
         let read = |w: &World| {
             (0..lab.vms)
-                .flat_map(|i| w.machines()[&ItemId(format!("item-{i}"))].disks.iter())
+                .flat_map(|i| {
+                    w.machines()[&ItemId::from(format!("item-{i}"))]
+                        .disks
+                        .iter()
+                })
                 .filter_map(|d| d.stream.as_ref())
                 .map(|s| (s.fluid.now_ms(), w.stream_totals(s), w.stream_load(s)))
                 .collect::<Vec<_>>()
