@@ -5,6 +5,7 @@
 
 use crate::Millis;
 use crate::ids::*;
+use crate::name_map::NameMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -472,14 +473,14 @@ pub struct Inventory {
     pub hosts: BTreeMap<HostName, HostView>,
     /// Datastores.
     pub datastores: BTreeMap<DatastoreName, DatastoreView>,
-    /// On-prem VMs.
-    pub onprem_vms: BTreeMap<VmName, OnPremVmView>,
+    /// On-prem VMs (looked up by name on every data-plane step: a hash table walked in key order).
+    pub onprem_vms: NameMap<VmName, OnPremVmView>,
     /// Master targets.
     pub master_targets: BTreeMap<MasterTargetName, MasterTargetView>,
     /// Process servers.
     pub process_servers: BTreeMap<ProcessServerName, ProcessServerView>,
-    /// Azure VMs.
-    pub azure_vms: BTreeMap<VmName, AzureVmView>,
+    /// Azure VMs (as the on-prem VMs).
+    pub azure_vms: NameMap<VmName, AzureVmView>,
     /// The configuration server, once reported.
     pub config_server: Option<ConfigServerView>,
     /// The Azure ↔ on-prem network, once reported.

@@ -27,6 +27,7 @@ pub mod inventory;
 pub mod item;
 pub mod job;
 pub mod lifecycle;
+pub mod name_map;
 pub mod protocol;
 pub mod readiness;
 pub mod recovery_point;

@@ -59,10 +59,33 @@ pub struct Estate {
     known: BTreeSet<Key>,
     /// Changes discovery will find.
     undiscovered: BTreeSet<Key>,
-    /// Every VM (on-prem or Azure) changed, added or removed, in order, with repeats: readers keep a
-    /// cursor and look only at what changed since (the invariant checkers, so that a step costs what
-    /// changed, not the fleet; issue 6). Grows with the changes a run makes (a few per VM and job).
-    vm_log: Vec<VmName>,
+    /// What changed, for readers that look only at that.
+    changes: ChangeLogs,
+}
+
+/// The estate's change logs: every entity of some kinds changed, added or removed, in order, with
+/// repeats. Readers keep a cursor and look only at what changed since (the invariant checkers, so that
+/// a step costs what changed, not the fleet; issue 6). Each grows with the changes a run makes (a few
+/// per VM and job).
+#[derive(Clone, Debug, Default)]
+struct ChangeLogs {
+    /// VMs, on-prem or Azure (INV-SPLIT, INV-OFF, INV-STATE).
+    vms: Vec<VmName>,
+    /// Datastores (INV-CAP).
+    datastores: Vec<DatastoreName>,
+    /// Master targets (their own disks: INV-CAP).
+    master_targets: Vec<MasterTargetName>,
+}
+
+impl ChangeLogs {
+    fn record(&mut self, key: &Key) {
+        match key {
+            Key::OnPremVm(n) | Key::AzureVm(n) => self.vms.push(n.clone()),
+            Key::Datastore(n) => self.datastores.push(n.clone()),
+            Key::MasterTarget(n) => self.master_targets.push(n.clone()),
+            _ => {}
+        }
+    }
 }
 
 impl std::ops::Deref for Estate {
@@ -109,7 +132,7 @@ macro_rules! entity_access {
         pub fn $get(&mut self, name: &$name, v: Visibility) -> Option<&mut $view> {
             let e = self.inv.$map.get_mut(name)?;
             let key = Key::$key(name.clone());
-            Self::log_vm(&mut self.vm_log, &key);
+            self.changes.record(&key);
             match v {
                 Visibility::Known => self.known.insert(key),
                 Visibility::Discovered => self.undiscovered.insert(key),
@@ -187,19 +210,23 @@ impl Estate {
         self.mark(key, v);
     }
 
-    /// The VMs changed, added or removed so far, oldest first (see `vm_log`).
+    /// The VMs changed, added or removed so far, oldest first (see `ChangeLogs`).
     pub fn vm_changes(&self) -> &[VmName] {
-        &self.vm_log
+        &self.changes.vms
     }
 
-    fn log_vm(log: &mut Vec<VmName>, key: &Key) {
-        if let Key::OnPremVm(n) | Key::AzureVm(n) = key {
-            log.push(n.clone());
-        }
+    /// The datastores changed, added or removed so far, oldest first (see `ChangeLogs`).
+    pub fn datastore_changes(&self) -> &[DatastoreName] {
+        &self.changes.datastores
+    }
+
+    /// The master targets changed, added or removed so far, oldest first (see `ChangeLogs`).
+    pub fn master_target_changes(&self) -> &[MasterTargetName] {
+        &self.changes.master_targets
     }
 
     fn mark(&mut self, key: Key, v: Visibility) {
-        Self::log_vm(&mut self.vm_log, &key);
+        self.changes.record(&key);
         match v {
             Visibility::Known => self.known.insert(key),
             Visibility::Discovered => self.undiscovered.insert(key),

@@ -17,6 +17,7 @@ use petgraph::Direction;
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use petgraph::visit::{EdgeFiltered, EdgeRef};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 use super::{NetworkError, UNLIMITED_BYTES_PER_S};
 
@@ -247,6 +248,10 @@ impl std::ops::Add for RouteCost {
 #[derive(Clone, Debug, Default)]
 pub struct Topology {
     graph: DiGraph<Node, Link, u32>,
+    /// The lowest-id link of each ordered node pair (the first added): a route through a hub (the
+    /// site gateway has a link to and from every process server and master target, 1,156 at 10k) is
+    /// built without walking the hub's links (issue 6).
+    first_link: BTreeMap<(NodeId, NodeId), LinkId>,
 }
 
 impl Topology {
@@ -297,7 +302,9 @@ impl Topology {
                 state: LinkState::Up,
             },
         );
-        Ok(LinkId(ix.index() as u32))
+        let id = LinkId(ix.index() as u32);
+        self.first_link.entry((from, to)).or_insert(id);
+        Ok(id)
     }
 
     /// Adds a full-duplex connection as two directed links with the same spec; returns
@@ -570,13 +577,16 @@ impl Topology {
         let mut links = Vec::with_capacity(nodes.len() - 1);
         for pair in nodes.windows(2) {
             let (a, b) = (pair[0], pair[1]);
-            let link = self
-                .graph
-                .edges_connecting(NodeIndex::new(a.0 as usize), NodeIndex::new(b.0 as usize))
-                .map(|e| e.id().index())
-                .min()
+            let link = (self.first_link.get(&(a, b)).copied())
                 .ok_or(NetworkError::NoLinkBetween { from: a, to: b })?;
-            links.push(LinkId(link as u32));
+            debug_assert_eq!(
+                Some(link.0 as usize),
+                (self.graph)
+                    .edges_connecting(NodeIndex::new(a.0 as usize), NodeIndex::new(b.0 as usize))
+                    .map(|e| e.id().index())
+                    .min()
+            );
+            links.push(link);
         }
         let route = Route {
             nodes: nodes.to_vec(),
