@@ -152,6 +152,10 @@ pub struct Task {
     pub steps: Vec<Step>,
     /// The current step.
     pub pc: usize,
+    /// The stage of the job its item is in (FB-08): found here, not by searching the stages (a search
+    /// per machine grew with the square of a plan's size; issue 6).
+    #[serde(default)]
+    pub stage: usize,
     /// What it waits for.
     pub wait: Wait,
     /// Status.

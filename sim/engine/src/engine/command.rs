@@ -274,7 +274,11 @@ impl Engine {
         let id = self.next_job_id();
         let now = self.now;
         let mut tasks = Vec::new();
-        for item in &all {
+        let stage_of = stages
+            .iter()
+            .enumerate()
+            .flat_map(|(k, s)| s.iter().map(move |_| k));
+        for (item, stage) in all.iter().zip(stage_of) {
             let rec = &self.items[item];
             let machine = by_item
                 .get(item)
@@ -301,6 +305,7 @@ impl Engine {
                     start_state: rec.state,
                     steps,
                     pc: 0,
+                    stage,
                     wait: Wait::Idle,
                     status: TaskStatus::Pending,
                     step_started_ms: now,
@@ -406,8 +411,11 @@ impl Engine {
             ));
         }
         let mut by_item = BTreeMap::new();
+        // sorted once, searched per machine (a scan per machine grew with the square of a plan's size)
+        let mut sorted: Vec<&ItemId> = all.iter().collect();
+        sorted.sort_unstable();
         for m in machines {
-            if !all.contains(&m.item) {
+            if sorted.binary_search(&&m.item).is_err() {
                 return Err(invalid(
                     name,
                     format!(

@@ -660,7 +660,7 @@ impl Engine {
                 return Started::Waiting;
             }
             Step::AwaitTurn => {
-                if j.stages.iter().position(|s| s.contains(item)) <= Some(j.stage) {
+                if t.stage <= j.stage {
                     return Started::Skipped;
                 }
                 self.record_step_start(job, item, step.name());
@@ -979,13 +979,21 @@ impl Engine {
     /// What a successful step changes in the item's record.
     fn step_ok(&mut self, job: JobId, item: &ItemId, step: Step, point: Option<RecoveryPoint>) {
         let op = self.jobs[&job].operation;
-        let t = self.jobs[&job].tasks[item].clone();
+        // what the step reads of its task, not a clone of the whole task (one per step: issue 6)
+        let t = &self.jobs[&job].tasks[item];
+        let rolling_back = matches!(t.status, TaskStatus::RollingBack(_));
+        let chosen_point_ms = t.chosen_point_ms;
+        let prepared = match (&t.machine, t.mode) {
+            (Some(machine), Some(mode)) if step == Step::PrepareTarget => {
+                Some((machine.clone(), mode, t.disks.clone()))
+            }
+            _ => None,
+        };
         let policy = if op == Operation::Reprotect {
             self.config.failback_policy
         } else {
             self.config.forward_policy
         };
-        let rolling_back = matches!(t.status, TaskStatus::RollingBack(_));
         let rec = self.items.get_mut(item).expect("item exists");
         match step {
             Step::ShutdownAzure => self.task_mut(job, item).azure_confirmed_off = true,
@@ -994,7 +1002,7 @@ impl Engine {
                 self.task_mut(job, item).onprem_power_on_sent = false
             }
             Step::PrepareTarget => {
-                if let (Some(machine), Some(mode)) = (t.machine.clone(), t.mode) {
+                if let Some((machine, mode, disks)) = prepared {
                     (self
                         .by_master_target
                         .entry(machine.master_target.clone())
@@ -1005,7 +1013,7 @@ impl Engine {
                     rec.protection = Some(Protection {
                         machine,
                         mode,
-                        disks: t.disks.clone(),
+                        disks,
                         target_prepared: true,
                     });
                 }
@@ -1039,9 +1047,7 @@ impl Engine {
                     self.task_mut(job, item).chosen_point_ms = Some(p.tag_ms);
                 }
             }
-            Step::RecoverOnPrem | Step::FailoverToAzure => {
-                rec.recovered_point_ms = t.chosen_point_ms
-            }
+            Step::RecoverOnPrem | Step::FailoverToAzure => rec.recovered_point_ms = chosen_point_ms,
             Step::CommitRecovery => match rec.recovered_point_ms {
                 Some(tag) => rec.points.retain_only(tag),
                 None => rec.points.clear(),

@@ -13,6 +13,7 @@
 
 mod actions;
 mod fault_apply;
+mod flow_owners;
 mod follow;
 mod followed_points;
 mod machine;
@@ -141,7 +142,8 @@ pub struct World {
     pub(crate) machines: MachineTable,
     pub(crate) by_azure_vm: BTreeMap<VmName, ItemId>,
     pub(crate) by_onprem_vm: BTreeMap<VmName, ItemId>,
-    pub(crate) flows: BTreeMap<FlowId, (ItemId, usize)>,
+    /// Each stream's machine and disk, by flow id.
+    pub(crate) flows: flow_owners::FlowOwners,
     /// The bottlenecks' fair shares, advancing the resyncs they hold in virtual time (issue 6).
     pub(crate) shares: share::Shares,
     pub(crate) next_flow: u64,
@@ -194,6 +196,10 @@ pub struct World {
     /// The buffer [`World::collect_points`] gathers a machine's new disk points in (kept: it runs for
     /// every machine at every report).
     pub(crate) points_gathered: Vec<crate::fluid::RecoveryPoint>,
+    /// `collect_points`' other buffers (each disk's end in `points_gathered`, its base generation).
+    pub(crate) points_scratch: (Vec<usize>, Vec<u64>),
+    /// The shares `wake_shares` re-wakes, in a buffer kept between instants.
+    pub(crate) moved_shares: Vec<(Resource, Option<EventKey>, Option<Millis>)>,
     /// What the streams carry by route, for the report sampler (`world::meter`).
     pub(crate) meters: meter::Meters,
     /// By machine position: since when it is quiet ([`World::quiet_since`]).
@@ -341,7 +347,7 @@ impl World {
             machines: MachineTable::default(),
             by_azure_vm: BTreeMap::new(),
             by_onprem_vm: BTreeMap::new(),
-            flows: BTreeMap::new(),
+            flows: Default::default(),
             shares: share::Shares::default(),
             next_flow: 0,
             in_flight: BTreeMap::new(),
@@ -378,6 +384,8 @@ impl World {
             cadence_check: BTreeSet::new(),
             cadence_report: BTreeSet::new(),
             points_gathered: Vec::new(),
+            points_scratch: Default::default(),
+            moved_shares: Vec::new(),
             meters: Default::default(),
             quiet_since: Vec::new(),
         };

@@ -239,7 +239,7 @@ impl World {
                 metered_from_wire: None,
                 metered_bytes: 0,
             });
-            self.flows.insert(flow, (item.clone(), d));
+            self.flows.insert(flow, item.clone(), d);
             started.push((d, flow));
         }
         let in_sync = matches!(resync, None | Some(ResyncPlan::None));
@@ -318,7 +318,7 @@ impl World {
         self.refresh_quiet(item);
         for (flow, wake) in flows {
             let _ = self.net.remove_flow(flow);
-            self.flows.remove(&flow);
+            self.flows.remove(flow);
             if let Some(k) = wake {
                 self.kernel.cancel(k);
             }
@@ -432,7 +432,7 @@ impl World {
             {
                 continue;
             }
-            let Some((item, d)) = flows.get(&flow) else {
+            let Some((item, d)) = flows.get(flow) else {
                 continue;
             };
             // the stream is the machine's at hand when that machine's disk `d` sends this flow
@@ -484,7 +484,7 @@ impl World {
         };
         share.wake = None;
         let due = share.due(now);
-        self.shares.moved.insert(r);
+        self.shares.note_moved(r);
         for flow in due {
             self.disk_wake(flow);
         }
@@ -492,7 +492,9 @@ impl World {
 
     /// Wakes each share whose earliest wake-up may have moved, at its new time.
     pub(crate) fn wake_shares(&mut self) {
-        for (r, old, at) in self.shares.take_moved() {
+        let mut moved = std::mem::take(&mut self.moved_shares);
+        self.shares.take_moved(&mut moved);
+        for &(r, old, at) in &moved {
             if let Some(k) = old {
                 self.kernel.cancel(k);
             }
@@ -503,6 +505,7 @@ impl World {
                 }
             }
         }
+        self.moved_shares = moved;
     }
 
     /// Something about `item`'s streams changed now: if it is under a point cadence, is it still
@@ -653,7 +656,7 @@ impl World {
 
     /// A disk's stream reached a qualitative change.
     pub(crate) fn disk_wake(&mut self, flow: FlowId) {
-        let Some((item, d)) = self.flows.get(&flow).cloned() else {
+        let Some((item, d)) = self.flows.get(flow).cloned() else {
             return; // the stream ended
         };
         let item = &item;
@@ -792,8 +795,9 @@ impl World {
         // every disk's new points in one buffer kept between calls, disk k's at `ends[k-1]..ends[k]`
         let mut flat = std::mem::take(&mut self.points_gathered);
         flat.clear();
-        let mut ends: Vec<usize> = Vec::with_capacity(n);
-        let mut bases = Vec::with_capacity(n);
+        let (mut ends, mut bases) = std::mem::take(&mut self.points_scratch);
+        ends.clear();
+        bases.clear();
         for &d in &r.disks {
             if let Some(s) = m.disks[d].stream.as_mut() {
                 s.fluid.drain_usable_points_into(&mut flat);
@@ -803,9 +807,13 @@ impl World {
             }
             ends.push(flat.len());
         }
-        let per_disk: Vec<&[crate::fluid::RecoveryPoint]> = (0..n)
-            .map(|k| &flat[if k == 0 { 0 } else { ends[k - 1] }..ends[k]])
-            .collect();
+        let per_disk: Vec<&[crate::fluid::RecoveryPoint]> = if flat.is_empty() {
+            Vec::new() // no new point: nothing to allocate
+        } else {
+            (0..n)
+                .map(|k| &flat[if k == 0 { 0 } else { ends[k - 1] }..ends[k]])
+                .collect()
+        };
         let kind_of = |k: crate::fluid::RecoveryPointKind| match k {
             crate::fluid::RecoveryPointKind::AppConsistent => PointKind::App,
             _ => PointKind::Crash,
@@ -860,6 +868,7 @@ impl World {
         }
         drop(per_disk);
         self.points_gathered = flat;
+        self.points_scratch = (ends, bases);
         if let Some(from) = m.cadence_from_ms {
             r.unreported.retain(|(t, _)| *t < from); // the cadence told the engine of these
         }
@@ -877,6 +886,10 @@ impl World {
             {
                 r.partial.pop_first();
             }
+        }
+        if r.partial.is_empty() {
+            // an emptied tree keeps its root node (456 B): 4 MB over 10,000 machines
+            r.partial = Default::default();
         }
     }
 

@@ -175,8 +175,10 @@ pub struct VirtualMark {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Shares {
     pub(crate) by_resource: BTreeMap<Resource, Share>,
-    /// Shares whose earliest wake-up may have moved: re-woken at the end of the instant.
-    pub(crate) moved: BTreeSet<Resource>,
+    /// Shares whose earliest wake-up may have moved: re-woken at the end of the instant. With repeats
+    /// (a resource noted again right after itself is not); sorted and deduplicated when taken, in a
+    /// vector that keeps its room (a set allocated a node at every instant).
+    moved: Vec<Resource>,
     /// Every held stream plain, none in virtual time (the reference the tests compare against).
     #[cfg(test)]
     pub(crate) all_plain: bool,
@@ -186,7 +188,7 @@ impl Shares {
     /// The share of `r`, created at `level` if new; a different level starts now (callers: the network
     /// reported it, so every stream still held there follows). Returns the level before (`None`: new).
     pub(crate) fn set_level(&mut self, r: Resource, level: u64, now: Millis) -> Option<u64> {
-        self.moved.insert(r);
+        self.note_moved(r);
         let Some(share) = self.by_resource.get_mut(&r) else {
             self.by_resource.insert(r, Share::new(level, now));
             return None;
@@ -248,7 +250,7 @@ impl Shares {
             share.waiting.remove(&(mark.service, s.flow));
             share.listed.remove(&(mark.listed_ms, s.flow));
             s.fluid.set_served_elsewhere(false);
-            self.moved.insert(r);
+            self.note_moved(r);
         } else {
             share.plain.remove(&s.flow);
         }
@@ -288,21 +290,31 @@ impl Shares {
             served_at_listing,
         });
         s.fluid.set_served_elsewhere(true);
-        self.moved.insert(r);
+        self.note_moved(r);
         true
     }
 
     /// The wake-ups of the shares whose earliest one may have moved: `(resource, old wake-up, new
     /// time)`.
-    pub(crate) fn take_moved(&mut self) -> Vec<(Resource, Option<EventKey>, Option<Millis>)> {
-        let moved = std::mem::take(&mut self.moved);
-        let mut out = Vec::with_capacity(moved.len());
-        for r in moved {
+    pub(crate) fn take_moved(
+        &mut self,
+        out: &mut Vec<(Resource, Option<EventKey>, Option<Millis>)>,
+    ) {
+        out.clear();
+        self.moved.sort_unstable();
+        self.moved.dedup();
+        for r in self.moved.drain(..) {
             if let Some(share) = self.by_resource.get_mut(&r) {
                 out.push((r, share.wake.take(), share.next_wake()));
             }
         }
-        out
+    }
+
+    /// Notes that a share's earliest wake-up may have moved ([`Shares::take_moved`] answers).
+    pub(crate) fn note_moved(&mut self, r: Resource) {
+        if self.moved.last() != Some(&r) {
+            self.moved.push(r);
+        }
     }
 }
 
