@@ -261,6 +261,11 @@ pub struct Job {
     pub stage_actions: Vec<Vec<PlanAction>>,
     /// The running stage.
     pub stage: usize,
+    /// How far the running stage's items are known to have ended: `(stage, n)` says the first `n`
+    /// items of stage `stage` have (a task that ended stays ended). Each task's end looks on from there
+    /// instead of over the whole stage again (quadratic in a plan's size; issue 6). Not serialised.
+    #[serde(skip)]
+    pub stage_ended_upto: (usize, usize),
     /// One task per item.
     pub tasks: BTreeMap<ItemId, Task>,
     /// The recovery point choice (failover, failback, change point).

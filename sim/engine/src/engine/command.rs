@@ -340,6 +340,7 @@ impl Engine {
                 stages,
                 stage_actions,
                 stage: 0,
+                stage_ended_upto: (0, 0),
                 tasks,
                 point,
                 started_ms: now,

@@ -298,9 +298,24 @@ impl Engine {
             self.finish_job_if_done(job);
             return;
         };
-        if !stage_items.iter().all(|i| j.tasks[i].ended()) {
+        let from = match j.stage_ended_upto {
+            (stage, n) if stage == j.stage => n,
+            _ => 0,
+        };
+        let upto = from
+            + (stage_items[from.min(stage_items.len())..].iter())
+                .take_while(|i| j.tasks[*i].ended())
+                .count();
+        let all_ended = upto == stage_items.len();
+        let stage = j.stage;
+        if let Some(j) = self.jobs.get_mut(&job) {
+            j.stage_ended_upto = (stage, upto);
+        }
+        if !all_ended {
             return;
         }
+        let j = &self.jobs[&job];
+        let stage_items = &j.stages[j.stage];
         let stage_failed = stage_items
             .iter()
             .any(|i| matches!(j.tasks[i].status, TaskStatus::Failed(_)));
