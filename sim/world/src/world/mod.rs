@@ -13,7 +13,6 @@
 
 mod actions;
 mod fault_apply;
-mod flow_owners;
 mod follow;
 mod followed_points;
 mod machine;
@@ -142,8 +141,7 @@ pub struct World {
     pub(crate) machines: MachineTable,
     pub(crate) by_azure_vm: BTreeMap<VmName, ItemId>,
     pub(crate) by_onprem_vm: BTreeMap<VmName, ItemId>,
-    /// Each stream's machine and disk, by flow id.
-    pub(crate) flows: flow_owners::FlowOwners,
+    pub(crate) flows: BTreeMap<FlowId, (ItemId, usize)>,
     /// The bottlenecks' fair shares, advancing the resyncs they hold in virtual time (issue 6).
     pub(crate) shares: share::Shares,
     pub(crate) next_flow: u64,
@@ -347,7 +345,7 @@ impl World {
             machines: MachineTable::default(),
             by_azure_vm: BTreeMap::new(),
             by_onprem_vm: BTreeMap::new(),
-            flows: Default::default(),
+            flows: BTreeMap::new(),
             shares: share::Shares::default(),
             next_flow: 0,
             in_flight: BTreeMap::new(),

@@ -239,7 +239,7 @@ impl World {
                 metered_from_wire: None,
                 metered_bytes: 0,
             });
-            self.flows.insert(flow, item.clone(), d);
+            self.flows.insert(flow, (item.clone(), d));
             started.push((d, flow));
         }
         let in_sync = matches!(resync, None | Some(ResyncPlan::None));
@@ -318,7 +318,7 @@ impl World {
         self.refresh_quiet(item);
         for (flow, wake) in flows {
             let _ = self.net.remove_flow(flow);
-            self.flows.remove(flow);
+            self.flows.remove(&flow);
             if let Some(k) = wake {
                 self.kernel.cancel(k);
             }
@@ -432,7 +432,7 @@ impl World {
             {
                 continue;
             }
-            let Some((item, d)) = flows.get(flow) else {
+            let Some((item, d)) = flows.get(&flow) else {
                 continue;
             };
             // the stream is the machine's at hand when that machine's disk `d` sends this flow
@@ -656,7 +656,7 @@ impl World {
 
     /// A disk's stream reached a qualitative change.
     pub(crate) fn disk_wake(&mut self, flow: FlowId) {
-        let Some((item, d)) = self.flows.get(flow).cloned() else {
+        let Some((item, d)) = self.flows.get(&flow).cloned() else {
             return; // the stream ended
         };
         let item = &item;

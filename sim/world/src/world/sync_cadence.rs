@@ -146,7 +146,7 @@ impl World {
             return;
         };
         for (_, flow) in &share.waiting {
-            if let Some((item, _)) = self.flows.get(*flow)
+            if let Some((item, _)) = self.flows.get(flow)
                 && let Some(m) = self.machines.get(item)
             {
                 super::plane::note_cadence_change(&mut self.cadence_check, item, m);
