@@ -153,8 +153,8 @@ pub struct Task {
     /// The current step.
     pub pc: usize,
     /// The stage of the job its item is in (FB-08): found here, not by searching the stages (a search
-    /// per machine grew with the square of a plan's size; issue 6).
-    #[serde(default)]
+    /// per machine grew with the square of a plan's size; issue 6). Required when read back: a default
+    /// of 0 would let every later group skip its turn.
     pub stage: usize,
     /// What it waits for.
     pub wait: Wait,
@@ -263,9 +263,10 @@ pub struct Job {
     pub stage: usize,
     /// How far the running stage's items are known to have ended: `(stage, n)` says the first `n`
     /// items of stage `stage` have (a task that ended stays ended). Each task's end looks on from there
-    /// instead of over the whole stage again (quadratic in a plan's size; issue 6). Not serialised.
+    /// instead of over the whole stage again (quadratic in a plan's size; issue 6). Not serialised (read
+    /// back it restarts at the stage's first item, which is only slower); the engine's alone to move.
     #[serde(skip)]
-    pub stage_ended_upto: (usize, usize),
+    pub(crate) stage_ended_upto: (usize, usize),
     /// One task per item.
     pub tasks: BTreeMap<ItemId, Task>,
     /// The recovery point choice (failover, failback, change point).

@@ -727,6 +727,82 @@ fn failback_of_one_group_member_alone_is_refused_by_rg03() {
 }
 
 #[test]
+fn a_plan_whose_machines_end_last_first_still_runs_its_groups_in_order() {
+    // FB-08 with three groups whose machines end last-first: a group starts only once every machine of
+    // the group before has ended (the job's `stage_ended_upto`: the ended prefix of a stage, reset when
+    // the stage changes), not when some have; each task knows its group (`Task::stage`).
+    let groups = [vec![0, 1, 2], vec![3, 4, 5], vec![6]];
+    let mut lab = Lab::new((0..7).map(|i| spec(i, ItemState::InAzure)).collect());
+    let plan = PlanSpec {
+        id: "plan".into(),
+        groups: (groups.iter())
+            .map(|g| PlanGroup {
+                items: g.iter().map(|&i| item_id(i)).collect(),
+                actions: vec![],
+            })
+            .collect(),
+    };
+    lab.cmd(Command::SetPlan { plan }).unwrap();
+    let target = Target::Plan("plan".into());
+    lab.cmd(Command::Reprotect {
+        target: target.clone(),
+        machines: (0..7).map(machine).collect(),
+    })
+    .unwrap();
+    lab.now += HOUR_MS;
+    lab.manual = true;
+    let job = lab
+        .cmd(Command::Failback {
+            target,
+            point: PointChoice::Latest,
+        })
+        .unwrap()
+        .unwrap();
+    lab.pump();
+    let mut ended: Vec<ItemId> = Vec::new();
+    for _ in 0..5_000 {
+        if lab.outstanding.is_empty() {
+            break;
+        }
+        // the highest-numbered machine's action first: within a group, machines end last-first
+        let k = (0..lab.outstanding.len())
+            .max_by_key(|&k| lab.outstanding[k].item.clone())
+            .unwrap();
+        lab.resolve(k, None);
+        lab.pump();
+        let j = lab.engine.job(job).unwrap();
+        for (id, t) in &j.tasks {
+            if t.ended() && !ended.contains(id) {
+                ended.push(id.clone());
+            }
+        }
+    }
+    assert_eq!(lab.outcome(job), Some(JobOutcome::Succeeded));
+    let order: Vec<ItemId> = [2, 1, 0, 5, 4, 3, 6].map(item_id).to_vec();
+    assert_eq!(ended, order, "machines ended last-first, group by group");
+    let j = lab.engine.job(job).unwrap();
+    for (g, items) in groups.iter().enumerate() {
+        for &i in items {
+            assert_eq!(j.tasks[&item_id(i)].stage, g, "machine {i}");
+        }
+    }
+    let group_of = |a: &ActionRequest| {
+        let it = a.item.as_ref()?;
+        groups
+            .iter()
+            .position(|g| g.iter().any(|&i| item_id(i) == *it))
+    };
+    let in_order: Vec<usize> = (lab.actions.iter())
+        .filter(|a| a.job == Some(job))
+        .filter_map(group_of)
+        .collect();
+    assert!(
+        in_order.windows(2).all(|w| w[0] <= w[1]),
+        "a group acted before the one before it ended: {in_order:?}"
+    );
+}
+
+#[test]
 fn a_plan_fails_back_its_groups_in_order() {
     // FB-08: group 2 starts only once group 1 is done; scripts are refused.
     let mut lab = Lab::new((0..3).map(|i| spec(i, ItemState::InAzure)).collect());

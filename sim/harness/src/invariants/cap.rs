@@ -18,9 +18,9 @@ pub fn mt_disks(world: &World) -> BTreeMap<MasterTargetName, u32> {
 }
 
 /// Calls `f` with each master target and the disks attached to it now ([`mt_disks`]), without
-/// building a map: both maps are walked together in name order (the checker counts after every attach
-/// or detach, 10,000 of them for 528 master targets at 10k machines, issue 6). A name attached to but
-/// not in the estate comes with its attached disks alone.
+/// building a map: both maps are walked together in name order (the checker's first step, and
+/// [`mt_disks`]; after that the checker counts only the master targets logged as changed). A name
+/// attached to but not in the estate comes with its attached disks alone.
 fn each_mt_disks(world: &World, mut f: impl FnMut(&MasterTargetName, u32)) {
     let mut own = world.estate().master_targets.values().peekable();
     let mut attached = world.attached_disks().iter().peekable();

@@ -88,7 +88,8 @@ impl GroupSums {
 pub(crate) struct Meters {
     routes: Vec<RouteMeter>,
     /// Each route's position in `routes` (only looked up: a hash table; a tree of 9,000 routes keyed by
-    /// server names was searched at every stream's join and leave at 10k machines, issue 6).
+    /// server names was searched at every stream's join and leave at 10k machines, issue 6). Never
+    /// walked; a debug print of the meters (the derived `Debug`) shows it in hash order, nothing else.
     index: HashMap<RouteKey, usize, IndexHasher>,
     /// Per route, its groups (positions in `groups`): the first `n` of the array.
     groups_of: Vec<([usize; 3], usize)>,

@@ -630,7 +630,7 @@ impl World {
     }
 
     /// Attaches a machine's disks to a master target (`None`: detaches them), keeping the per-MT count
-    /// and the attachment epoch.
+    /// and the attachment log ([`World::attachment_changes`]).
     pub(crate) fn set_attached(&mut self, item: &ItemId, to: Option<(MasterTargetName, u32)>) {
         let Some(m) = self.machines.get_mut(item) else {
             return;
