@@ -686,7 +686,7 @@ fn churn_model(
             off,
             mean_on,
             mean_off,
-        } => ChurnModel::BurstyOnOff(
+        } => ChurnModel::bursty(
             BurstyChurn::new(
                 BurstyParams {
                     on_bps: on.0,

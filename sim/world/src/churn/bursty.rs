@@ -248,9 +248,7 @@ mod tests {
     }
 
     fn model(seed: u64) -> ChurnModel {
-        ChurnModel::BurstyOnOff(
-            BurstyChurn::new(params(), ChaCha8Rng::seed_from_u64(seed)).unwrap(),
-        )
+        ChurnModel::bursty(BurstyChurn::new(params(), ChaCha8Rng::seed_from_u64(seed)).unwrap())
     }
 
     #[test]
@@ -307,7 +305,7 @@ mod tests {
             )
             .is_err()
         );
-        let equal = ChurnModel::BurstyOnOff(
+        let equal = ChurnModel::bursty(
             BurstyChurn::new(
                 BurstyParams {
                     on_bps: 5,
@@ -321,7 +319,7 @@ mod tests {
         assert_eq!(equal.next_change_after(123), None);
         assert_eq!(equal.bytes_written(0, 1000), 5);
         // Huge means saturate the time axis quickly and must terminate.
-        let huge = ChurnModel::BurstyOnOff(
+        let huge = ChurnModel::bursty(
             BurstyChurn::new(
                 BurstyParams {
                     mean_on_ms: u64::MAX / 2,

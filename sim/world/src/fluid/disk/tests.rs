@@ -502,7 +502,7 @@ fn apply(d: &mut FluidDisk, op: &Op) {
             };
             let rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
             let m = crate::churn::BurstyChurn::new(params, rng).unwrap();
-            d.set_churn(now, ChurnModel::BurstyOnOff(m));
+            d.set_churn(now, ChurnModel::bursty(m));
         }
         Op::Diurnal(mean_bps) => {
             let m = DiurnalChurn::new(DiurnalParams {
