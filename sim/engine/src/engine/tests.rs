@@ -650,17 +650,23 @@ fn a_group_fails_back_to_one_common_point() {
     );
 }
 
+/// Reprotects machines `0..n` of `target` (a plan) and lets an hour pass: the start of each failback
+/// test of a plan.
+fn reprotect_then_wait(lab: &mut Lab, target: &Target, n: usize) {
+    lab.cmd(Command::Reprotect {
+        target: target.clone(),
+        machines: (0..n).map(machine).collect(),
+    })
+    .unwrap();
+    lab.now += HOUR_MS;
+}
+
 #[test]
 fn a_group_fails_back_all_members_or_none() {
     // RG-03: one member's power-on fails (8038); every member rolls back.
     let mut lab = group_lab(3);
     let plan = Target::Plan("plan".into());
-    lab.cmd(Command::Reprotect {
-        target: plan.clone(),
-        machines: (0..3).map(machine).collect(),
-    })
-    .unwrap();
-    lab.now += HOUR_MS;
+    reprotect_then_wait(&mut lab, &plan, 3);
     lab.drop.insert("power-on-onprem-vm");
     let job = lab
         .cmd(Command::Failback {
@@ -744,12 +750,7 @@ fn a_plan_whose_machines_end_last_first_still_runs_its_groups_in_order() {
     };
     lab.cmd(Command::SetPlan { plan }).unwrap();
     let target = Target::Plan("plan".into());
-    lab.cmd(Command::Reprotect {
-        target: target.clone(),
-        machines: (0..7).map(machine).collect(),
-    })
-    .unwrap();
-    lab.now += HOUR_MS;
+    reprotect_then_wait(&mut lab, &target, 7);
     lab.manual = true;
     let job = lab
         .cmd(Command::Failback {
@@ -821,12 +822,7 @@ fn a_plan_fails_back_its_groups_in_order() {
     };
     lab.cmd(Command::SetPlan { plan: plan.clone() }).unwrap();
     let target = Target::Plan("plan".into());
-    lab.cmd(Command::Reprotect {
-        target: target.clone(),
-        machines: (0..3).map(machine).collect(),
-    })
-    .unwrap();
-    lab.now += HOUR_MS;
+    reprotect_then_wait(&mut lab, &target, 3);
     let job = lab
         .cmd(Command::Failback {
             target: target.clone(),
