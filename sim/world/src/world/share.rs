@@ -294,8 +294,8 @@ impl Shares {
         true
     }
 
-    /// The wake-ups of the shares whose earliest one may have moved: `(resource, old wake-up, new
-    /// time)`.
+    /// Puts into `out` (cleared first) the wake-ups of the shares whose earliest one may have moved,
+    /// once each, in resource order: `(resource, old wake-up, new time)`.
     pub(crate) fn take_moved(
         &mut self,
         out: &mut Vec<(Resource, Option<EventKey>, Option<Millis>)>,
