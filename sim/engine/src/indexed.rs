@@ -1,11 +1,12 @@
 //! A map kept in key order and found by key through a hash index: for the tables every report and
-//! every input looks things up in by name (the engine's items, the world's machines).
+//! every input looks things up in by name (the engine's items, a job's tasks, the world's machines).
 //!
 //! A `BTreeMap<ItemId, …>` did both, but each lookup compared names down the tree: at 1,000 machines
 //! reported every 5 minutes, with several lookups per machine and report, string comparisons were a
 //! tenth of a run (issue 6). The index's hasher has a fixed seed and nothing is ever iterated in hash
 //! order, so the map is as deterministic as the tree was: iteration is in key order.
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashMap;
 use std::hash::Hash;
 
@@ -155,6 +156,31 @@ impl<K: Ord + Hash + Clone, V> std::ops::Index<&K> for IndexedMap<K, V> {
     }
 }
 
+/// Equal when the entries are (the index follows from them).
+impl<K: PartialEq, V: PartialEq> PartialEq for IndexedMap<K, V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
+}
+
+impl<K: Eq, V: Eq> Eq for IndexedMap<K, V> {}
+
+/// As a map in key order (byte for byte what a `BTreeMap` writes).
+impl<K: Serialize, V: Serialize> Serialize for IndexedMap<K, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de, K: Ord + Hash + Clone + Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de>
+    for IndexedMap<K, V>
+{
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map = std::collections::BTreeMap::<K, V>::deserialize(deserializer)?;
+        Ok(Self::from_entries(map.into_iter().collect()))
+    }
+}
+
 impl<'a, K, V> IntoIterator for &'a IndexedMap<K, V> {
     type Item = (&'a K, &'a V);
     type IntoIter = std::iter::Map<std::slice::Iter<'a, (K, V)>, fn(&'a (K, V)) -> (&'a K, &'a V)>;
@@ -198,5 +224,21 @@ mod tests {
         assert_eq!(all, [(&1, &"b"), (&2, &"d"), (&3, &"c")]);
         assert_eq!(m.get(&3), Some(&"c"));
         assert_eq!(m.get(&2), Some(&"d"));
+    }
+
+    #[test]
+    fn serialises_like_a_tree_and_reads_it_back_indexed() {
+        let pairs = [(5, "e"), (1, "a"), (3, "c"), (9, "i"), (2, "b")];
+        let m = IndexedMap::from_entries(pairs.to_vec());
+        let tree: std::collections::BTreeMap<u32, &str> = pairs.into_iter().collect();
+        let json = serde_json::to_string(&m).unwrap();
+        assert_eq!(json, serde_json::to_string(&tree).unwrap());
+        let back: IndexedMap<u32, String> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.keys().copied().collect::<Vec<_>>(), [1, 2, 3, 5, 9]);
+        assert_eq!(back[&9], "i");
+        assert_eq!(back.position(&5), Some(3));
+        let again: IndexedMap<u32, &str> = IndexedMap::from_entries(pairs.to_vec());
+        assert_eq!(m, again);
+        assert_ne!(m, IndexedMap::from_entries(vec![(1, "a")]));
     }
 }

@@ -4,12 +4,12 @@
 
 use crate::Millis;
 use crate::ids::*;
+use crate::indexed::IndexedMap;
 use crate::lifecycle::{ItemState, Operation};
 use crate::protocol::{Failure, JobOutcome, PlanAction, RecoveryMode, ReprotectMachine};
 use crate::recovery_point::PointChoice;
 use crate::rules::Phase;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// One step of a machine's task. The step lists of every operation live in `engine::steps`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,7 +268,7 @@ pub struct Job {
     #[serde(skip)]
     pub(crate) stage_ended_upto: (usize, usize),
     /// One task per item.
-    pub tasks: BTreeMap<ItemId, Task>,
+    pub tasks: IndexedMap<ItemId, Task>,
     /// The recovery point choice (failover, failback, change point).
     pub point: Option<PointChoice>,
     /// Start.

@@ -4,6 +4,7 @@
 use super::Engine;
 use crate::error_code::ErrorCode;
 use crate::ids::*;
+use crate::indexed::IndexedMap;
 use crate::job::{Job, Task, TaskStatus, Wait};
 use crate::lifecycle::{ItemState, Operation};
 use crate::protocol::*;
@@ -328,9 +329,9 @@ impl Engine {
                 },
             ));
         }
-        // built in one go, its nodes full (inserted one by one in key order they were 6/11 full: 50 MB
-        // of tasks at the 10k bench's peak, issue 6)
-        let tasks: BTreeMap<_, _> = tasks.into_iter().collect();
+        // built in one go and found by hash: a tree's lookups compared names down four levels, the
+        // engine's largest share of a 10k run's name comparisons (issue 6)
+        let tasks = IndexedMap::from_entries(tasks);
         self.jobs.insert(
             id,
             Job {

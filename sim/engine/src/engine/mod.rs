@@ -16,6 +16,7 @@ use crate::inventory::Inventory;
 use crate::item::{ItemRecord, ItemSpec};
 use crate::job::Job;
 use crate::lifecycle::ItemState;
+use crate::name_map::NameMap;
 use crate::protocol::{ActionKind, ActionRequest, Command, Input, Output, PlanSpec, Refusal};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -82,8 +83,8 @@ pub struct Engine {
     pub(crate) now: Millis,
     pub(crate) inv: Inventory,
     pub(crate) items: IndexedMap<ItemId, ItemRecord>,
-    pub(crate) by_onprem_vm: BTreeMap<VmName, ItemId>,
-    pub(crate) by_azure_vm: BTreeMap<VmName, ItemId>,
+    pub(crate) by_onprem_vm: NameMap<VmName, ItemId>,
+    pub(crate) by_azure_vm: NameMap<VmName, ItemId>,
     pub(crate) plans: BTreeMap<PlanId, PlanSpec>,
     pub(crate) jobs: BTreeMap<JobId, Job>,
     /// Per master target, the items whose protection was ever on it and the job tasks ever aimed at it
@@ -110,8 +111,8 @@ impl Engine {
             now: 0,
             inv: Inventory::default(),
             items: IndexedMap::default(),
-            by_onprem_vm: BTreeMap::new(),
-            by_azure_vm: BTreeMap::new(),
+            by_onprem_vm: NameMap::default(),
+            by_azure_vm: NameMap::default(),
             plans: BTreeMap::new(),
             jobs: BTreeMap::new(),
             by_master_target: BTreeMap::new(),

@@ -27,7 +27,7 @@ struct Watch {
 #[derive(Default)]
 pub struct OffChecker {
     watching: BTreeMap<ItemId, Watch>,
-    state: BTreeMap<ItemId, ItemState>,
+    state: drsim_engine::name_map::NameMap<ItemId, ItemState>,
     seeded: bool,
     /// Watched items not yet seen off nor reported: looked at every step (their grace runs out).
     unsettled: std::collections::BTreeSet<ItemId>,

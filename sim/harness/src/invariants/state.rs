@@ -5,13 +5,14 @@
 use super::{Checker, StepView, Violation};
 use drsim_engine::ids::ItemId;
 use drsim_engine::lifecycle::{ItemState, transition_allowed};
+use drsim_engine::name_map::NameMap;
 use drsim_engine::protocol::{JobEvent, Output};
-use std::collections::BTreeMap;
 
 /// The INV-STATE checker.
 #[derive(Default)]
 pub struct StateChecker {
-    last: BTreeMap<ItemId, ItemState>,
+    /// Found by hash: looked up for every state change and job item (issue 6).
+    last: NameMap<ItemId, ItemState>,
 }
 
 impl Checker for StateChecker {

@@ -209,6 +209,16 @@ impl World {
         self.by_azure_vm.get(vm).cloned()
     }
 
+    /// A power change of `vm` happened: a fault's saved power state from before it is stale.
+    fn bump_power_epoch(&mut self, vm: &VmName) {
+        match self.power_epoch.get_mut(vm) {
+            Some(n) => *n += 1,
+            None => {
+                self.power_epoch.insert(vm.clone(), 1);
+            }
+        }
+    }
+
     /// Applies the action; `None` when its result is deferred.
     fn execute(&mut self, id: ActionId, deadline_ms: Millis, kind: &ActionKind) -> Option<Outcome> {
         Some(match kind {
@@ -358,7 +368,7 @@ impl World {
         }
         let state = if on { PowerState::On } else { PowerState::Off };
         self.apply_onprem_power(vm, state, Visibility::Known);
-        *self.power_epoch.entry(vm.clone()).or_insert(0) += 1;
+        self.bump_power_epoch(vm);
         Ok(None)
     }
 
@@ -447,7 +457,7 @@ impl World {
         if let Some(v) = self.estate.azure_mut(vm, Visibility::Known) {
             v.power = if on { PowerState::On } else { PowerState::Off };
         }
-        *self.power_epoch.entry(vm.clone()).or_insert(0) += 1;
+        self.bump_power_epoch(vm);
         if let Some(i) = &item {
             if on {
                 // A started source makes a pending final sync meaningless (the engine gave up on it).
@@ -497,7 +507,7 @@ impl World {
         vm.power = PowerState::On;
         vm.agent_registered = false;
         self.estate.put(Entity::AzureVm(vm), Visibility::Known);
-        *self.power_epoch.entry(azure.clone()).or_insert(0) += 1;
+        self.bump_power_epoch(&azure);
         let lag = self
             .agent_rng
             .random_range(60_000..=self.timing.agent_lag_max_ms.max(60_000));

@@ -46,6 +46,7 @@ use drsim_engine::Millis;
 use drsim_engine::ids::*;
 use drsim_engine::inventory::*;
 use drsim_engine::lifecycle::{ActiveCopy, ItemState};
+use drsim_engine::name_map::NameMap;
 use drsim_engine::protocol::{ActionRequest, Direction, Observation, RecoveryMode};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
@@ -139,8 +140,8 @@ pub struct World {
     pub(crate) net: Network,
     pub(crate) paths: Paths,
     pub(crate) machines: MachineTable,
-    pub(crate) by_azure_vm: BTreeMap<VmName, ItemId>,
-    pub(crate) by_onprem_vm: BTreeMap<VmName, ItemId>,
+    pub(crate) by_azure_vm: NameMap<VmName, ItemId>,
+    pub(crate) by_onprem_vm: NameMap<VmName, ItemId>,
     pub(crate) flows: BTreeMap<FlowId, (ItemId, usize)>,
     /// The bottlenecks' fair shares, advancing the resyncs they hold in virtual time (issue 6).
     pub(crate) shares: share::Shares,
@@ -159,7 +160,7 @@ pub struct World {
     pub(crate) enforce_mt_disk_limit: bool,
     pub(crate) pending: Vec<Observation>,
     /// How many power changes the engine has made to each VM; a fault heals only what nobody changed since.
-    pub(crate) power_epoch: BTreeMap<VmName, u64>,
+    pub(crate) power_epoch: NameMap<VmName, u64>,
     /// A power fault's prior state and the VM's power epoch at its start.
     pub(crate) fault_power: BTreeMap<usize, (PowerState, u64)>,
     /// Cache size of each PS (DOMAIN.md §5 health).
@@ -167,7 +168,7 @@ pub struct World {
     /// Process servers throttling their agents (cache below 20 % free, until 30 % again).
     pub(crate) ps_throttled: BTreeSet<ProcessServerName>,
     /// The PS and MT of each machine's last Azure → on-prem replication (FB-07 resumes it).
-    pub(crate) last_paths: BTreeMap<ItemId, (Option<ProcessServerName>, Option<MasterTargetName>)>,
+    pub(crate) last_paths: NameMap<ItemId, (Option<ProcessServerName>, Option<MasterTargetName>)>,
     /// Events handled, for statistics.
     pub events_handled: u64,
     /// Each master target whose attached disks changed, in order, with repeats (INV-CAP reads only these).
@@ -343,8 +344,8 @@ impl World {
                 mt: mt_nodes,
             },
             machines: MachineTable::default(),
-            by_azure_vm: BTreeMap::new(),
-            by_onprem_vm: BTreeMap::new(),
+            by_azure_vm: NameMap::default(),
+            by_onprem_vm: NameMap::default(),
             flows: BTreeMap::new(),
             shares: share::Shares::default(),
             next_flow: 0,
@@ -362,8 +363,8 @@ impl World {
             report_interval_ms: spec.report_interval_ms.max(1),
             enforce_mt_disk_limit: spec.enforce_mt_disk_limit,
             pending: Vec::new(),
-            last_paths: BTreeMap::new(),
-            power_epoch: BTreeMap::new(),
+            last_paths: NameMap::default(),
+            power_epoch: NameMap::default(),
             fault_power: BTreeMap::new(),
             ps_throttled: BTreeSet::new(),
             ps_cache: spec
