@@ -274,7 +274,7 @@ impl Engine {
 
         let id = self.next_job_id();
         let now = self.now;
-        let mut tasks = Vec::new();
+        let mut tasks = Vec::with_capacity(all.len());
         let stage_of = stages
             .iter()
             .enumerate()

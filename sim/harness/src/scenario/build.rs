@@ -378,15 +378,14 @@ pub fn build(s: &Scenario, file: &Path) -> Res<Built> {
         diurnal: BTreeMap::new(),
         traces: TraceFiles::new(file),
     };
+    // each host's vCenter, found by name (a walk of the hosts per machine was quadratic in the fleet)
+    let vcenter_of_host: BTreeMap<&str, &String> = (inv.hosts.iter())
+        .map(|h| (h.name.as_str(), &h.vcenter))
+        .collect();
     for (i, m) in s.machines.iter().enumerate() {
         let mp = |more: &[Segment]| at(&[key("machines"), idx(i)], more);
         hosts.check(&m.host, mp(&[key("host")]))?;
-        let host_vc = &inv
-            .hosts
-            .iter()
-            .find(|h| h.name == m.host)
-            .expect("checked")
-            .vcenter;
+        let host_vc = vcenter_of_host[m.host.as_str()];
         let vcenter = m.vcenter.clone().unwrap_or_else(|| host_vc.clone());
         vcenters.check(&vcenter, mp(&[key("vcenter")]))?;
         let azure_name = m

@@ -747,22 +747,14 @@ impl World {
                 None => s.resync_bytes,
             };
         }
-        let ps_down = r.process_server.as_ref().is_some_and(|p| {
-            self.estate
-                .process_servers
-                .get(p)
-                .is_none_or(|p| !p.running)
-        });
-        let mt_down = r
-            .master_target
-            .as_ref()
+        // each server looked up once (by name down the estate's trees, for every machine at every
+        // report: issue 6)
+        let ps = (r.process_server.as_ref()).map(|p| self.estate.process_servers.get(p));
+        let ps_down = ps.is_some_and(|p| p.is_none_or(|p| !p.running));
+        let mt_down = (r.master_target.as_ref())
             .is_some_and(|p| self.estate.master_targets.get(p).is_none_or(|m| !m.running));
         let link_down = self.estate.network.is_some_and(|n| !n.up);
-        let ps_health = r
-            .process_server
-            .as_ref()
-            .and_then(|p| self.estate.process_servers.get(p))
-            .map_or(Health::Ok, |p| p.health);
+        let ps_health = ps.flatten().map_or(Health::Ok, |p| p.health);
         let health = if r.broken || ps_down || mt_down {
             Health::Critical
         } else if link_down {
