@@ -44,18 +44,43 @@ pub struct DiurnalParams {
 /// Each quantum's rate is computed once, at construction (one `cos` per quantum of the day), with a prefix
 /// sum, so a segment and [`ChurnModel::cumulative_millibytes`](super::ChurnModel::cumulative_millibytes) cost O(1); the tables (≈ 35 KB at
 /// one-minute quanta) are shared by clones, so disks with the same parameters should clone one model.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// The model itself is one pointer to what it shares: inline it was 112 bytes, and a replicating disk
+/// holds two models (its own and its stream's), a fifth of a fleet's hottest data (issue 6); the
+/// shared table of a fleet's few distinct models stays in the cache.
+#[derive(Clone, PartialEq)]
 pub struct DiurnalChurn {
+    table: Arc<DiurnalTable>,
+}
+
+/// What a [`DiurnalChurn`] and its clones share.
+#[derive(PartialEq)]
+struct DiurnalTable {
     params: DiurnalParams,
     quanta_per_day: u64,
     day_total_millibytes: u128,
     /// The highest quantum rate (asked of every stream that catches up: `fluid::disk`'s closed form).
     peak_bps: u64,
-    /// The rate of each quantum of the day, computed once (one `cos` each); shared by clones.
+    /// The rate of each quantum of the day, computed once (one `cos` each).
     rates: Arc<[u64]>,
     /// Churn from midnight to the start of each quantum (and of the next midnight), so cumulative churn
-    /// is O(1); shared by clones.
+    /// is O(1).
     prefix_millibytes: Arc<[u128]>,
+}
+
+/// As the model printed when it was inline: its fields, not the pointer.
+impl std::fmt::Debug for DiurnalChurn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = &self.table;
+        f.debug_struct("DiurnalChurn")
+            .field("params", &t.params)
+            .field("quanta_per_day", &t.quanta_per_day)
+            .field("day_total_millibytes", &t.day_total_millibytes)
+            .field("peak_bps", &t.peak_bps)
+            .field("rates", &t.rates)
+            .field("prefix_millibytes", &t.prefix_millibytes)
+            .finish()
+    }
 }
 
 impl DiurnalChurn {
@@ -100,51 +125,54 @@ impl DiurnalChurn {
             prefix.push(sum);
         }
         Ok(DiurnalChurn {
-            params,
-            quanta_per_day,
-            day_total_millibytes: sum,
-            peak_bps: rates.iter().copied().max().unwrap_or(0),
-            rates,
-            prefix_millibytes: prefix.into(),
+            table: Arc::new(DiurnalTable {
+                params,
+                quanta_per_day,
+                day_total_millibytes: sum,
+                peak_bps: rates.iter().copied().max().unwrap_or(0),
+                rates,
+                prefix_millibytes: prefix.into(),
+            }),
         })
     }
 
     /// The validated parameters.
     pub fn params(&self) -> DiurnalParams {
-        self.params
+        self.table.params
     }
 
     /// The highest rate of any quantum, bytes per second.
     pub fn peak_bps(&self) -> u64 {
-        self.peak_bps
+        self.table.peak_bps
     }
 
     /// Exact bytes written over one whole day (floored to whole bytes).
     pub fn bytes_per_day(&self) -> u64 {
-        u64::try_from(self.day_total_millibytes / super::MILLIBYTES_PER_BYTE).unwrap_or(u64::MAX)
+        u64::try_from(self.table.day_total_millibytes / super::MILLIBYTES_PER_BYTE)
+            .unwrap_or(u64::MAX)
     }
 
     /// Rate of quantum `k_in_day` (`0..quanta_per_day`, taken modulo otherwise), in bytes per second.
     pub fn quantum_rate_bps(&self, k_in_day: u64) -> u64 {
-        self.rates[(k_in_day % self.quanta_per_day) as usize]
+        self.table.rates[(k_in_day % self.table.quanta_per_day) as usize]
     }
 
     /// The rate of each quantum of the day and the quantum's length: what
     /// [`RegularChurn`](super::RegularChurn) reads (`None` when the rate never changes).
     pub(super) fn steps(&self) -> Option<(Arc<[u64]>, Millis)> {
-        (self.params.amplitude_permille != 0 && self.params.mean_bps != 0)
-            .then(|| (Arc::clone(&self.rates), self.params.quantum_ms))
+        (self.table.params.amplitude_permille != 0 && self.table.params.mean_bps != 0)
+            .then(|| (Arc::clone(&self.table.rates), self.table.params.quantum_ms))
     }
 
     fn quantum_index(&self, t: Millis) -> u64 {
-        (t % DAY_MS) / self.params.quantum_ms
+        (t % DAY_MS) / self.table.params.quantum_ms
     }
 
     pub(super) fn segment_at(&self, t: Millis) -> ChurnSegment {
-        let q = self.params.quantum_ms;
+        let q = self.table.params.quantum_ms;
         let k = self.quantum_index(t);
         let rate_bps = self.quantum_rate_bps(k);
-        if self.params.amplitude_permille == 0 || self.params.mean_bps == 0 {
+        if self.table.params.amplitude_permille == 0 || self.table.params.mean_bps == 0 {
             return ChurnSegment {
                 rate_bps,
                 until_ms: None,
@@ -158,13 +186,13 @@ impl DiurnalChurn {
     }
 
     pub(super) fn cumulative_millibytes(&self, t: Millis) -> u128 {
-        let q = self.params.quantum_ms;
+        let q = self.table.params.quantum_ms;
         let days = u128::from(t / DAY_MS);
         let in_day = t % DAY_MS;
         let k = in_day / q;
-        let whole_quanta = self.prefix_millibytes[k as usize];
+        let whole_quanta = self.table.prefix_millibytes[k as usize];
         let partial = mul_u64(self.quantum_rate_bps(k), in_day - k * q);
-        days.saturating_mul(self.day_total_millibytes)
+        days.saturating_mul(self.table.day_total_millibytes)
             .saturating_add(whole_quanta)
             .saturating_add(partial)
     }

@@ -220,8 +220,8 @@ pub enum ChurnModel {
     Diurnal(DiurnalChurn),
     /// Alternating on/off bursts with exponentially distributed durations ([`BurstyChurn`]). Boxed:
     /// inline it made every model 160 bytes, and a replicating disk holds two (its own and its
-    /// stream's), so the other models' disks carried 112 bytes they never use (issue 6: a fleet's disks
-    /// are its hottest data). Build it with [`ChurnModel::bursty`].
+    /// stream's), so the other models' disks carried bytes they never use (issue 6: a fleet's disks
+    /// are its hottest data; every model is 16 bytes now). Build it with [`ChurnModel::bursty`].
     BurstyOnOff(Box<BurstyChurn>),
     /// Per-minute rates replayed from a CSV trace ([`TraceChurn`]).
     Trace(TraceChurn),
