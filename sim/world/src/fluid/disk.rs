@@ -129,7 +129,8 @@ impl Segment<'_> {
     }
 
     /// First whole ms `≥ t1` at which the churn stream has applied offset `o`, no resync is running,
-    /// and — for `o ≤ written(t1)` — nothing else is needed; `None` if never under these rates.
+    /// and — for `o ≤ written(t1)` — nothing else is needed; `None` if never under these rates (or
+    /// not before the end of time).
     ///
     /// Capacity left for churn at `t` is `S(t) = max(0, r·(t − t1) − resync₁)`, and `sent(t) ≥ o`
     /// needs `sent₁ + S(t) ≥ o` (and `written(t) ≥ o`, which callers handle by taking the max with the
@@ -147,10 +148,9 @@ impl Segment<'_> {
                     Ok(need) => u128::from(need.div_ceil(r)),
                     Err(_) => need.div_ceil(u128::from(r)),
                 };
-                Some(
-                    self.t1
-                        .saturating_add(u64::try_from(dt).unwrap_or(u64::MAX)),
-                )
+                // past the end of time is never (saturated at `u64::MAX` it would pass for `t2`
+                // there, where `applied_by_end` says no)
+                self.t1.checked_add(u64::try_from(dt).ok()?)
             }
             SendLaw::Curve(c, base) => c.reaches(base.saturating_add(need)).map(|t| t.max(self.t1)),
         }
@@ -993,7 +993,8 @@ impl FluidDisk {
         };
         let step = CRASH_CONSISTENT_INTERVAL_MS;
         let first = self.next_tag_ms.max(align_up(seg.t1, step));
-        if first < seg.t1 || first > seg.t2 {
+        // (off the grid: the next tag time saturated past the grid's last, at the end of time)
+        if first < seg.t1 || first > seg.t2 || !first.is_multiple_of(step) {
             return;
         }
         let n = (seg.t2 - first) / step + 1;

@@ -906,3 +906,42 @@ fn caught_up_disk_over_days_takes_the_closed_form() {
     d.set_send_rate(to, MB);
     assert!(!d.stays_caught_up());
 }
+
+/// Tags fall on the 5-minute grid to the end of time and no further: once the grid's last tag is
+/// taken the next tag time saturates, and a later advance to `u64::MAX` takes no tag there (off the
+/// grid), whether the disk keeps up with its churn or not. (The closed form of a caught-up disk never
+/// runs to `u64::MAX`: `advance_sent` goes segment by segment there.)
+#[test]
+fn no_tag_after_the_grid_s_last_at_the_end_of_time() {
+    let step = CRASH_CONSISTENT_INTERVAL_MS;
+    let last = u64::MAX - u64::MAX % step;
+    // (send rate, point log paused)
+    for (rate, paused) in [(2 * MB, true), (2 * MB, false), (MB / 2, false)] {
+        let case = format!("rate {rate}, log paused {paused}");
+        let start = last - 2 * step - 17;
+        let mut d = FluidDisk::new(start, 100 * GB, 40 * GB, ChurnModel::constant(MB));
+        d.set_tag_policy(start, Some(TagPolicy::default())).unwrap();
+        d.set_send_rate(start, rate);
+        d.enable_point_log(16);
+        if paused {
+            d.pause_point_log_from(Some(0));
+        }
+        assert_eq!(d.stays_caught_up(), paused, "{case}");
+        d.advance(last + 1);
+        let waiting = d.pending_tags();
+        d.advance(u64::MAX);
+        assert!(
+            d.pending_tags() <= waiting,
+            "{case}: no new tag waits past the grid's last"
+        );
+        let mut tags: Vec<Millis> = d.take_usable_points().iter().map(|p| p.tag_ms).collect();
+        tags.extend(d.newest_usable().map(|p| p.tag_ms));
+        assert!(
+            !tags.is_empty() || rate < MB,
+            "{case}: the grid's last tags are usable"
+        );
+        for t in &tags {
+            assert!(t.is_multiple_of(step), "{case}: a tag at {t}, off the grid");
+        }
+    }
+}
