@@ -65,9 +65,10 @@ pub struct ChurnSegment {
 /// A constant or diurnal model's rate over time in 32 bytes (a model is ≈ 100): what the calendar of
 /// churn steps keeps for each of the 30,000 streams that follow their churn at 10k (issue 6), so that a
 /// step reads one small record and a shared table. [`RegularChurn::segment_at`] answers exactly what
-/// [`ChurnModel::segment_at`] does for the model it came from.
+/// [`ChurnModel::segment_at`] does for the model it came from. Crate-private: only
+/// [`ChurnModel::regular`] makes one, so a daily table is never empty nor its quantum 0 (both divide).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RegularChurn {
+pub(crate) enum RegularChurn {
     /// The same rate for ever, bytes per second.
     Constant(u64),
     /// A rate per quantum of the day (`rates.len()` quanta of `quantum_ms`, from midnight).
@@ -258,7 +259,7 @@ impl ChurnModel {
 
     /// The model as the steps of a stream that follows its churn read it ([`RegularChurn`]), for the
     /// models whose rate changes on a regular grid (constant, diurnal); `None` for the others.
-    pub fn regular(&self) -> Option<RegularChurn> {
+    pub(crate) fn regular(&self) -> Option<RegularChurn> {
         match self {
             ChurnModel::Constant { rate_bps } => Some(RegularChurn::Constant(*rate_bps)),
             ChurnModel::Diurnal(m) => Some(match m.steps() {
