@@ -45,9 +45,9 @@ pub struct DiurnalParams {
 /// sum, so a segment and [`ChurnModel::cumulative_millibytes`](super::ChurnModel::cumulative_millibytes) cost O(1); the tables (≈ 35 KB at
 /// one-minute quanta) are shared by clones, so disks with the same parameters should clone one model.
 ///
-/// The model itself is one pointer to what it shares: inline it was 112 bytes, and a replicating disk
-/// holds two models (its own and its stream's), a fifth of a fleet's hottest data (issue 6); the
-/// shared table of a fleet's few distinct models stays in the cache.
+/// The model itself is one pointer to what it shares: inline (96 bytes) it made every [`ChurnModel`](super::ChurnModel)
+/// 112 bytes, and a replicating disk holds two models (its own and its stream's), a fifth of a fleet's
+/// hottest data (issue 6); the shared table of a fleet's few distinct models stays in the cache.
 #[derive(Clone, PartialEq)]
 pub struct DiurnalChurn {
     table: Arc<DiurnalTable>,

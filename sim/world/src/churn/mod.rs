@@ -62,11 +62,13 @@ pub struct ChurnSegment {
     pub until_ms: Option<Millis>,
 }
 
-/// A constant or diurnal model's rate over time in 32 bytes (a model is ≈ 100): what the calendar of
-/// churn steps keeps for each of the 30,000 streams that follow their churn at 10k (issue 6), so that a
-/// step reads one small record and a shared table. [`RegularChurn::segment_at`] answers exactly what
-/// [`ChurnModel::segment_at`] does for the model it came from. Crate-private: only
-/// [`ChurnModel::regular`] makes one, so a daily table is never empty nor its quantum 0 (both divide).
+/// A constant or diurnal model's rate over time in 24 bytes, its day's rates one pointer away (a
+/// diurnal [`ChurnModel`] is two: its shared table, then the rates): what the calendar of churn steps
+/// keeps for each of the 30,000 streams that follow their churn at 10k (issue 6), so that a step reads
+/// one small record and a shared table. [`RegularChurn::segment_at`] answers exactly what
+/// [`ChurnModel::segment_at`] does for the model it came from. Crate-private, and a daily one is made
+/// only by [`ChurnModel::regular`] from a validated diurnal model (crate tests aside): its table is
+/// never empty nor its quantum 0 (both divide).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum RegularChurn {
     /// The same rate for ever, bytes per second.

@@ -163,9 +163,9 @@ pub(crate) fn add_followed_points(r: &mut Replication, now: Millis, kept_ms: Mil
     if last < f.next_tag_ms {
         return;
     }
-    let oldest = f
-        .next_tag_ms
-        .max(now.saturating_sub(kept_ms).next_multiple_of(step));
+    // (past the grid's last tag, at the end of time, no tag is kept)
+    let oldest = (f.next_tag_ms)
+        .max((now.saturating_sub(kept_ms).checked_next_multiple_of(step)).unwrap_or(Millis::MAX));
     let mut tags: Vec<Millis> = Vec::new();
     let mut t = last;
     while t >= oldest {
@@ -199,5 +199,61 @@ pub(crate) fn add_followed_points(r: &mut Replication, now: Millis, kept_ms: Mil
             f.disks.iter().map(|d| d.generation_at(tag_ms)),
         );
     }
-    f.next_tag_ms = last + step;
+    // the grid's last tag taken, none is left: saturated, off the grid, after every tag
+    f.next_tag_ms = last.saturating_add(step);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::vm_points::VmPoints;
+    use drsim_engine::protocol::{Direction, RecoveryMode};
+
+    fn followed(next_tag_ms: Millis) -> Replication {
+        Replication {
+            direction: Direction::ToAzure,
+            process_server: None,
+            master_target: None,
+            mode: RecoveryMode::Original,
+            disks: vec![0],
+            initial_sync_done: true,
+            broken: false,
+            points: VmPoints::new(&[0]),
+            partial: Default::default(),
+            unreported: Vec::new(),
+            followed: Some(FollowedPoints {
+                next_tag_ms,
+                lag_ms: 0,
+                policy: TagPolicy::default(),
+                disks: vec![FollowedDisk {
+                    from_ms: 0,
+                    written_millibytes: 0,
+                    base_generation: 0,
+                    churn: ChurnModel::constant(0),
+                }],
+            }),
+        }
+    }
+
+    /// To the end of time: the grid's last tag is computed once, and later asks add nothing (the next
+    /// tag time saturates instead of overflowing, and a retention window past the grid's last keeps none).
+    #[test]
+    fn the_grid_s_last_tag_once_at_the_end_of_time() {
+        let step = CRASH_CONSISTENT_INTERVAL_MS;
+        let last = Millis::MAX - Millis::MAX % step;
+        let mut r = followed(last - step);
+        add_followed_points(&mut r, Millis::MAX, HOUR_MS);
+        let tags: Vec<Millis> = r.points.iter().map(|p| p.tag_ms).collect();
+        assert_eq!(tags, [last - step, last]);
+        assert_eq!(
+            r.followed.as_ref().map(|f| f.next_tag_ms),
+            Some(Millis::MAX)
+        );
+        add_followed_points(&mut r, Millis::MAX, HOUR_MS);
+        assert_eq!(r.points.len(), 2, "nothing after the grid's last tag");
+        // a window that starts past the grid's last tag keeps none
+        let mut late = followed(last);
+        add_followed_points(&mut late, Millis::MAX, (Millis::MAX - last) - 1);
+        assert_eq!(late.points.len(), 0);
+    }
 }
