@@ -30,7 +30,10 @@ pub struct FleetSize {
     /// Simulated days.
     pub days: u64,
     /// The site link's bandwidth, e.g. "1Gbps".
-    pub bandwidth: &'static str,
+    pub bandwidth: String,
+    /// How long the run lasts, when shorter than the `days` of the cycle (e.g. "7h": the failovers and
+    /// the reprotects only); `None`: `days`.
+    pub duration: Option<String>,
 }
 
 impl FleetSize {
@@ -42,7 +45,8 @@ impl FleetSize {
             plans: 10,
             process_servers: 4,
             days: 7,
-            bandwidth: "1Gbps",
+            bandwidth: "1Gbps".into(),
+            duration: None,
         }
     }
 
@@ -54,7 +58,22 @@ impl FleetSize {
             plans: 10,
             process_servers: 50,
             days: 30,
-            bandwidth: "10Gbps",
+            bandwidth: "10Gbps".into(),
+            duration: None,
+        }
+    }
+
+    /// `fleet-<vms>`: the same cycle at any size, scaled as from 1k to 10k (200 VMs per PS, 1 Mbps of
+    /// link per VM, 10 plans), to see how the cost grows with the machines (the README's table).
+    pub fn scaled(vms: usize, days: u64) -> Self {
+        FleetSize {
+            name: format!("fleet-{vms}"),
+            vms,
+            plans: 10,
+            process_servers: (vms / 200).max(1),
+            days,
+            bandwidth: format!("{vms}Mbps"),
+            duration: None,
         }
     }
 }
@@ -191,9 +210,9 @@ pub fn scenario(size: &FleetSize) -> Value {
              diurnal churn, {} days: failover, reprotect, failback, commit, re-protect to Azure (whose initial \
              replication is still running at the end).",
             size.plans, size.process_servers, size.bandwidth, size.days, mts = mts.len()
-        ),
+        ) + &size.duration.as_ref().map(|d| format!(" This file runs its first {d} only.")).unwrap_or_default(),
         "seed": 1,
-        "duration": format!("{}d", size.days),
+        "duration": size.duration.clone().unwrap_or_else(|| format!("{}d", size.days)),
         "inventory": {
             "vcenters": [{ "name": "vc01" }],
             "hosts": (0..hosts).map(|h| json!({
@@ -213,7 +232,8 @@ pub fn scenario(size: &FleetSize) -> Value {
         "machines": machines,
         "plans": plans,
         "steps": steps,
-        "expect": { "jobs": jobs },
+        // (a run cut short expects no job outcome: the later steps never start)
+        "expect": { "jobs": if size.duration.is_some() { Vec::new() } else { jobs } },
         "report": { "interval": "5m" },
     })
 }
@@ -276,13 +296,44 @@ mod tests {
             plans: 3,
             process_servers: 2,
             days: 3,
-            bandwidth: "1Gbps",
+            bandwidth: "1Gbps".into(),
+            duration: None,
         };
         let text = text(&size);
         let (_, built) =
             crate::scenario::load_str(std::path::Path::new("fleet-small.json"), &text, None)
                 .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(built.items.len(), 60);
+    }
+
+    #[test]
+    fn a_scaled_fleet_cut_short_runs_for_its_duration_and_expects_no_job() {
+        let whole = FleetSize::scaled(400, 3);
+        assert_eq!(
+            (whole.process_servers, whole.bandwidth.as_str()),
+            (2, "400Mbps")
+        );
+        let short = FleetSize {
+            duration: Some("7h".into()),
+            ..whole.clone()
+        };
+        let load = |size: &FleetSize| {
+            let (_, built) = crate::scenario::load_str(
+                std::path::Path::new("fleet-400.json"),
+                &text(size),
+                None,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            built
+        };
+        let (whole, short) = (load(&whole), load(&short));
+        assert_eq!(
+            (whole.duration_ms, short.duration_ms),
+            (3 * 86_400_000, 7 * 3_600_000)
+        );
+        assert!(!whole.expect.jobs.is_empty());
+        assert!(short.expect.jobs.is_empty());
+        assert_eq!(short.items.len(), 400);
     }
 
     #[test]

@@ -308,7 +308,8 @@ fn metered_sampling_gives_exactly_what_reading_every_stream_gives() {
         plans: 3,
         process_servers: 2,
         days: 3,
-        bandwidth: "200Mbps",
+        bandwidth: "200Mbps".into(),
+        duration: None,
     };
     let text = crate::fleet::text(&size);
     let (_, built) = scenario::load_str(Path::new("fleet-small.json"), &text, None).expect("loads");
