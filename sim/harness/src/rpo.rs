@@ -260,11 +260,20 @@ impl RpoSeries {
 ///
 /// Items are found by hash: one is updated on every progress observation (a fleet's first hours make
 /// millions), and two name-ordered trees cost ≈ 3 % of them (issue 6). Nothing reads the items in the
-/// map's order ([`RpoTracker::finish`] closes each on its own), so its order never reaches an output.
-#[derive(Clone, Debug, Default)]
+/// map's order ([`RpoTracker::finish`] closes each on its own), so its order never reaches an output;
+/// `Debug` prints them in item order.
+#[derive(Clone, Default)]
 pub struct RpoTracker {
     items:
         std::collections::HashMap<ItemId, (Shadow, RpoSeries), drsim_engine::indexed::IndexHasher>,
+}
+
+impl std::fmt::Debug for RpoTracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut items: Vec<_> = self.items.iter().collect();
+        items.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        f.debug_map().entries(items).finish()
+    }
 }
 
 impl RpoTracker {
@@ -401,6 +410,23 @@ fn push_ramp(segments: &mut Vec<Segment>, next: Segment) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_debug_print_lists_the_items_in_item_order_whatever_the_hash_order() {
+        let mut t = RpoTracker::new();
+        let names = ["m", "c", "x", "a", "q", "k", "b"];
+        for (k, n) in names.iter().enumerate() {
+            t.update(&ItemId::from(*n), k as Millis, true, None, None);
+        }
+        let text = format!("{t:?}");
+        let at: Vec<usize> = (["a", "b", "c", "k", "m", "q", "x"].iter())
+            .map(|n| {
+                text.find(&format!("{:?}", ItemId::from(*n)))
+                    .expect("listed")
+            })
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{text}");
+    }
 
     impl RpoTracker {
         fn update_plain(

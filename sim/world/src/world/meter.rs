@@ -84,12 +84,12 @@ impl GroupSums {
 }
 
 /// The meters of every route seen, in the order first seen.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Meters {
     routes: Vec<RouteMeter>,
     /// Each route's position in `routes` (only looked up: a hash table; a tree of 9,000 routes keyed by
     /// server names was searched at every stream's join and leave at 10k machines, issue 6). Never
-    /// walked; a debug print of the meters (the derived `Debug`) shows it in hash order, nothing else.
+    /// walked, not even by `Debug` (each route's meter holds its key).
     index: HashMap<RouteKey, usize, IndexHasher>,
     /// Per route, its groups (positions in `groups`): the first `n` of the array.
     groups_of: Vec<([usize; 3], usize)>,
@@ -98,6 +98,19 @@ pub(crate) struct Meters {
     group_index: BTreeMap<MeterGroup, usize>,
     /// Streams that ended, oldest first ([`World::ended_streams`]).
     pub(crate) ended: Vec<EndedStream>,
+}
+
+/// Everything but the hash index, which the routes hold again: nothing is shown in hash order.
+impl std::fmt::Debug for Meters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Meters")
+            .field("routes", &self.routes)
+            .field("groups_of", &self.groups_of)
+            .field("groups", &self.groups)
+            .field("group_index", &self.group_index)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One route's meter.
