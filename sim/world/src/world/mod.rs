@@ -13,6 +13,7 @@
 
 mod actions;
 mod fault_apply;
+mod flow_owners;
 mod follow;
 mod followed_points;
 mod machine;
@@ -142,7 +143,7 @@ pub struct World {
     pub(crate) machines: MachineTable,
     pub(crate) by_azure_vm: NameMap<VmName, ItemId>,
     pub(crate) by_onprem_vm: NameMap<VmName, ItemId>,
-    pub(crate) flows: BTreeMap<FlowId, (ItemId, usize)>,
+    pub(crate) flows: flow_owners::FlowOwners,
     /// The bottlenecks' fair shares, advancing the resyncs they hold in virtual time (issue 6).
     pub(crate) shares: share::Shares,
     pub(crate) next_flow: u64,
@@ -346,7 +347,7 @@ impl World {
             machines: MachineTable::default(),
             by_azure_vm: NameMap::default(),
             by_onprem_vm: NameMap::default(),
-            flows: BTreeMap::new(),
+            flows: flow_owners::FlowOwners::default(),
             shares: share::Shares::default(),
             next_flow: 0,
             in_flight: BTreeMap::new(),
