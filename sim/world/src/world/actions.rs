@@ -503,7 +503,7 @@ impl World {
             d.azure_generation = g;
         }
         // Failover creates the Azure VM (or starts the one a test failover left).
-        let mut vm = self.machines[item].azure_template.clone();
+        let mut vm = (*self.machines[item].azure_template).clone();
         vm.power = PowerState::On;
         vm.agent_registered = false;
         self.estate.put(Entity::AzureVm(vm), Visibility::Known);
@@ -626,7 +626,11 @@ impl World {
         self.set_attached(item, Some((mt.clone(), n)));
         let m = self.machines.get_mut(item).expect("exists");
         if mode == RecoveryMode::Alternate {
-            m.alr_vm = Some((m_view.host.clone(), ds.clone(), folder.to_owned()));
+            m.alr_vm = Some(Box::new((
+                m_view.host.clone(),
+                ds.clone(),
+                folder.to_owned(),
+            )));
         }
         Ok(None)
     }
@@ -714,7 +718,7 @@ impl World {
         // ALR recovers into the VM created on the MT's host, even when the old VM still exists elsewhere
         // (the user chose an alternate location, RJ-04); OLR into the original VM.
         let alr = m.alr_vm.is_some();
-        let host = match (&m.alr_vm, self.estate.onprem_vms.get(vm)) {
+        let host = match (m.alr_vm.as_deref(), self.estate.onprem_vms.get(vm)) {
             (Some((h, _, _)), _) => h.clone(),
             (None, Some(v)) => v.host.clone(),
             (None, None) => {
@@ -761,12 +765,12 @@ impl World {
         self.set_attached(item, None);
         let m = self.machines.get_mut(item).expect("exists");
         if let Some(points) = moved {
-            m.kept = Some(points);
+            m.kept = Some(Box::new(points));
         }
         for (k, &d) in point.disks.iter().enumerate() {
             m.disks[d].onprem_generation = point.generations[k];
         }
-        m.recovered_point = Some(point);
+        m.recovered_point = Some(Box::new(point));
         let disk_views: Vec<OnPremDiskView> = m
             .disks
             .iter()
@@ -821,8 +825,10 @@ impl World {
         }
         // The disks that replicated before (RP-19 / RJ-09 exclusions kept) and the MT's points.
         let mm = self.machines.get_mut(item).expect("exists");
-        let points = (mm.kept.take())
-            .unwrap_or_else(|| VmPoints::new(&(0..mm.disks.len()).collect::<Vec<_>>()));
+        let points = (mm.kept.take()).map_or_else(
+            || VmPoints::new(&(0..mm.disks.len()).collect::<Vec<_>>()),
+            |p| *p,
+        );
         let disks = points.disks().to_vec();
         mm.recovered_point = None;
         let (ps, mt) = self.last_protection(item);

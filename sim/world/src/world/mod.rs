@@ -492,7 +492,7 @@ impl World {
                 alr_vm: None,
                 final_sync: None,
                 kept: None,
-                azure_template: m.azure.clone(),
+                azure_template: Box::new(m.azure.clone()),
                 azure_generation_at_shutdown: None,
                 recovered_point: None,
                 last_resync_bytes: 0,
