@@ -89,8 +89,10 @@ pub struct Protection {
 /// The engine's running record of an item.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemRecord {
-    /// The vault's facts.
-    pub spec: ItemSpec,
+    /// The vault's facts. (Boxed: read when a job plans and checks, not by the observations that
+    /// make most of the engine's inputs; inline it spread each record's hot fields over more cache
+    /// lines, at 10,000 items a miss each, issue 6.)
+    pub spec: Box<ItemSpec>,
     /// Lifecycle state.
     pub state: ItemState,
     /// The job that owns the item now.
@@ -145,7 +147,7 @@ impl ItemRecord {
             _ => None,
         };
         ItemRecord {
-            spec,
+            spec: Box::new(spec),
             state,
             job: None,
             protection,
