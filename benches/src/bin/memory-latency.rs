@@ -22,16 +22,17 @@ use std::time::Instant;
 /// Measures dependent-load latency by working-set size.
 #[derive(Parser)]
 struct Args {
-    /// Working sets, in MiB.
+    /// Working sets, in MiB (1 to 65,536).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "1,2,4,8,16,32,64,128,256,512"
+        default_value = "1,2,4,8,16,32,64,128,256,512",
+        value_parser = clap::value_parser!(u64).range(1..=65_536)
     )]
-    mib: Vec<usize>,
-    /// Loads per working set.
-    #[arg(long, default_value_t = 20_000_000)]
-    loads: usize,
+    mib: Vec<u64>,
+    /// Loads per working set (at least 1).
+    #[arg(long, default_value_t = 20_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    loads: u64,
 }
 
 /// One cache line: the index of the next line to load.
@@ -45,8 +46,8 @@ fn main() {
     let args = Args::parse();
     println!("working set   ns per dependent load");
     for mib in args.mib {
-        let n = (mib << 20) / std::mem::size_of::<Line>();
-        let lines = random_cycle(n, mib as u64);
+        let bytes = usize::try_from(mib << 20).expect("at most 64 GiB: fits a 64-bit usize");
+        let lines = random_cycle(bytes / std::mem::size_of::<Line>(), mib);
         let start = Instant::now();
         let mut at = 0;
         for _ in 0..args.loads {

@@ -304,15 +304,16 @@ fn run_one(
             r.runner.trace_digest()
         );
     }
-    free_aside((r, built, scenario));
+    free_aside((r, built, scenario, recorder));
     if pass { EXIT_OK } else { EXIT_FAILED }
 }
 
-/// Frees a finished run on a thread of its own, so that the answer is not kept waiting for it: at
-/// 10,000 machines the run's object graph is ≈ 300 MB, and walking it to free it took ≈ 0.07 s (3 %
-/// of the first 7 h of the 10k bench, most of it cache misses), after everything was printed. The
-/// binary exits without waiting for the thread; a caller that runs on (tests, several files) gets the
-/// memory back as usual. Nothing of a run's output depends on when its memory is freed.
+/// Frees a finished run (with its report samples) on a thread of its own, so that the answer is not
+/// kept waiting for it (issue 6): at 10,000 machines the run's object graph is ≈ 300 MB, and walking it
+/// to free it took ≈ 0.07 s after everything was printed (3 % of the first 7 h of the 10k bench, most
+/// of it cache misses). The binary exits without waiting for the thread; a caller that runs on (tests,
+/// several files) gets the memory back once the thread is done, while its next run starts. Nothing of
+/// a run's output depends on when its memory is freed.
 fn free_aside<T: Send + 'static>(finished: T) {
     let freed = std::thread::Builder::new()
         .name("drsim-free".into())

@@ -132,7 +132,7 @@ pub struct Machine {
     /// The MT its disks are attached to, and how many (RP-14, INV-CAP).
     pub attached: Option<(MasterTargetName, u32)>,
     /// An ALR target VM created on the MT's host (RJ-04), named like the original. (Boxed, like the
-    /// other fields a machine rarely sets: a machine is found at random on nearly every event, and at
+    /// other fields few events read: a machine is found at random on nearly every event, and at
     /// 10,000 machines every cache line of the table counts, issue 6.)
     pub alr_vm: Option<Box<(HostName, DatastoreName, String)>>,
     /// A final sync waiting for the backlog to drain: (action, tag, the engine's deadline).
