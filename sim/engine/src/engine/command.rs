@@ -310,7 +310,7 @@ impl Engine {
                     wait: Wait::Idle,
                     status: TaskStatus::Pending,
                     step_started_ms: now,
-                    machine,
+                    machine: machine.map(Box::new),
                     mode,
                     disks,
                     azure_confirmed_off: false,

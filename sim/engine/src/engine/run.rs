@@ -114,7 +114,7 @@ impl Engine {
                     let t = j.tasks.get(r.id());
                     GroupPeer {
                         record: r,
-                        machine: t.and_then(|t| t.machine.as_ref()),
+                        machine: t.and_then(|t| t.machine.as_deref()),
                         in_job: t.is_some(),
                     }
                 })
@@ -138,7 +138,7 @@ impl Engine {
             item: rec,
             inv: &self.inv,
             config: &self.config,
-            machine: task.machine.as_ref(),
+            machine: task.machine.as_deref(),
             mode: task.mode,
             disks: &task.disks,
             group: &group,
@@ -404,7 +404,7 @@ impl Engine {
                     .and_then(|j| j.tasks.get_mut(item))
                     .and_then(|t| t.abort.take());
                 if let Some(f) = f {
-                    self.begin_rollback(job, item, f);
+                    self.begin_rollback(job, item, *f);
                 }
                 continue;
             }
@@ -1026,7 +1026,7 @@ impl Engine {
                     .insert(item.clone());
                     let rec = self.items.get_mut(item).expect("item exists");
                     rec.protection = Some(Protection {
-                        machine,
+                        machine: *machine,
                         mode,
                         disks,
                         target_prepared: true,
@@ -1135,7 +1135,7 @@ impl Engine {
             }
             TaskStatus::Running => {
                 if t.abort.is_none() {
-                    t.abort = Some(f);
+                    t.abort = Some(Box::new(f));
                 }
                 if t.wait == Wait::Turn {
                     t.wait = Wait::Idle;
