@@ -130,3 +130,21 @@ impl std::fmt::Display for Summary {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_summary_reads_the_sorted_times() {
+        let ms = Duration::from_millis;
+        let mut times = [ms(5), ms(1), ms(3), ms(2), ms(4)];
+        let s = Summary::of(&mut times);
+        assert_eq!(
+            (s.min, s.q1, s.median, s.q3, s.n),
+            (ms(1), ms(2), ms(3), ms(4), 5)
+        );
+        let one = Summary::of(&mut [ms(7)]);
+        assert_eq!((one.min, one.median, one.q3), (ms(7), ms(7), ms(7)));
+    }
+}

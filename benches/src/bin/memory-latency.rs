@@ -73,3 +73,24 @@ fn random_cycle(n: usize, seed: u64) -> Vec<Line> {
     }
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chase_visits_every_line_once_per_cycle() {
+        for n in [1, 2, 3, 64, 1000] {
+            let lines = random_cycle(n, 7);
+            let mut seen = vec![false; n];
+            let mut at = 0;
+            for _ in 0..n {
+                assert!(!seen[at], "line {at} of {n} visited twice in one cycle");
+                seen[at] = true;
+                at = lines[at].next;
+            }
+            assert_eq!(at, 0, "back at the start after {n} loads");
+            assert!(seen.iter().all(|&s| s));
+        }
+    }
+}
