@@ -61,11 +61,12 @@ struct DiurnalTable {
     day_total_millibytes: u128,
     /// The highest quantum rate (asked of every stream that catches up: `fluid::disk`'s closed form).
     peak_bps: u64,
-    /// The rate of each quantum of the day, computed once (one `cos` each).
+    /// The rate of each quantum of the day, computed once (one `cos` each); an `Arc` of its own because
+    /// a `RegularChurn` keeps it without the rest of the table.
     rates: Arc<[u64]>,
     /// Churn from midnight to the start of each quantum (and of the next midnight), so cumulative churn
     /// is O(1).
-    prefix_millibytes: Arc<[u128]>,
+    prefix_millibytes: Box<[u128]>,
 }
 
 /// As the model printed when it was inline: its fields, not the pointer.
