@@ -75,7 +75,11 @@ pub(crate) fn rehearse_traced(
     while t < built.duration_ms {
         let sample = recorder.as_ref().and_then(|r| r.next_ms());
         t = sample.map_or(next_progress, |s| s.min(next_progress));
-        runner.run_until(t);
+        if sample == Some(t) {
+            runner.run_until(t);
+        } else {
+            runner.run_until_unread(t);
+        }
         if let Some(r) = recorder.as_deref_mut()
             && sample == Some(t)
         {
