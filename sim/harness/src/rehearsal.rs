@@ -47,10 +47,24 @@ pub fn rehearse_recording(
 /// [`rehearse_recording`] with the trace's detail given.
 pub(crate) fn rehearse_traced(
     built: &Built,
+    recorder: Option<&mut Recorder>,
+    keep_progress: bool,
+    quiet_trace: Option<QuietTrace>,
+    progress: impl FnMut(Millis),
+) -> Result<Rehearsal, SetupError> {
+    rehearse_sliced(built, recorder, keep_progress, quiet_trace, progress, false)
+}
+
+/// [`rehearse_traced`]; with `read_every_slice` every progress slice's end brings the data plane to it
+/// ([`Runner::run_until`]) even where no report sample reads it, as every rehearsal did before
+/// [`Runner::run_until_unread`] (the tests compare the two).
+fn rehearse_sliced(
+    built: &Built,
     mut recorder: Option<&mut Recorder>,
     keep_progress: bool,
     quiet_trace: Option<QuietTrace>,
     mut progress: impl FnMut(Millis),
+    read_every_slice: bool,
 ) -> Result<Rehearsal, SetupError> {
     let mut runner = Runner::new(
         built.world.clone(),
@@ -75,7 +89,7 @@ pub(crate) fn rehearse_traced(
     while t < built.duration_ms {
         let sample = recorder.as_ref().and_then(|r| r.next_ms());
         t = sample.map_or(next_progress, |s| s.min(next_progress));
-        if sample == Some(t) {
+        if sample == Some(t) || read_every_slice {
             runner.run_until(t);
         } else {
             runner.run_until_unread(t);
@@ -221,5 +235,105 @@ pub fn summarise(file: &str, scenario: &Scenario, built: &Built, r: &Rehearsal) 
         rpo,
         trace_digest: format!("{:016x}", r.runner.trace_digest()),
         events: r.runner.world.events_handled,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    /// The library's scenario files (not the bench ones), sorted.
+    fn library() -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            let mut entries: Vec<PathBuf> = (std::fs::read_dir(dir).expect("scenarios/ exists"))
+                .map(|e| e.expect("readable").path())
+                .collect();
+            entries.sort();
+            for p in entries {
+                if p.is_dir() && p.file_name().is_some_and(|n| n != "bench") {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|e| e == "json")
+                    && p.file_name().is_some_and(|n| n != "scenario.schema.json")
+                {
+                    out.push(p);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios"),
+            &mut files,
+        );
+        files
+    }
+
+    /// What a run ends with, as text: its summary (trace digest and event count included) and every
+    /// violation.
+    fn outcome(file: &Path, scenario: &Scenario, built: &Built, r: &Rehearsal) -> String {
+        let name = file.display().to_string();
+        let summary = serde_json::to_string_pretty(&summarise(&name, scenario, built, r));
+        format!("{}\n{:?}", summary.expect("serialises"), r.violations)
+    }
+
+    #[test]
+    fn the_library_ends_the_same_whether_or_not_every_slice_is_read() {
+        let files = library();
+        assert!(files.len() > 50, "the library is there: {}", files.len());
+        for file in &files {
+            let (scenario, built) = crate::scenario::load(file, None).expect("loads");
+            let run = |read| {
+                let r = rehearse_sliced(&built, None, true, None, |_| {}, read).expect("runs");
+                outcome(file, &scenario, &built, &r)
+            };
+            let (unread, read) = (run(false), run(true));
+            if unread != read {
+                let first = (unread.lines().zip(read.lines())).find(|(a, b)| a != b);
+                panic!(
+                    "{}: the slices' catch-up changed the outcome: {first:?}",
+                    file.display()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_unread_slice_leaves_the_streams_where_their_last_event_left_them() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../scenarios/tutorial/01-one-vm-cycle.json");
+        let (_, built) = crate::scenario::load(&file, None).expect("loads");
+        let mut runner = Runner::new(
+            built.world.clone(),
+            built.items.clone(),
+            built.config.clone(),
+        )
+        .expect("sets up");
+        runner.run_until(0);
+        for plan in &built.plans {
+            let _ = runner.command(Command::SetPlan { plan: plan.clone() });
+        }
+        runner.load_script(built.script.clone());
+        // the disks a reader would see moved between the slice's end and their last event
+        let behind = |runner: &Runner, t: Millis| {
+            (runner.world.machines().values())
+                .flat_map(|m| &m.disks)
+                .filter(|d| d.stream.as_ref().is_some_and(|s| !s.left_behind()))
+                .filter(|d| d.accounted_ms < t)
+                .count()
+        };
+        let mut t = 0;
+        let mut seen = 0;
+        while t < built.duration_ms && seen == 0 {
+            t += built.duration_ms / 200;
+            runner.run_until_unread(t);
+            seen = behind(&runner, t);
+        }
+        assert!(seen > 0, "some slice's end finds a stream behind it");
+        runner.run_until(t); // no event before `t`: only the catch-up
+        assert_eq!(
+            behind(&runner, t),
+            0,
+            "run_until brings every stream to its end"
+        );
     }
 }
