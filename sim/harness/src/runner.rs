@@ -357,9 +357,10 @@ impl Runner {
     }
 
     /// [`Runner::run_until`] for a caller that reads nothing of the data plane before it runs on: the
-    /// streams stay where their last event left them. The fluid model is exact whenever a stream is
-    /// brought to a time, so nothing read later changes; and the checkers' look at `limit` sees no
-    /// step's outputs, so none of them reads a disk or stream there (accounting changes neither the
+    /// streams stay where their last event left them. A stream comes out the same whenever it is
+    /// brought to a time (`fluid::disk`'s tests check it; the library's scenarios end the same either
+    /// way, `rehearsal`'s tests), so nothing read later changes; and the checkers' look at `limit` sees
+    /// no step's outputs, so none of them reads a disk or stream there (accounting changes neither the
     /// estate nor the attachments they do read). A rehearsal's progress slices that take no report
     /// sample run this way (issue 6: each of the 200 slices brought every restless machine's disks to
     /// its end, a cold pass over them at 10k; −13 % of the 10k's last-level misses, ≈ 3 % of its time).
@@ -413,6 +414,8 @@ impl Runner {
         }
         if for_reading {
             self.world.catch_up_for_reading();
+        } else {
+            self.world.debug_check();
         }
         if self.look_between_inputs {
             self.engine.advance_to(self.world.now());

@@ -689,11 +689,18 @@ impl World {
     /// Machines that rest (every disk left where it is, as the machine table knows) are not looked at
     /// either.
     pub fn catch_up_for_reading(&mut self) {
-        self.debug_check_meters();
-        self.machines.debug_check_flags();
+        self.debug_check();
         let quiet_since = std::mem::take(&mut self.quiet_since);
         self.account_for_reading(|pos, _| quiet_since.get(pos).is_none_or(|&s| s == Millis::MAX));
         self.quiet_since = quiet_since;
+    }
+
+    /// Checks, in debug builds, what the world caches about its streams against the streams: the quiet
+    /// machines and the meters' members, and the machine table's flags (nothing in release builds). A
+    /// runner calls it at the end of every stretch it runs, caught up for reading or not.
+    pub fn debug_check(&self) {
+        self.debug_check_meters();
+        self.machines.debug_check_flags();
     }
 
     /// [`World::catch_up_for_reading`] for the machines `which` picks (by position and machine).
