@@ -55,17 +55,12 @@ pub(crate) fn rehearse_traced(
     rehearse_sliced(built, recorder, keep_progress, quiet_trace, progress, false)
 }
 
-/// [`rehearse_traced`]; with `read_every_slice` every progress slice's end brings the data plane to it
-/// ([`Runner::run_until`]) even where no report sample reads it, as every rehearsal did before
-/// [`Runner::run_until_unread`] (the tests compare the two).
-fn rehearse_sliced(
+/// A runner for `built` at t=0: discovered, its plans set, its steps scheduled.
+fn set_up(
     built: &Built,
-    mut recorder: Option<&mut Recorder>,
     keep_progress: bool,
     quiet_trace: Option<QuietTrace>,
-    mut progress: impl FnMut(Millis),
-    read_every_slice: bool,
-) -> Result<Rehearsal, SetupError> {
+) -> Result<Runner, SetupError> {
     let mut runner = Runner::new(
         built.world.clone(),
         built.items.clone(),
@@ -83,6 +78,21 @@ fn rehearse_sliced(
         let _ = runner.command(Command::SetPlan { plan: plan.clone() });
     }
     runner.load_script(built.script.clone());
+    Ok(runner)
+}
+
+/// [`rehearse_traced`]; with `read_every_slice` every progress slice's end brings the data plane to it
+/// ([`Runner::run_until`]) even where no report sample reads it, as every rehearsal did before
+/// [`Runner::run_until_unread`] (the tests compare the two).
+fn rehearse_sliced(
+    built: &Built,
+    mut recorder: Option<&mut Recorder>,
+    keep_progress: bool,
+    quiet_trace: Option<QuietTrace>,
+    mut progress: impl FnMut(Millis),
+    read_every_slice: bool,
+) -> Result<Rehearsal, SetupError> {
+    let mut runner = set_up(built, keep_progress, quiet_trace)?;
     let slice = (built.duration_ms / PROGRESS_SLICES).max(1);
     let mut t = 0;
     let mut next_progress = slice.min(built.duration_ms);
@@ -238,35 +248,15 @@ pub fn summarise(file: &str, scenario: &Scenario, built: &Built, r: &Rehearsal) 
     }
 }
 
+/// The library's scenario files, walked as the integration tests walk them.
+#[cfg(test)]
+#[path = "../tests/library/mod.rs"]
+mod library;
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::{Path, PathBuf};
-
-    /// The library's scenario files (not the bench ones), sorted.
-    fn library() -> Vec<PathBuf> {
-        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-            let mut entries: Vec<PathBuf> = (std::fs::read_dir(dir).expect("scenarios/ exists"))
-                .map(|e| e.expect("readable").path())
-                .collect();
-            entries.sort();
-            for p in entries {
-                if p.is_dir() && p.file_name().is_some_and(|n| n != "bench") {
-                    walk(&p, out);
-                } else if p.extension().is_some_and(|e| e == "json")
-                    && p.file_name().is_some_and(|n| n != "scenario.schema.json")
-                {
-                    out.push(p);
-                }
-            }
-        }
-        let mut files = Vec::new();
-        walk(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios"),
-            &mut files,
-        );
-        files
-    }
+    use std::path::Path;
 
     /// What a run ends with, as text: its summary (trace digest and event count included) and every
     /// violation.
@@ -278,7 +268,7 @@ mod tests {
 
     #[test]
     fn the_library_ends_the_same_whether_or_not_every_slice_is_read() {
-        let files = library();
+        let files = super::library::all_scenarios();
         assert!(files.len() > 50, "the library is there: {}", files.len());
         for file in &files {
             let (scenario, built) = crate::scenario::load(file, None).expect("loads");
@@ -302,17 +292,7 @@ mod tests {
         let file = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../scenarios/tutorial/01-one-vm-cycle.json");
         let (_, built) = crate::scenario::load(&file, None).expect("loads");
-        let mut runner = Runner::new(
-            built.world.clone(),
-            built.items.clone(),
-            built.config.clone(),
-        )
-        .expect("sets up");
-        runner.run_until(0);
-        for plan in &built.plans {
-            let _ = runner.command(Command::SetPlan { plan: plan.clone() });
-        }
-        runner.load_script(built.script.clone());
+        let mut runner = set_up(&built, true, None).expect("sets up");
         // the disks a reader would see moved between the slice's end and their last event
         let behind = |runner: &Runner, t: Millis| {
             (runner.world.machines().values())
