@@ -92,7 +92,9 @@ pub struct Engine {
     /// few machines, not at every item and task (issue 6: a 10,000-VM reprotect checked every machine
     /// against every other).
     pub(crate) by_master_target: BTreeMap<MasterTargetName, MtMembers>,
-    pub(crate) pending: BTreeMap<ActionId, Pending>,
+    /// Actions awaiting their result, by id. Boxed: a 200-byte value in a B-tree node is moved on every
+    /// removal before it (a 1,000-machine job keeps a thousand in flight; issue 6).
+    pub(crate) pending: BTreeMap<ActionId, Box<Pending>>,
     pub(crate) timers: BTreeMap<(Millis, u64), TimerKind>,
     pub(crate) outputs: VecDeque<Output>,
     next_job: u64,
@@ -325,13 +327,13 @@ impl Engine {
             })));
         self.pending.insert(
             id,
-            Pending {
+            Box::new(Pending {
                 job,
                 item,
                 kind,
                 attempt,
                 timer,
-            },
+            }),
         );
         id
     }

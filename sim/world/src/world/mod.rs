@@ -147,7 +147,9 @@ pub struct World {
     /// The bottlenecks' fair shares, advancing the resyncs they hold in virtual time (issue 6).
     pub(crate) shares: share::Shares,
     pub(crate) next_flow: u64,
-    pub(crate) in_flight: BTreeMap<ActionId, ActionRequest>,
+    /// Actions being carried out, by id. Boxed: a 192-byte request in a B-tree node is moved on every
+    /// removal before it (a 1,000-machine job keeps a thousand in flight; issue 6).
+    pub(crate) in_flight: BTreeMap<ActionId, Box<ActionRequest>>,
     pub(crate) faults: Vec<FaultSpec>,
     pub(crate) active_faults: BTreeSet<usize>,
     /// Estate values a fault replaced, restored at heal.
@@ -534,7 +536,7 @@ impl World {
     pub fn submit(&mut self, req: ActionRequest) {
         let duration = self.action_duration(&req.kind);
         let id = req.id;
-        self.in_flight.insert(id, req);
+        self.in_flight.insert(id, Box::new(req));
         self.schedule(self.now() + duration, Event::ActionDone(id));
     }
 
