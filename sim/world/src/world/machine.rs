@@ -104,7 +104,7 @@ pub struct Replication {
     /// Usable VM-level points, oldest first (bounded by the MT's retention).
     pub points: super::vm_points::VmPoints,
     /// Points per disk seen usable but not yet on every disk, by tag.
-    pub partial: std::collections::BTreeMap<Millis, (PointKind, Vec<Option<u64>>)>,
+    pub partial: super::partial_points::PartialPoints,
     /// Points not yet reported to the engine: tag and consistency.
     pub unreported: Vec<(Millis, PointKind)>,
     /// The points still to compute while every replicated stream follows its churn (see

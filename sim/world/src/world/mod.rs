@@ -19,6 +19,7 @@ mod followed_points;
 mod machine;
 mod machine_table;
 mod meter;
+mod partial_points;
 mod plane;
 mod readout;
 mod share;

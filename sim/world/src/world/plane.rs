@@ -841,20 +841,17 @@ impl World {
                 for (k, list) in per_disk.iter().enumerate() {
                     for p in *list {
                         logged.push(p.tag_ms);
-                        let e =
-                            (r.partial.entry(p.tag_ms)).or_insert((kind_of(p.kind), vec![None; n]));
-                        e.0 = e.0.min(kind_of(p.kind));
-                        e.1[k] = Some(bases[k] + p.generation_bytes);
+                        let generation = bases[k] + p.generation_bytes;
+                        r.partial.note(n, k, p.tag_ms, kind_of(p.kind), generation);
                     }
                 }
                 logged.sort_unstable();
                 logged.dedup();
+                let mut gens = Vec::new();
                 for t in logged {
-                    if !(r.partial.get(&t)).is_some_and(|(_, g)| g.iter().all(Option::is_some)) {
-                        continue;
+                    if let Some(kind) = r.partial.take_complete(t, &mut gens) {
+                        add(r, t, kind, &mut gens.iter().copied());
                     }
-                    let (kind, gens) = r.partial.remove(&t).expect("complete");
-                    add(r, t, kind, &mut gens.into_iter().map(|g| g.unwrap_or(0)));
                 }
             }
         }
@@ -869,20 +866,9 @@ impl World {
             thin_points(&mut r.points, now);
         }
         // Partial points older than the newest complete one can no longer complete in order; drop them.
-        // (the newest point is usable, so no later than now: those are a prefix of the map)
-        if let Some(last) = r.points.back().map(|p| p.tag_ms) {
-            while r
-                .partial
-                .first_key_value()
-                .is_some_and(|(t, _)| *t <= last && *t <= now)
-            {
-                r.partial.pop_first();
-            }
-        }
-        if r.partial.is_empty() {
-            // an emptied tree keeps its root node (456 B): 4 MB over 10,000 machines
-            r.partial = Default::default();
-        }
+        // (the newest point is usable, so no later than now: those are a prefix)
+        let last = r.points.back().map(|p| p.tag_ms);
+        r.partial.drop_through(last, now);
     }
 
     /// PS health from DOMAIN.md §5: critical when down, cache free < 25 % or upload backlog > 45 min;
