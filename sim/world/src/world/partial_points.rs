@@ -33,6 +33,8 @@ pub struct PartialPoints {
     generations: VecDeque<Option<u64>>,
     /// How many of `seen` are taken.
     taken: usize,
+    /// Where the last tag looked for was (a search starts there).
+    hint: usize,
 }
 
 impl PartialPoints {
@@ -148,13 +150,38 @@ impl PartialPoints {
         }
     }
 
-    /// Where `tag_ms` is (`Ok`) or would go (`Err`); the back first, where a disk's new tags land.
-    fn position(&self, tag_ms: Millis) -> Result<usize, usize> {
+    /// Where `tag_ms` is (`Ok`) or would go (`Err`). Looked for first at the back, where a disk's new
+    /// tags land, then next to the last one found: notes and takes walk their tags in ascending order.
+    fn position(&mut self, tag_ms: Millis) -> Result<usize, usize> {
+        let len = self.seen.len();
         match self.seen.back() {
-            None => Err(0),
-            Some(b) if b.tag_ms < tag_ms => Err(self.seen.len()),
-            Some(b) if b.tag_ms == tag_ms => Ok(self.seen.len() - 1),
-            Some(_) => self.seen.binary_search_by_key(&tag_ms, |s| s.tag_ms),
+            None => return Err(0),
+            Some(b) if b.tag_ms < tag_ms => return Err(len),
+            Some(_) => {}
+        }
+        let h = self.hint.min(len - 1);
+        let (mut lo, mut hi) = match self.seen[h].tag_ms.cmp(&tag_ms) {
+            std::cmp::Ordering::Equal => return Ok(h),
+            std::cmp::Ordering::Less => (h + 1, len),
+            std::cmp::Ordering::Greater => (0, h),
+        };
+        // (the tag after the hint, as a rule; else a bisection of the side it is on)
+        if lo < hi && self.seen[lo].tag_ms >= tag_ms {
+            hi = lo;
+        }
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.seen[mid].tag_ms < tag_ms {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        self.hint = lo;
+        if self.seen.get(lo).is_some_and(|s| s.tag_ms == tag_ms) {
+            Ok(lo)
+        } else {
+            Err(lo)
         }
     }
 }
