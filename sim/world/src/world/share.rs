@@ -107,9 +107,15 @@ impl Share {
 
     /// The first whole ms at which the service reaches `target` (`None`: never at the current level).
     fn reaches(&self, target: u128) -> Option<Millis> {
-        // the first stretch whose end reaches the target (the last one is open-ended)
-        let k = self.curve.partition_point(|s| s.served_at_since < target);
-        let s = self.curve[k.saturating_sub(1)];
+        // the first stretch whose end reaches the target (the last one is open-ended); the last one, as
+        // a rule (tags applied since the last level change), without a search
+        let last = self.last();
+        let s = if last.served_at_since < target {
+            last
+        } else {
+            let k = self.curve.partition_point(|s| s.served_at_since < target);
+            self.curve[k.saturating_sub(1)]
+        };
         if s.served_at_since >= target {
             return Some(s.since_ms);
         }
