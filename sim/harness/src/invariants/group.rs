@@ -31,7 +31,12 @@ impl Checker for GroupChecker {
         for o in view.outputs {
             match o {
                 Output::Action(a) => {
-                    let (Some(job), Some(item)) = (a.job, &a.item) else {
+                    // (the kind first: a group is looked up only for the two actions that must agree)
+                    let pick = matches!(
+                        a.kind,
+                        ActionKind::RecoverOnPrem { .. } | ActionKind::PrepareTarget { .. }
+                    );
+                    let (true, Some(job), Some(item)) = (pick, a.job, &a.item) else {
                         continue;
                     };
                     let Some(g) = group_of(item) else { continue };

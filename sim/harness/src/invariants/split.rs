@@ -71,7 +71,16 @@ impl Checker for SplitChecker {
         // the engine only until it has been told (its split-brain alert); after that, nothing may start.
         for o in view.outputs {
             let Output::Action(a) = o else { continue };
-            let Some(item) = &a.item else { continue };
+            // (only a power-on can start a second copy: the others look nothing up)
+            let starts = matches!(
+                a.kind,
+                ActionKind::PowerOnOnPremVm { .. }
+                    | ActionKind::StartAzureVm { .. }
+                    | ActionKind::FailoverToAzure { .. }
+            );
+            let (true, Some(item)) = (starts, &a.item) else {
+                continue;
+            };
             let Some(m) = view.world.machines().get(item) else {
                 continue;
             };
