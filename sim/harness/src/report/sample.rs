@@ -46,6 +46,19 @@ pub struct ResourceSeries {
 }
 
 impl ResourceSeries {
+    /// A series of these bytes and capacities (tests build recorders without a world).
+    #[cfg(test)]
+    pub(crate) fn of(kind: ResourceKind, bytes: &[u64], capacities: &[Option<u64>]) -> Self {
+        let mut s = ResourceSeries {
+            kind,
+            bytes: Runs::default(),
+            capacity: Runs::default(),
+        };
+        bytes.iter().for_each(|&b| s.bytes.push(b));
+        capacities.iter().for_each(|&c| s.push_capacity(c));
+        s
+    }
+
     /// Bytes carried in each interval (aligned with [`Recorder::times`]).
     pub fn bytes(&self) -> impl Iterator<Item = u64> + '_ {
         self.bytes.values()

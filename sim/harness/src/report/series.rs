@@ -248,7 +248,7 @@ pub fn throughput_series(rec: &Recorder) -> Vec<Throughput> {
         .filter(|r| r.kind != ResourceKind::Link)
         .count();
     if servers <= MAX_SERVER_SERIES {
-        return all_throughput(rec, |_, _| true);
+        return all_throughput(rec);
     }
     // the servers summed into `others` need no utilisation: 578 servers × 8,640 intervals of it were
     // 80 MB at the peak of a 10k report run (issue 6); the kept ones are those busiest_servers keeps
@@ -258,10 +258,53 @@ pub fn throughput_series(rec: &Recorder) -> Vec<Throughput> {
             .sum();
         (name.as_str(), r.kind, total)
     }));
-    let all = all_throughput(rec, |name, kind| {
-        kind == ResourceKind::Link || kept.contains(name)
-    });
-    keep_busiest(all, &kept)
+    // the others summed as they are read: their series one by one were 65 MB at the peak of a 10k
+    // report run (issue 6)
+    let mut out = Vec::new();
+    let mut others = Others::default();
+    for (name, r) in &rec.resources {
+        if r.kind == ResourceKind::Link || kept.contains(name) {
+            out.push(throughput_of(rec, name, r, true));
+        } else {
+            let bytes_per_s = (r.bytes().enumerate()).map(|(k, b)| mean_bytes_per_s(rec, b, k));
+            others.add(r.kind, bytes_per_s);
+        }
+    }
+    others.push_into(&mut out);
+    out
+}
+
+/// The servers beyond the busiest, one summed series per kind, in the order the kinds came.
+#[derive(Default)]
+struct Others(Vec<(ResourceKind, usize, Vec<u64>)>);
+
+impl Others {
+    fn add(&mut self, kind: ResourceKind, bytes_per_s: impl Iterator<Item = u64>) {
+        match self.0.iter_mut().find(|o| o.0 == kind) {
+            Some(o) => {
+                o.1 += 1;
+                for (sum, b) in o.2.iter_mut().zip(bytes_per_s) {
+                    *sum = sum.saturating_add(b);
+                }
+            }
+            None => self.0.push((kind, 1, bytes_per_s.collect())),
+        }
+    }
+
+    fn push_into(self, out: &mut Vec<Throughput>) {
+        for (kind, n, bytes_per_s) in self.0 {
+            let prefix = match kind {
+                ResourceKind::ProcessServer => "ps",
+                _ => "mt",
+            };
+            out.push(Throughput {
+                name: format!("{prefix}/others ({n})"),
+                kind,
+                utilisation: vec![None; bytes_per_s.len()],
+                bytes_per_s,
+            });
+        }
+    }
 }
 
 /// The [`BUSIEST_SERVERS`] of each server kind by bytes carried over the run (ties by name).
@@ -295,39 +338,21 @@ pub(crate) fn busiest_servers(all: Vec<Throughput>) -> Vec<Throughput> {
 }
 
 /// Every link and the `kept` servers as they are; the other servers summed into one series per kind.
+#[cfg(test)]
 fn keep_busiest(
     all: Vec<Throughput>,
     kept: &std::collections::BTreeSet<String>,
 ) -> Vec<Throughput> {
     let mut out = Vec::new();
-    let mut others: Vec<(ResourceKind, usize, Vec<u64>)> = Vec::new();
+    let mut others = Others::default();
     for t in all {
         if t.kind == ResourceKind::Link || kept.contains(&t.name) {
             out.push(t);
-            continue;
-        }
-        match others.iter_mut().find(|o| o.0 == t.kind) {
-            Some(o) => {
-                o.1 += 1;
-                for (sum, b) in o.2.iter_mut().zip(&t.bytes_per_s) {
-                    *sum = sum.saturating_add(*b);
-                }
-            }
-            None => others.push((t.kind, 1, t.bytes_per_s)),
+        } else {
+            others.add(t.kind, t.bytes_per_s.into_iter());
         }
     }
-    for (kind, n, bytes_per_s) in others {
-        let prefix = match kind {
-            ResourceKind::ProcessServer => "ps",
-            _ => "mt",
-        };
-        out.push(Throughput {
-            name: format!("{prefix}/others ({n})"),
-            kind,
-            utilisation: vec![None; bytes_per_s.len()],
-            bytes_per_s,
-        });
-    }
+    others.push_into(&mut out);
     out
 }
 
@@ -341,29 +366,62 @@ fn mean_bytes_per_s(rec: &Recorder, bytes: u64, k: usize) -> u64 {
     }
 }
 
-/// Every resource's series; the utilisation only of those `with_utilisation` picks (empty otherwise).
-fn all_throughput(
-    rec: &Recorder,
-    with_utilisation: impl Fn(&str, ResourceKind) -> bool,
-) -> Vec<Throughput> {
-    rec.resources
-        .iter()
-        .map(|(name, r)| {
-            let bps: Vec<u64> = (r.bytes().enumerate())
-                .map(|(k, b)| mean_bytes_per_s(rec, b, k))
-                .collect();
-            let util = match with_utilisation(name, r.kind) {
-                true => (bps.iter().zip(r.capacity_bytes_per_s()))
-                    .map(|(&b, c)| c.filter(|&c| c > 0).map(|c| b as f64 / c as f64))
-                    .collect(),
-                false => Vec::new(),
-            };
-            Throughput {
-                name: name.clone(),
-                kind: r.kind,
-                bytes_per_s: bps,
-                utilisation: util,
-            }
-        })
+/// Every resource's series with its utilisation.
+fn all_throughput(rec: &Recorder) -> Vec<Throughput> {
+    (rec.resources.iter())
+        .map(|(name, r)| throughput_of(rec, name, r, true))
         .collect()
+}
+
+/// One resource's series, with its utilisation or not.
+fn throughput_of(
+    rec: &Recorder,
+    name: &str,
+    r: &super::sample::ResourceSeries,
+    with_utilisation: bool,
+) -> Throughput {
+    let bps: Vec<u64> = (r.bytes().enumerate())
+        .map(|(k, b)| mean_bytes_per_s(rec, b, k))
+        .collect();
+    let util = match with_utilisation {
+        true => (bps.iter().zip(r.capacity_bytes_per_s()))
+            .map(|(&b, c)| c.filter(|&c| c > 0).map(|c| b as f64 / c as f64))
+            .collect(),
+        false => Vec::new(),
+    };
+    Throughput {
+        name: name.to_owned(),
+        kind: r.kind,
+        bytes_per_s: bps,
+        utilisation: util,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::sample::{Recorder, ResourceKind, ResourceSeries};
+    use super::*;
+
+    #[test]
+    fn the_busiest_servers_summed_as_read_are_the_ones_summed_from_every_series() {
+        let mut rec = Recorder::new(300_000, 900_000);
+        rec.times = vec![300_000, 300_001, 900_000]; // a 1 ms interval: bytes/s past u64
+        let mut add = |name: String, kind, k: u64| {
+            let bytes = [k * 300, u64::MAX / 2 + k, k];
+            let caps = [Some(1_000 + k), None, Some(0)];
+            rec.resources
+                .insert(name, ResourceSeries::of(kind, &bytes, &caps));
+        };
+        add("link azure→on-prem".into(), ResourceKind::Link, 7);
+        (0..40).for_each(|k| add(format!("ps/ps{k:02}"), ResourceKind::ProcessServer, k % 13));
+        (0..90).for_each(|k| add(format!("mt/mt{k:02}"), ResourceKind::MasterTarget, k % 29));
+        let summed = throughput_series(&rec);
+        assert_eq!(summed.len(), 1 + 2 * (BUSIEST_SERVERS + 1));
+        assert_eq!(summed, busiest_servers(all_throughput(&rec)));
+        let others = summed
+            .iter()
+            .find(|t| t.name == "mt/others (70)")
+            .expect("summed");
+        assert_eq!(others.bytes_per_s[1], u64::MAX, "saturated, as before");
+    }
 }
