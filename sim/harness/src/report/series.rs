@@ -264,7 +264,7 @@ pub fn throughput_series(rec: &Recorder) -> Vec<Throughput> {
     let mut others = Others::default();
     for (name, r) in &rec.resources {
         if r.kind == ResourceKind::Link || kept.contains(name) {
-            out.push(throughput_of(rec, name, r, true));
+            out.push(throughput_of(rec, name, r));
         } else {
             let bytes_per_s = (r.bytes().enumerate()).map(|(k, b)| mean_bytes_per_s(rec, b, k));
             others.add(r.kind, bytes_per_s);
@@ -337,22 +337,42 @@ pub(crate) fn busiest_servers(all: Vec<Throughput>) -> Vec<Throughput> {
     keep_busiest(all, &kept)
 }
 
-/// Every link and the `kept` servers as they are; the other servers summed into one series per kind.
+/// Every link and the `kept` servers as they are; the other servers summed into one series per kind:
+/// from series already made, written apart from [`Others`] so that the tests compare two ways.
 #[cfg(test)]
 fn keep_busiest(
     all: Vec<Throughput>,
     kept: &std::collections::BTreeSet<String>,
 ) -> Vec<Throughput> {
     let mut out = Vec::new();
-    let mut others = Others::default();
+    let mut others: Vec<(ResourceKind, usize, Vec<u64>)> = Vec::new();
     for t in all {
         if t.kind == ResourceKind::Link || kept.contains(&t.name) {
             out.push(t);
-        } else {
-            others.add(t.kind, t.bytes_per_s.into_iter());
+            continue;
+        }
+        match others.iter_mut().find(|o| o.0 == t.kind) {
+            Some(o) => {
+                o.1 += 1;
+                for (sum, b) in o.2.iter_mut().zip(&t.bytes_per_s) {
+                    *sum = sum.saturating_add(*b);
+                }
+            }
+            None => others.push((t.kind, 1, t.bytes_per_s)),
         }
     }
-    others.push_into(&mut out);
+    for (kind, n, bytes_per_s) in others {
+        let prefix = match kind {
+            ResourceKind::ProcessServer => "ps",
+            _ => "mt",
+        };
+        out.push(Throughput {
+            name: format!("{prefix}/others ({n})"),
+            kind,
+            utilisation: vec![None; bytes_per_s.len()],
+            bytes_per_s,
+        });
+    }
     out
 }
 
@@ -369,26 +389,18 @@ fn mean_bytes_per_s(rec: &Recorder, bytes: u64, k: usize) -> u64 {
 /// Every resource's series with its utilisation.
 fn all_throughput(rec: &Recorder) -> Vec<Throughput> {
     (rec.resources.iter())
-        .map(|(name, r)| throughput_of(rec, name, r, true))
+        .map(|(name, r)| throughput_of(rec, name, r))
         .collect()
 }
 
-/// One resource's series, with its utilisation or not.
-fn throughput_of(
-    rec: &Recorder,
-    name: &str,
-    r: &super::sample::ResourceSeries,
-    with_utilisation: bool,
-) -> Throughput {
+/// One resource's series with its utilisation.
+fn throughput_of(rec: &Recorder, name: &str, r: &super::sample::ResourceSeries) -> Throughput {
     let bps: Vec<u64> = (r.bytes().enumerate())
         .map(|(k, b)| mean_bytes_per_s(rec, b, k))
         .collect();
-    let util = match with_utilisation {
-        true => (bps.iter().zip(r.capacity_bytes_per_s()))
-            .map(|(&b, c)| c.filter(|&c| c > 0).map(|c| b as f64 / c as f64))
-            .collect(),
-        false => Vec::new(),
-    };
+    let util = (bps.iter().zip(r.capacity_bytes_per_s()))
+        .map(|(&b, c)| c.filter(|&c| c > 0).map(|c| b as f64 / c as f64))
+        .collect();
     Throughput {
         name: name.to_owned(),
         kind: r.kind,
@@ -407,7 +419,7 @@ mod tests {
         let mut rec = Recorder::new(300_000, 900_000);
         rec.times = vec![300_000, 300_001, 900_000]; // a 1 ms interval: bytes/s past u64
         let mut add = |name: String, kind, k: u64| {
-            let bytes = [k * 300, u64::MAX / 2 + k, k];
+            let bytes = [(k + 1) * 300, u64::MAX / 2 + k, k + 1];
             let caps = [Some(1_000 + k), None, Some(0)];
             rec.resources
                 .insert(name, ResourceSeries::of(kind, &bytes, &caps));
