@@ -293,17 +293,22 @@ impl Others {
 
     fn push_into(self, out: &mut Vec<Throughput>) {
         for (kind, n, bytes_per_s) in self.0 {
-            let prefix = match kind {
-                ResourceKind::ProcessServer => "ps",
-                _ => "mt",
-            };
-            out.push(Throughput {
-                name: format!("{prefix}/others ({n})"),
-                kind,
-                utilisation: vec![None; bytes_per_s.len()],
-                bytes_per_s,
-            });
+            out.push(others_series(kind, n, bytes_per_s));
         }
+    }
+}
+
+/// The series `ps/others (N)` or `mt/others (N)` of `n` servers of a kind summed: no utilisation.
+fn others_series(kind: ResourceKind, n: usize, bytes_per_s: Vec<u64>) -> Throughput {
+    let prefix = match kind {
+        ResourceKind::ProcessServer => "ps",
+        _ => "mt",
+    };
+    Throughput {
+        name: format!("{prefix}/others ({n})"),
+        kind,
+        utilisation: vec![None; bytes_per_s.len()],
+        bytes_per_s,
     }
 }
 
@@ -361,18 +366,7 @@ fn keep_busiest(
             None => others.push((t.kind, 1, t.bytes_per_s)),
         }
     }
-    for (kind, n, bytes_per_s) in others {
-        let prefix = match kind {
-            ResourceKind::ProcessServer => "ps",
-            _ => "mt",
-        };
-        out.push(Throughput {
-            name: format!("{prefix}/others ({n})"),
-            kind,
-            utilisation: vec![None; bytes_per_s.len()],
-            bytes_per_s,
-        });
-    }
+    (others.into_iter()).for_each(|(kind, n, bps)| out.push(others_series(kind, n, bps)));
     out
 }
 
