@@ -71,7 +71,7 @@ impl Checker for SplitChecker {
         // the engine only until it has been told (its split-brain alert); after that, nothing may start.
         for o in view.outputs {
             let Output::Action(a) = o else { continue };
-            // (only a power-on can start a second copy: the others look nothing up)
+            // (only an action that starts a copy can make a second one run: the others look nothing up)
             let starts = matches!(
                 a.kind,
                 ActionKind::PowerOnOnPremVm { .. }

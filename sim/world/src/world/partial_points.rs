@@ -4,9 +4,10 @@
 //! Why not a map from tag to a vector of generations (what it was): when a long initial replication
 //! ends, its disks finish days apart and each makes its thousands of waiting tags usable as its
 //! backlog drains; every one became a tree entry with a vector of its own, allocated, searched, freed
-//! (issue 6: a third of `fleet-1k-7d` run to 30 days). Here the tags sit in one ring in tag order and their generations in
-//! another, `width` per tag: a disk's tags arrive in tag order, so a note lands at the back or on a
-//! tag already there, and points complete oldest first, so they leave from the front.
+//! (issue 6: a third of `fleet-1k-7d` run to 30 days). Here the tags sit in one ring in tag order and
+//! their generations in another, `width` per tag: a disk's tags arrive in tag order, so a note lands
+//! at the back or on a tag already there, and points complete oldest first, so they leave from the
+//! front.
 
 use std::collections::VecDeque;
 
@@ -190,6 +191,8 @@ impl PartialPoints {
 mod tests {
     use super::*;
     use PointKind::{App, Crash};
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
     use std::collections::BTreeMap;
 
     /// The map this replaces, as `collect_points` used it: the reference for the property test.
@@ -259,19 +262,11 @@ mod tests {
         assert!(p.is_empty());
     }
 
-    /// A small deterministic generator (the property needs no more).
-    fn next(state: &mut u64) -> u64 {
-        *state ^= *state << 13;
-        *state ^= *state >> 7;
-        *state ^= *state << 17;
-        *state
-    }
-
     #[test]
     fn it_takes_and_drops_what_the_map_did() {
         for seed in 1..300u64 {
-            let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-            let n = 1 + (next(&mut rng) % 4) as usize;
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let n = rng.random_range(1..=4usize);
             let (mut p, mut r) = (PartialPoints::default(), Reference::default());
             // each disk's tags ascend; some disks skip some tags
             let mut next_tag = vec![0u64; n];
@@ -282,15 +277,11 @@ mod tests {
             for now in (1..60u64).map(|i| i * 1_000 / (1 + seed % 8)) {
                 let mut logged = Vec::new();
                 for (k, tag) in next_tag.iter_mut().enumerate() {
-                    for _ in 0..next(&mut rng) % 4 {
-                        *tag += 100 * (1 + next(&mut rng) % 3);
+                    for _ in 0..rng.random_range(0..4) {
+                        *tag += 100 * rng.random_range(1..=3u64);
                         let t = *tag;
-                        let kind = if next(&mut rng).is_multiple_of(3) {
-                            App
-                        } else {
-                            Crash
-                        };
-                        let g = next(&mut rng) % 1_000;
+                        let kind = if rng.random_ratio(1, 3) { App } else { Crash };
+                        let g = rng.random_range(0..1_000u64);
                         p.note(n, k, t, kind, g);
                         r.note(n, k, t, kind, g);
                         logged.push(t);
