@@ -28,6 +28,10 @@ struct Args {
     /// Runs of the 1k fleet after each run of the 10k.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     small_per_large: u32,
+    /// Measure against 1,000 VMs on the 10k bench's own 30-day schedule (`FleetSize::scaled`)
+    /// instead of the 1k bench (whose cycle takes 7 days): with `--duration 30d`, the whole cycle.
+    #[arg(long)]
+    same_schedule: bool,
 }
 
 fn main() -> Result<(), String> {
@@ -37,7 +41,7 @@ fn main() -> Result<(), String> {
         duration: Some(args.duration.clone()),
         ..size
     };
-    let small = write(dir.path(), &cut(FleetSize::one_k()))?;
+    let small = write(dir.path(), &cut(small_fleet(args.same_schedule)))?;
     let large = write(dir.path(), &cut(FleetSize::ten_k()))?;
     let (mut smalls, mut larges) = (Vec::new(), Vec::new());
     for _ in 0..args.runs {
@@ -53,6 +57,9 @@ fn main() -> Result<(), String> {
         args.duration,
         args.drsim.display()
     );
+    if args.same_schedule {
+        println!("  (the 1k on the 10k bench's schedule)");
+    }
     println!("  1k:  {s}");
     println!("  10k: {l}");
     println!(
@@ -61,6 +68,15 @@ fn main() -> Result<(), String> {
         l.min.as_secs_f64() / s.min.as_secs_f64()
     );
     Ok(())
+}
+
+/// The 1k fleet measured against the 10k bench: the 1k bench, or 1,000 VMs on the 10k's schedule.
+fn small_fleet(same_schedule: bool) -> FleetSize {
+    if same_schedule {
+        FleetSize::scaled(1000, FleetSize::ten_k().days)
+    } else {
+        FleetSize::one_k()
+    }
 }
 
 /// Writes a fleet's scenario file into `dir`.
@@ -134,6 +150,31 @@ impl std::fmt::Display for Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_schedule_is_the_10k_s_cycle_at_1k() {
+        let (ten, same, bench) = (FleetSize::ten_k(), small_fleet(true), small_fleet(false));
+        assert_eq!(
+            (same.vms, same.days, same.plans),
+            (1000, ten.days, ten.plans)
+        );
+        assert_eq!(bench.name, FleetSize::one_k().name);
+        // the same steps at the same times: only the machines and their servers differ
+        let steps = |f: &FleetSize| {
+            let mut v = drsim::fleet::scenario(f)["steps"].clone();
+            for step in v.as_array_mut().into_iter().flatten() {
+                step.as_object_mut().map(|o| o.remove("machines"));
+            }
+            v
+        };
+        assert!(steps(&ten).as_array().is_some_and(|a| a.len() == 60));
+        assert_eq!(steps(&same), steps(&ten));
+        assert_ne!(
+            steps(&bench),
+            steps(&ten),
+            "the 1k bench runs its cycle in 7 days"
+        );
+    }
 
     #[test]
     fn a_summary_reads_the_sorted_times() {
