@@ -139,12 +139,7 @@ mod tests {
 
     fn check(c: &mut CapChecker, r: &Runner) -> Vec<Violation> {
         let mut found = Vec::new();
-        let view = StepView {
-            now: r.world.now(),
-            world: &r.world,
-            engine: &r.engine,
-            outputs: &[],
-        };
+        let view = StepView::new(r.world.now(), &r.world, &r.engine, &[]);
         c.after_step(&view, &mut found);
         found
     }

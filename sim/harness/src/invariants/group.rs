@@ -28,7 +28,7 @@ impl Checker for GroupChecker {
                 .item(item)
                 .and_then(|r| r.spec.replication_group.clone())
         };
-        for o in view.outputs {
+        for o in view.checked() {
             match o {
                 Output::Action(a) => {
                     // (the kind first: a group is looked up only for the two actions that must agree)

@@ -58,7 +58,7 @@ impl Checker for OffChecker {
                 }
             }
         }
-        for o in view.outputs {
+        for o in view.checked() {
             match o {
                 Output::ItemState { item, to, .. } => {
                     self.state.insert(item.clone(), *to);

@@ -54,7 +54,7 @@ impl Checker for SplitChecker {
                 .map(|i| faults[*i].at_ms)
                 .max()
         };
-        for o in view.outputs {
+        for o in view.checked() {
             let Output::Alert(a) = o else { continue };
             match a.kind {
                 AlertKind::SplitBrainRisk { .. } => {
@@ -69,7 +69,7 @@ impl Checker for SplitChecker {
         }
         // The engine never asks for a copy to start while the other runs. A copy powered on by hand excuses
         // the engine only until it has been told (its split-brain alert); after that, nothing may start.
-        for o in view.outputs {
+        for o in view.checked() {
             let Output::Action(a) = o else { continue };
             // (only an action that starts a copy can make a second one run: the others look nothing up)
             let starts = matches!(

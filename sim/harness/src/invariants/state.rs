@@ -27,7 +27,7 @@ impl Checker for StateChecker {
                 self.last.insert(id.clone(), rec.spec.state);
             }
         }
-        for o in view.outputs {
+        for o in view.checked() {
             match o {
                 Output::Job(JobEvent::Created {
                     job,

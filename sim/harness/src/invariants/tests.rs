@@ -65,12 +65,7 @@ fn inv_state_fires_on_a_transition_the_lifecycle_does_not_allow() {
         from: ItemState::InAzure,
         to: ItemState::FailedBack,
     }];
-    c.after_step(&StepView {
-        now: 5,
-        world: &r.world,
-        engine: &r.engine,
-        outputs: &jump,
-    });
+    c.after_step(&StepView::new(5, &r.world, &r.engine, &jump));
     // and a job on an item whose state does not allow it
     let job = [Output::Job(JobEvent::Created {
         job: JobId(9),
@@ -78,12 +73,7 @@ fn inv_state_fires_on_a_transition_the_lifecycle_does_not_allow() {
         plan: None,
         items: vec![item(0)],
     })];
-    c.after_step(&StepView {
-        now: 6,
-        world: &r.world,
-        engine: &r.engine,
-        outputs: &job,
-    });
+    c.after_step(&StepView::new(6, &r.world, &r.engine, &job));
     let v = c.violations();
     assert_eq!(ids(&v), vec!["INV-STATE", "INV-STATE"], "{v:?}");
 }
@@ -100,12 +90,7 @@ fn inv_split_fires_when_the_engine_starts_a_copy_while_the_other_runs() {
         item(0),
         ActionKind::PowerOnOnPremVm { vm: "vm-0".into() },
     )];
-    c.after_step(&StepView {
-        now: MINUTE_MS,
-        world: &r.world,
-        engine: &r.engine,
-        outputs: &bad,
-    });
+    c.after_step(&StepView::new(MINUTE_MS, &r.world, &r.engine, &bad));
     assert_eq!(ids(&c.violations()), vec!["INV-SPLIT"]);
 }
 
@@ -200,25 +185,10 @@ fn inv_off_fires_when_the_onprem_vm_runs_during_a_reprotect() {
         from: ItemState::InAzure,
         to: ItemState::Reprotecting,
     }];
-    c.after_step(&StepView {
-        now: 0,
-        world: &r.world,
-        engine: &r.engine,
-        outputs: &start,
-    });
-    c.after_step(&StepView {
-        now: 10 * MINUTE_MS,
-        world: &r.world,
-        engine: &r.engine,
-        outputs: &[],
-    });
+    c.after_step(&StepView::new(0, &r.world, &r.engine, &start));
+    c.after_step(&StepView::new(10 * MINUTE_MS, &r.world, &r.engine, &[]));
     assert_eq!(c.violations(), vec![], "within the power-off grace period");
-    c.after_step(&StepView {
-        now: 20 * MINUTE_MS,
-        world: &r.world,
-        engine: &r.engine,
-        outputs: &[],
-    });
+    c.after_step(&StepView::new(20 * MINUTE_MS, &r.world, &r.engine, &[]));
     assert_eq!(ids(&c.violations()), vec!["INV-OFF"]);
 }
 
@@ -250,12 +220,7 @@ fn inv_group_fires_when_members_recover_to_different_points() {
         )
     };
     let split = [recover(0, 600_000), recover(1, 300_000)];
-    c.after_step(&StepView {
-        now: 1,
-        world: &r.world,
-        engine: &r.engine,
-        outputs: &split,
-    });
+    c.after_step(&StepView::new(1, &r.world, &r.engine, &split));
     assert_eq!(ids(&c.violations()), vec!["INV-GROUP"]);
 }
 
@@ -391,12 +356,7 @@ fn inv_split_gives_no_excuse_once_the_engine_was_told_nor_for_a_hung_vm() {
     };
     // on-prem runs (it is the active copy here): starting Azure is a violation, no fault excuses it
     let mut c = Checkers::with(vec![Box::new(SplitChecker::default())]);
-    c.after_step(&StepView {
-        now: 1,
-        world: &r.world,
-        engine: &r.engine,
-        outputs: &[start_azure(1)],
-    });
+    c.after_step(&StepView::new(1, &r.world, &r.engine, &[start_azure(1)]));
     assert_eq!(ids(&c.violations()), vec!["INV-SPLIT"]);
 }
 
@@ -420,18 +380,8 @@ fn inv_off_is_not_switched_off_by_a_power_on_during_a_reprotect() {
             ActionKind::PowerOnOnPremVm { vm: "vm-0".into() },
         ),
     ];
-    c.after_step(&StepView {
-        now: 0,
-        world: &r.world,
-        engine: &r.engine,
-        outputs: &outs,
-    });
-    c.after_step(&StepView {
-        now: HOUR_MS,
-        world: &r.world,
-        engine: &r.engine,
-        outputs: &[],
-    });
+    c.after_step(&StepView::new(0, &r.world, &r.engine, &outs));
+    c.after_step(&StepView::new(HOUR_MS, &r.world, &r.engine, &[]));
     assert_eq!(ids(&c.violations()), vec!["INV-OFF"]);
 }
 
@@ -463,4 +413,57 @@ fn inv_live_is_not_switched_off_by_a_fault_that_never_heals() {
     r.command(reprotect(0)).unwrap();
     r.run_until(3 * 24 * HOUR_MS);
     assert_eq!(ids(&r.finish()), vec!["INV-LIVE"]);
+}
+
+#[test]
+fn the_checkers_see_every_output_but_a_job_s_per_item_progress_and_timers() {
+    let r = runner(SampleEstate::default());
+    let job = JobId(4);
+    let outputs = [
+        Output::Job(JobEvent::Check {
+            job,
+            item: item(0),
+            rule: drsim_engine::rules::RuleId::Rp01,
+            verdict: Verdict::Pass,
+        }),
+        action(
+            1,
+            Some(job),
+            item(0),
+            ActionKind::PowerOnOnPremVm { vm: "vm-0".into() },
+        ),
+        Output::Job(JobEvent::StepStarted {
+            job,
+            item: item(0),
+            step: "Power on".into(),
+        }),
+        Output::Timer { at: 9 },
+        Output::ItemState {
+            item: item(0),
+            from: ItemState::FailingBack,
+            to: ItemState::FailedBack,
+        },
+        Output::Job(JobEvent::StepEnded {
+            job,
+            item: item(0),
+            step: "Power on".into(),
+            ok: true,
+        }),
+        Output::Job(JobEvent::Ended {
+            job,
+            outcome: JobOutcome::Succeeded,
+        }),
+    ];
+    let view = StepView::new(5, &r.world, &r.engine, &outputs);
+    let seen: Vec<&Output> = view.checked().collect();
+    assert_eq!(seen, [&outputs[1], &outputs[4], &outputs[6]]);
+    // as the runner notes them while it drains the engine
+    let mut noted = CheckedOutputs::default();
+    for (i, o) in outputs.iter().enumerate() {
+        noted.note(i, o);
+    }
+    let view = StepView::noted(5, &r.world, &r.engine, &outputs, &noted);
+    assert_eq!(view.checked().collect::<Vec<_>>(), seen);
+    noted.clear();
+    assert_eq!(noted, CheckedOutputs::default());
 }
