@@ -549,8 +549,10 @@ pub enum Verdict {
         /// What to watch.
         message: String,
     },
-    /// Failed.
-    Fail(Failure),
+    /// Failed. Boxed, like the other payloads few outputs carry: a readiness check is most of what
+    /// a job says (≈ 8,000 outputs when a 1,000-machine job starts), and each was as large as the
+    /// largest output (issue 6).
+    Fail(Box<Failure>),
 }
 
 /// Progress of a job, for timelines and traces.
@@ -707,7 +709,8 @@ pub enum Output {
         at: Millis,
     },
     /// A command was refused.
-    Refused(Refusal),
+    /// Boxed: few outputs are refusals, and every output was as large (issue 6).
+    Refused(Box<Refusal>),
     /// An item changed lifecycle state.
     ItemState {
         /// The item.

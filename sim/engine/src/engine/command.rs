@@ -45,7 +45,8 @@ impl Engine {
     pub(super) fn apply_command(&mut self, c: Command) -> Result<Option<JobId>, Refusal> {
         let r = self.try_command(c);
         if let Err(refusal) = &r {
-            self.outputs.push_back(Output::Refused(refusal.clone()));
+            self.outputs
+                .push_back(Output::Refused(Box::new(refusal.clone())));
         }
         r
     }

@@ -147,7 +147,7 @@ pub fn check(rule: RuleId, ctx: &CheckCtx<'_>) -> Option<Verdict> {
     };
     Some(match r {
         Ok(()) => Verdict::Pass,
-        Err(message) => Verdict::Fail(Failure::rule(rule, message)),
+        Err(message) => Verdict::Fail(Box::new(Failure::rule(rule, message))),
     })
 }
 
@@ -166,7 +166,7 @@ pub fn run_phase(ctx: &CheckCtx<'_>) -> Vec<(RuleId, Verdict)> {
 pub fn first_failure(results: &[(RuleId, Verdict)]) -> Option<&Failure> {
     fn fail((r, v): &(RuleId, Verdict)) -> Option<(RuleId, &Failure)> {
         match v {
-            Verdict::Fail(f) => Some((*r, f)),
+            Verdict::Fail(f) => Some((*r, &**f)),
             _ => None,
         }
     }

@@ -453,7 +453,7 @@ fn a_healthy_estate_passes_every_phase() {
 #[test]
 fn a_failback_impossible_case_is_reported_before_a_retryable_one() {
     use crate::protocol::Failure;
-    let fail = |r: RuleId| (r, Verdict::Fail(Failure::rule(r, "x")));
+    let fail = |r: RuleId| (r, Verdict::Fail(Box::new(Failure::rule(r, "x"))));
     let results = vec![
         (RuleId::Rp01, Verdict::Pass),
         fail(RuleId::Rp04),
