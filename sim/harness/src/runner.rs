@@ -488,11 +488,10 @@ impl Runner {
             // What neither a checker nor a quiet trace reads (a job's readiness checks and step
             // events, most of a big step's outputs) is dropped now, while it is in cache, not walked
             // again at the end of the step (issue 6).
-            if !CheckedOutputs::reads(&o) && self.quiet_trace.is_some_and(|q| !q.keeps(&o)) {
-                continue;
+            let read = self.checked.note(outs.len(), &o);
+            if read || self.quiet_trace.is_none_or(|q| q.keeps(&o)) {
+                outs.push(o);
             }
-            self.checked.note(outs.len(), &o);
-            outs.push(o);
         }
         touched.sort();
         touched.dedup();

@@ -38,8 +38,9 @@ pub struct StepView<'a> {
     pub world: &'a World,
     /// The engine.
     pub engine: &'a Engine,
-    /// What the engine said in this step.
-    pub outputs: &'a [Output],
+    /// What the engine said in this step and the runner kept: a quiet run keeps only the outputs a
+    /// checker or its trace reads. Read through [`StepView::checked`].
+    outputs: &'a [Output],
     /// Where in `outputs` those a checker reads are ([`CheckedOutputs`]).
     checked: std::borrow::Cow<'a, CheckedOutputs>,
 }
@@ -123,12 +124,15 @@ impl CheckedOutputs {
         )
     }
 
-    /// Notes the output at `position` (positions come in order).
-    pub fn note(&mut self, position: usize, o: &Output) {
-        if Self::reads(o) {
+    /// Notes the output at `position` if a checker reads it (positions come in order), and says
+    /// whether one does.
+    pub fn note(&mut self, position: usize, o: &Output) -> bool {
+        let reads = Self::reads(o);
+        if reads {
             let position = u32::try_from(position).expect("fewer than 2^32 outputs in a step");
             self.positions.push(position);
         }
+        reads
     }
 
     /// Forgets every output (a new step).

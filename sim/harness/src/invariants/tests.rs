@@ -459,9 +459,10 @@ fn the_checkers_see_every_output_but_a_job_s_per_item_progress_and_timers() {
     assert_eq!(seen, [&outputs[1], &outputs[4], &outputs[6]]);
     // as the runner notes them while it drains the engine
     let mut noted = CheckedOutputs::default();
-    for (i, o) in outputs.iter().enumerate() {
-        noted.note(i, o);
-    }
+    let read: Vec<bool> = (outputs.iter().enumerate())
+        .map(|(i, o)| noted.note(i, o))
+        .collect();
+    assert_eq!(read, [false, true, false, false, true, false, true]);
     let view = StepView::noted(5, &r.world, &r.engine, &outputs, &noted);
     assert_eq!(view.checked().collect::<Vec<_>>(), seen);
     noted.clear();
