@@ -67,7 +67,7 @@ fn set_up(
         built.config.clone(),
     )?;
     runner.keep_progress = keep_progress;
-    runner.quiet_trace = quiet_trace;
+    runner.set_quiet_trace(quiet_trace);
     runner.look_between_inputs = false; // the engine's points are read at the end
     if let Some(by) = built.expect.settled_by {
         runner.settle_by(by.0);

@@ -119,8 +119,8 @@ pub struct Runner {
     pub look_between_inputs: bool,
     /// `Some`: the trace keeps only what a run's verdict and report read of it ([`QuietTrace`]), for
     /// a run whose trace nobody else reads (`drsim run -q` without `--json` or `--trace`, a plan's
-    /// points). Its digest then covers only those events.
-    pub quiet_trace: Option<QuietTrace>,
+    /// points). Its digest then covers only those events. Set with [`Runner::set_quiet_trace`].
+    quiet_trace: Option<QuietTrace>,
     /// [`Runner::drain`]'s buffers, kept between drains: grown anew at each of a run's ≈ 80,000
     /// drains (at 10k machines), they were a tenth of its cache-missing writes (issue 6).
     drained: Vec<Output>,
@@ -190,6 +190,19 @@ impl Runner {
             checked: CheckedOutputs::default(),
             touched: Vec::new(),
         })
+    }
+
+    /// Keeps only what a run's verdict and report read in the trace (`Some`), or everything (`None`,
+    /// the default). Without checks kept the engine does not say them at all
+    /// ([`Engine::set_check_events`]): no checker reads them either.
+    pub fn set_quiet_trace(&mut self, quiet: Option<QuietTrace>) {
+        self.quiet_trace = quiet;
+        self.engine.set_check_events(quiet.is_none_or(|q| q.checks));
+    }
+
+    /// The trace's detail ([`Runner::set_quiet_trace`]).
+    pub fn quiet_trace(&self) -> Option<QuietTrace> {
+        self.quiet_trace
     }
 
     /// Requires every job to have ended by `settled_by_ms` (INV-LIVE; a campaign's liveness phase).

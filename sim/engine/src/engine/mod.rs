@@ -103,6 +103,9 @@ pub struct Engine {
     announced: Option<Millis>,
     /// The 5-minute slot whose cadence tags were last taken ([`Engine::take_cadences`]).
     cadence_slot: Option<Millis>,
+    /// Whether readiness results are said as [`JobEvent::Check`](crate::protocol::JobEvent::Check)s
+    /// ([`Engine::set_check_events`]).
+    check_events: bool,
 }
 
 impl Engine {
@@ -126,6 +129,7 @@ impl Engine {
             next_timer: 0,
             announced: None,
             cadence_slot: None,
+            check_events: true,
         };
         // sorted once at the end (the map is cheapest built so)
         let mut records: Vec<(ItemId, ItemRecord)> = Vec::with_capacity(items.len());
@@ -208,6 +212,16 @@ impl Engine {
         }
         self.announced = None; // the driver's wake-up is used up
         self.announce_timer();
+    }
+
+    /// Whether the engine says each readiness rule's result as a
+    /// [`JobEvent::Check`](crate::protocol::JobEvent::Check) (the default) or keeps them to itself.
+    /// Nothing else changes: a failed check still fails its step and its job, whose failure, step
+    /// events and outcome are said as always. For a driver that reads no check: a job-starting command
+    /// over 1,000 machines says thousands of them (most of its outputs), which a quiet harness
+    /// run dropped unread after they had been written to the queue and read back (issue 6).
+    pub fn set_check_events(&mut self, on: bool) {
+        self.check_events = on;
     }
 
     /// The next output, if any.

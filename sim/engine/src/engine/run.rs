@@ -156,13 +156,17 @@ impl Engine {
         results
     }
 
-    /// Emits the check results of a machine as job events.
+    /// Emits the check results of a machine as job events (unless the driver turned them off,
+    /// [`Engine::set_check_events`]).
     pub(super) fn emit_checks(
         &mut self,
         job: JobId,
         item: &ItemId,
         results: Vec<(RuleId, Verdict)>,
     ) {
+        if !self.check_events {
+            return;
+        }
         for (rule, verdict) in results {
             self.outputs.push_back(Output::Job(JobEvent::Check {
                 job,

@@ -269,6 +269,76 @@ fn failed_failback_is_rolled_back() {
 }
 
 #[test]
+fn without_check_events_the_engine_says_everything_else_it_said() {
+    // A reprotect of two machines failing RP-06 at the prerequisites (no machine touched), then one
+    // that passes them and fails RP-06 again before the target is prepared, then one that succeeds.
+    let run = |checks: bool| {
+        let mut lab = Lab::new(vec![
+            spec(0, ItemState::InAzure),
+            spec(1, ItemState::InAzure),
+        ]);
+        lab.engine.set_check_events(checks);
+        let mt = MasterTargetName::from("mt-win");
+        lab.mts.get_mut(&mt).unwrap().snapshots = 1;
+        lab.discover();
+        let plan = PlanSpec {
+            id: "plan".into(),
+            groups: vec![PlanGroup {
+                items: vec![item_id(0), item_id(1)],
+                actions: vec![],
+            }],
+        };
+        lab.cmd(Command::SetPlan { plan }).unwrap();
+        let both = Command::Reprotect {
+            target: Target::Plan("plan".into()),
+            machines: vec![machine(0), machine(1)],
+        };
+        let first = lab.cmd(both).unwrap().unwrap();
+        lab.mts.get_mut(&mt).unwrap().snapshots = 0;
+        lab.discover();
+        lab.drop.insert("power-off-onprem-vm");
+        let second = reprotect(&mut lab, 0);
+        let power_off = lab.actions.last().unwrap().id;
+        lab.mts.get_mut(&mt).unwrap().snapshots = 2;
+        lab.discover();
+        lab.input(Input::Observation(Observation::ActionResult {
+            id: power_off,
+            outcome: ActionOutcome::Ok { point: None },
+        }));
+        lab.drop.clear();
+        lab.mts.get_mut(&mt).unwrap().snapshots = 0;
+        lab.discover();
+        let third = reprotect(&mut lab, 0);
+        let outcomes = [first, second, third].map(|j| lab.outcome(j));
+        (outcomes, lab.log)
+    };
+    let (outcomes_on, log_on) = run(true);
+    let (outcomes_off, log_off) = run(false);
+    assert_eq!(failed_with(outcomes_on[0].clone()).rule, Some(RuleId::Rp06));
+    assert_eq!(failed_with(outcomes_on[1].clone()).rule, Some(RuleId::Rp06));
+    assert_eq!(outcomes_on[2], Some(JobOutcome::Succeeded));
+    assert_eq!(outcomes_off, outcomes_on);
+    let is_check = |o: &Output| matches!(o, Output::Job(JobEvent::Check { .. }));
+    let failed_checks = |log: &[Output]| {
+        log.iter()
+            .filter(|o| {
+                matches!(
+                    o,
+                    Output::Job(JobEvent::Check {
+                        verdict: Verdict::Fail(_),
+                        ..
+                    })
+                )
+            })
+            .count()
+    };
+    assert!(failed_checks(&log_on) >= 2, "both failures said as checks");
+    assert_eq!(log_off.iter().filter(|o| is_check(o)).count(), 0);
+    let without: Vec<&Output> = log_on.iter().filter(|o| !is_check(o)).collect();
+    assert_eq!(log_off.iter().collect::<Vec<_>>(), without);
+}
+
+#[test]
 fn failed_reprotect_stays_in_azure_and_can_be_retried() {
     // RJ-07, RP-12 from the world (8061)
     let mut lab = Lab::new(vec![spec(0, ItemState::InAzure)]);
