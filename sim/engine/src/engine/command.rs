@@ -333,6 +333,10 @@ impl Engine {
         // built in one go and found by hash: a tree's lookups compared names down four levels, the
         // engine's largest share of a 10k run's name comparisons (issue 6)
         let tasks = IndexedMap::from_entries(tasks);
+        // room for each task's steps once (retries and rollbacks add more): a 1,000-machine job's
+        // history grown by doubling copied its records again and again after they had left the
+        // caches (issue 6)
+        let history = Vec::with_capacity(tasks.values().map(|t| t.steps.len()).sum());
         self.jobs.insert(
             id,
             Job {
@@ -350,7 +354,7 @@ impl Engine {
                 outcome: None,
                 cancelled: false,
                 failure: None,
-                history: Vec::new(),
+                history,
             },
         );
         for (item, t) in &self.jobs[&id].tasks {
