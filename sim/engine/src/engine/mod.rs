@@ -224,6 +224,11 @@ impl Engine {
         self.check_events = on;
     }
 
+    /// Whether readiness results are said as checks ([`Engine::set_check_events`]).
+    pub fn check_events(&self) -> bool {
+        self.check_events
+    }
+
     /// The next output, if any.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()

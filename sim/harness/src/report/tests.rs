@@ -402,6 +402,37 @@ fn the_rpo_series_are_the_same_on_any_number_of_threads() {
 /// A quiet run's trace keeps only what the verdict and the report read ([`crate::runner::QuietTrace`]):
 /// on every scenario of the library, both come out exactly as with the full trace.
 #[test]
+fn a_quiet_trace_without_checks_has_the_engine_keep_them_to_itself() {
+    use crate::rehearsal::rehearse_traced;
+    use crate::runner::{QuietTrace, TraceEvent};
+    use drsim_engine::protocol::{JobEvent, Output};
+    let (_, built) = scenario::load(&repo_file("scenarios/tutorial/01-one-vm-cycle.json"), None)
+        .expect("scenario loads");
+    let run = |q: Option<QuietTrace>| {
+        let r = rehearse_traced(&built, None, false, q, |_| {}).expect("runs");
+        let checks = (r.runner.trace.iter())
+            .filter(|e| {
+                matches!(
+                    e,
+                    TraceEvent::Out {
+                        output: Output::Job(JobEvent::Check { .. }),
+                        ..
+                    }
+                )
+            })
+            .count();
+        (r.runner.engine.check_events(), checks)
+    };
+    let (on, full) = run(None);
+    assert!(
+        on && full > 0,
+        "the full trace keeps the engine's checks: {full}"
+    );
+    assert_eq!(run(Some(QuietTrace { checks: true })), (true, full));
+    assert_eq!(run(Some(QuietTrace { checks: false })), (false, 0));
+}
+
+#[test]
 fn quiet_trace_gives_every_verdict_and_report_the_full_trace_gives() {
     use crate::rehearsal::rehearse_traced;
     use crate::runner::QuietTrace;
