@@ -333,10 +333,18 @@ impl Engine {
         // built in one go and found by hash: a tree's lookups compared names down four levels, the
         // engine's largest share of a 10k run's name comparisons (issue 6)
         let tasks = IndexedMap::from_entries(tasks);
-        // room for each task's steps once (retries and rollbacks add more): a 1,000-machine job's
-        // history grown by doubling copied its records again and again after they had left the
-        // caches (issue 6)
-        let history = Vec::with_capacity(tasks.values().map(|t| t.steps.len()).sum());
+        // room for the records of a job that nothing retries or undoes (those add more): each
+        // item's prerequisites check, its task's steps, the plan's manual actions. A 1,000-machine
+        // job's history grown by doubling copied its records again and again after they had left
+        // the caches (issue 6)
+        let prerequisites = if start_phase(op).is_some() {
+            tasks.len()
+        } else {
+            0
+        };
+        let steps: usize = tasks.values().map(|t| t.steps.len()).sum();
+        let manual: usize = stage_actions.iter().map(Vec::len).sum();
+        let history = Vec::with_capacity(prerequisites + steps + manual);
         self.jobs.insert(
             id,
             Job {

@@ -49,6 +49,7 @@ impl Stretch {
 pub(crate) struct Share {
     /// The service curve: its stretches in time order, the last one open-ended. Stretches before the
     /// oldest virtual stream's time are dropped.
+    ///
     /// A deque: the front is dropped as the oldest stream moves on while level changes push at the
     /// back (a 10,000-machine reprotect's link changes level thousands of times while its oldest
     /// stream waits; dropping the front of a vector moved all the rest, 26 MB in all; issue 6).
