@@ -216,6 +216,7 @@ mod tests {
         m.disks[0].stream = Some(crate::world::Stream {
             fluid: crate::fluid::FluidDisk::new(0, 1 << 30, 1 << 29, churn),
             flow: crate::network::FlowId(7),
+            net_slot: None,
             base_generation: 0,
             wake: None,
             resync_bytes: 0,

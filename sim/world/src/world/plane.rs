@@ -6,7 +6,7 @@
 use super::share::Shares;
 use super::{Disk, Event, Machine, Replication, Stream, VmPoints, World};
 use crate::fluid::{FluidDisk, ResyncReason, ResyncSize, SendDemand, TagPolicy};
-use crate::network::{FlowId, FlowSpec, Resource, UNLIMITED_BYTES_PER_S};
+use crate::network::{FlowId, FlowSlot, FlowSpec, Resource, UNLIMITED_BYTES_PER_S};
 use drsim_engine::Millis;
 use drsim_engine::ids::*;
 use drsim_engine::inventory::{Health, PowerState};
@@ -230,6 +230,7 @@ impl World {
             disk.stream = Some(Stream {
                 fluid,
                 flow,
+                net_slot: None,
                 base_generation: source,
                 wake: None,
                 resync_bytes,
@@ -276,6 +277,10 @@ impl World {
                 cap_bytes_per_s: Some(cap),
             };
             let _ = self.net.add_flow(flow, spec);
+            let slot = self.net.flow_slot(flow).ok();
+            if let Some(s) = stream_mut(&mut self.machines, item, d) {
+                s.net_slot = slot;
+            }
             self.update_demand(item, d);
             self.reschedule_wake(item, d);
         }
@@ -350,8 +355,8 @@ impl World {
         let Some(m) = self.machines.get(item) else {
             return;
         };
-        if let Some((flow, demand)) = stream_demand(m, d) {
-            let _ = self.net.set_demand(flow, demand);
+        if let Some(demand) = stream_demand(m, d) {
+            demand.send(&mut self.net);
         }
     }
 
@@ -466,8 +471,8 @@ impl World {
             s.fluid.set_send_rate(now, rate);
             s.held_by = held_by;
             reschedule(kernel, shares, s);
-            if let Some((flow, demand)) = stream_demand(m, *d) {
-                let _ = net.set_demand(flow, demand);
+            if let Some(demand) = stream_demand(m, *d) {
+                demand.send(net);
             }
         }
         for item in unmetered {
@@ -1284,9 +1289,32 @@ fn account_disk(
 /// change still pending after them is solved at the next settling.
 const SETTLE_ROUNDS: usize = 4;
 
+/// A stream's network demand, in bytes per second, for its flow.
+struct FlowDemand {
+    flow: FlowId,
+    /// Where the network keeps the flow ([`Stream::net_slot`]).
+    slot: Option<FlowSlot>,
+    bytes_per_s: u64,
+}
+
+impl FlowDemand {
+    /// Tells the network: straight to the flow's slot when the stream knows it, else by flow id.
+    fn send(self, net: &mut crate::network::Network) {
+        let Self {
+            flow,
+            slot,
+            bytes_per_s,
+        } = self;
+        let placed = slot.is_some_and(|at| net.set_demand_in(at, bytes_per_s).is_ok());
+        if !placed {
+            let _ = net.set_demand(flow, bytes_per_s);
+        }
+    }
+}
+
 /// The network demand of disk `d`'s stream ([`SendDemand`] in bytes per second): none for a resync
 /// beyond the first [`DISKS_AT_A_TIME`] resyncing disks of the machine.
-fn stream_demand(m: &Machine, d: usize) -> Option<(FlowId, u64)> {
+fn stream_demand(m: &Machine, d: usize) -> Option<FlowDemand> {
     let s = m.disks.get(d).and_then(|x| x.stream.as_ref())?;
     let resyncing = |s: &Stream| s.fluid.resync_progress().is_some();
     let held_back = resyncing(s)
@@ -1300,7 +1328,11 @@ fn stream_demand(m: &Machine, d: usize) -> Option<(FlowId, u64)> {
         SendDemand::Bounded { bps } => bps,
         SendDemand::Elastic => UNLIMITED_BYTES_PER_S,
     };
-    Some((s.flow, demand))
+    Some(FlowDemand {
+        flow: s.flow,
+        slot: s.net_slot,
+        bytes_per_s: demand,
+    })
 }
 
 #[cfg(test)]

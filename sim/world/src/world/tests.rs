@@ -460,6 +460,11 @@ fn a_stream_sent_below_its_churn_asks_for_all_it_can_get() {
         for d in &rig.machine(0).disks {
             let s = d.stream.as_ref().unwrap();
             let net = rig.world.network();
+            assert_eq!(
+                s.net_slot,
+                Some(net.flow_slot(s.flow).unwrap()),
+                "a demand goes straight to where the network keeps the flow"
+            );
             let rate = net.rate(s.flow).unwrap();
             if rate < s.fluid.churn_rate_bps() {
                 throttled += 1;
