@@ -1,8 +1,9 @@
-//! A map found by key through a hash table and read in key order: for the inventory's tables of VMs,
-//! which every data-plane step and every checker looks things up in by name, and which are walked
-//! whole only now and then (a host going down, the first discovery, a test); and for the indexes by
-//! VM name or item that are only looked up (the engine's and the world's VM-to-item indexes, the
-//! world's power epochs and last paths, the state checkers' last states).
+//! A map found by key through a hash table and read in key order: for the inventory's tables (VMs,
+//! hosts, datastores, servers), which every data-plane step, report, readiness check and checker looks
+//! things up in by name, and which are walked whole only now and then (a host going down, the first
+//! discovery, a PS health pass, a test); and for the indexes by VM name or item that are only looked
+//! up (the engine's and the world's VM-to-item indexes, the world's power epochs and last paths, the
+//! state checkers' last states).
 //!
 //! A `BTreeMap<VmName, …>` did both, but at 10,000 VMs each lookup compared names down a tree of four
 //! levels, a cache miss at each: the on-prem VM's power, asked by every disk accounting, was ≈ 3 % of
