@@ -8,10 +8,10 @@ use drsim_engine::Millis;
 use drsim_engine::ids::ItemId;
 use drsim_engine::inventory::PowerState;
 use drsim_engine::lifecycle::ItemState;
+use drsim_engine::name_map::NameMap;
 use drsim_engine::protocol::{ActionKind, Output};
 use drsim_engine::time::MINUTE_MS;
 use drsim_world::faults::Fault;
-use std::collections::BTreeMap;
 
 /// How long the reprotect may take to power the on-prem VM off.
 pub const GRACE_MS: Millis = 15 * MINUTE_MS;
@@ -26,8 +26,10 @@ struct Watch {
 /// The INV-OFF checker.
 #[derive(Default)]
 pub struct OffChecker {
-    watching: BTreeMap<ItemId, Watch>,
-    state: drsim_engine::name_map::NameMap<ItemId, ItemState>,
+    /// Hashed (looked up for every candidate at every step: at 10,000 items, comparing names down a
+    /// tree was 30 % of the checker; issue 6); walked in item order when every machine is looked at.
+    watching: NameMap<ItemId, Watch>,
+    state: NameMap<ItemId, ItemState>,
     seeded: bool,
     /// Watched items not yet seen off nor reported: looked at every step (their grace runs out).
     unsettled: std::collections::BTreeSet<ItemId>,
@@ -78,12 +80,15 @@ impl Checker for OffChecker {
                         ItemState::ProtectedToOnPrem => {
                             if !self.watching.contains_key(item) {
                                 self.unsettled.insert(item.clone());
+                                self.watching.insert(
+                                    item.clone(),
+                                    Watch {
+                                        since: view.now,
+                                        seen_off: false,
+                                        reported: false,
+                                    },
+                                );
                             }
-                            self.watching.entry(item.clone()).or_insert(Watch {
-                                since: view.now,
-                                seen_off: false,
-                                reported: false,
-                            });
                         }
                         ItemState::FailingBack => {}
                         _ => {
