@@ -36,6 +36,21 @@ pub struct OffChecker {
     watch: VmWatch,
 }
 
+impl OffChecker {
+    /// Watches `item` from `now` (afresh): its on-prem VM must be off once the grace period is over.
+    fn watch(&mut self, item: &ItemId, now: Millis) {
+        self.unsettled.insert(item.clone());
+        self.watching.insert(
+            item.clone(),
+            Watch {
+                since: now,
+                seen_off: false,
+                reported: false,
+            },
+        );
+    }
+}
+
 impl Checker for OffChecker {
     fn id(&self) -> &'static str {
         "INV-OFF"
@@ -48,15 +63,7 @@ impl Checker for OffChecker {
             for (id, rec) in view.engine.items() {
                 self.state.insert(id.clone(), rec.spec.state);
                 if rec.spec.state == ItemState::ProtectedToOnPrem {
-                    self.unsettled.insert(id.clone());
-                    self.watching.insert(
-                        id.clone(),
-                        Watch {
-                            since: view.now,
-                            seen_off: false,
-                            reported: false,
-                        },
-                    );
+                    self.watch(id, view.now);
                 }
             }
         }
@@ -65,29 +72,11 @@ impl Checker for OffChecker {
                 Output::ItemState { item, to, .. } => {
                     self.state.insert(item.clone(), *to);
                     match to {
-                        ItemState::Reprotecting => {
-                            self.unsettled.insert(item.clone());
-                            self.watching.insert(
-                                item.clone(),
-                                Watch {
-                                    since: view.now,
-                                    seen_off: false,
-                                    reported: false,
-                                },
-                            );
-                        }
+                        ItemState::Reprotecting => self.watch(item, view.now),
                         // Back to Protected (a reprotect done, a failback undone): watched again.
                         ItemState::ProtectedToOnPrem => {
                             if !self.watching.contains_key(item) {
-                                self.unsettled.insert(item.clone());
-                                self.watching.insert(
-                                    item.clone(),
-                                    Watch {
-                                        since: view.now,
-                                        seen_off: false,
-                                        reported: false,
-                                    },
-                                );
+                                self.watch(item, view.now);
                             }
                         }
                         ItemState::FailingBack => {}
