@@ -733,9 +733,10 @@ fn reprotect_then_wait(lab: &mut Lab, target: &Target, n: usize) {
 
 #[test]
 fn a_job_that_nothing_retries_writes_no_more_history_than_it_made_room_for() {
-    // Room for one record per item's prerequisites check and per step of its task is made when the
-    // job is created, so that a big job's history is never copied as it grows (issue 6): what it
-    // writes fits the capacity it had when it was created (an ended job's history is then shrunk).
+    // Room for one record per item's prerequisites check, per step of its task and per manual action
+    // of the plan is made when the job is created, so that a big job's history is never copied as
+    // it grows (issue 6): what it writes fits the capacity it had when it was created (an ended
+    // job's history is then shrunk).
     let mut lab = group_lab(3);
     let plan = Target::Plan("plan".into());
     let commands = [

@@ -399,8 +399,8 @@ fn the_rpo_series_are_the_same_on_any_number_of_threads() {
     }
 }
 
-/// A quiet run's trace keeps only what the verdict and the report read ([`crate::runner::QuietTrace`]):
-/// on every scenario of the library, both come out exactly as with the full trace.
+/// Only a quiet trace that keeps no checks switches the engine's check events off
+/// ([`drsim_engine::Engine::set_check_events`]).
 #[test]
 fn a_quiet_trace_without_checks_has_the_engine_keep_them_to_itself() {
     use crate::rehearsal::rehearse_traced;
@@ -432,6 +432,8 @@ fn a_quiet_trace_without_checks_has_the_engine_keep_them_to_itself() {
     assert_eq!(run(Some(QuietTrace { checks: false })), (false, 0));
 }
 
+/// A quiet run's trace keeps only what the verdict and the report read ([`crate::runner::QuietTrace`]):
+/// on every scenario of the library, both come out exactly as with the full trace.
 #[test]
 fn quiet_trace_gives_every_verdict_and_report_the_full_trace_gives() {
     use crate::rehearsal::rehearse_traced;
