@@ -9,6 +9,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The hasher of the simulation's hash indexes: foldhash with a fixed seed (SipHash, std's default,
 /// was 3–4 % of a saturated-link plan point, hashing machine names). Deterministic whatever the
@@ -16,12 +17,26 @@ use std::hash::Hash;
 pub type IndexHasher = foldhash::fast::FixedState;
 
 /// Entries in key order, with a hash index from key to position.
-#[derive(Clone)]
 pub struct IndexedMap<K, V> {
     /// In key order.
     entries: Vec<(K, V)>,
     /// Each key's position in `entries`.
     index: HashMap<K, usize, IndexHasher>,
+    /// The position the last lookup found: tried first, and taken when the entry there has the key.
+    /// One event asks for the same machine again and again (a disk's wake-up: eight times, by name),
+    /// and at 10,000 machines each hash probe missed the cache (issue 6). Only a hint: a stale one
+    /// fails the key comparison and the index answers, so nothing depends on it but speed.
+    last_found: AtomicUsize,
+}
+
+impl<K: Clone, V: Clone> Clone for IndexedMap<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            entries: self.entries.clone(),
+            index: self.index.clone(),
+            last_found: AtomicUsize::new(self.last_found.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 /// The entries in key order (the index, in hash order, is left out: not even a debug dump shows it).
@@ -38,6 +53,7 @@ impl<K, V> Default for IndexedMap<K, V> {
         Self {
             entries: Vec::new(),
             index: HashMap::default(),
+            last_found: AtomicUsize::new(0),
         }
     }
 }
@@ -58,7 +74,11 @@ impl<K: Ord + Hash + Clone, V> IndexedMap<K, V> {
         let index = (entries.iter().enumerate())
             .map(|(i, (k, _))| (k.clone(), i))
             .collect();
-        Self { entries, index }
+        Self {
+            entries,
+            index,
+            last_found: AtomicUsize::new(0),
+        }
     }
 
     /// Adds or replaces an entry. Cheap when keys come in order; otherwise the positions after it
@@ -82,22 +102,29 @@ impl<K: Ord + Hash + Clone, V> IndexedMap<K, V> {
 
     /// The value of a key.
     pub fn get(&self, key: &K) -> Option<&V> {
-        self.index.get(key).map(|&i| &self.entries[i].1)
+        self.position(key).map(|i| &self.entries[i].1)
     }
 
     /// The value of a key, to change.
     pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        self.index.get(key).map(|&i| &mut self.entries[i].1)
+        self.position(key).map(|i| &mut self.entries[i].1)
     }
 
     /// Whether the key has a value.
     pub fn contains_key(&self, key: &K) -> bool {
-        self.index.contains_key(key)
+        self.position(key).is_some()
     }
 
-    /// A key's position in key order (stable until an insert before it).
+    /// A key's position in key order (stable until an insert before it): the last one found if the
+    /// key is there, else the index's.
     pub fn position(&self, key: &K) -> Option<usize> {
-        self.index.get(key).copied()
+        let last = self.last_found.load(Ordering::Relaxed);
+        if self.entries.get(last).is_some_and(|(k, _)| k == key) {
+            return Some(last);
+        }
+        let &i = self.index.get(key)?;
+        self.last_found.store(i, Ordering::Relaxed);
+        Some(i)
     }
 }
 
@@ -215,6 +242,27 @@ mod tests {
         *m.value_at_mut(2).unwrap() = 9;
         assert_eq!(m[&"m".to_owned()], 9);
         assert!(m.value_at_mut(5).is_none());
+    }
+
+    /// The last position found is only a hint: an insert before it moves the entries, and a lookup
+    /// of another key, or of one that is absent, must not take it.
+    #[test]
+    fn the_last_position_found_never_answers_for_another_key() {
+        let mut m = IndexedMap::from_entries(vec![(10, "j"), (20, "t"), (30, "x")]);
+        assert_eq!(m.get(&20), Some(&"t"));
+        assert_eq!(m.get(&20), Some(&"t"), "found again where it was");
+        m.insert(5, "e"); // 20 moves from position 1 to 2; the hint still says 1 (now 10)
+        assert_eq!(m.get(&10), Some(&"j"));
+        assert_eq!(m.position(&20), Some(2));
+        assert_eq!(m.get(&20), Some(&"t"));
+        assert_eq!(m.get(&25), None, "absent, whatever the hint");
+        assert!(!m.contains_key(&25));
+        let copy = m.clone();
+        assert_eq!(copy.position(&30), Some(3));
+        assert_eq!(copy.position(&5), Some(0));
+        *m.get_mut(&30).unwrap() = "y";
+        assert_eq!(m[&30], "y");
+        assert_eq!(m.get(&20), Some(&"t"));
     }
 
     #[test]
