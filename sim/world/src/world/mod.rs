@@ -16,6 +16,7 @@ mod fault_apply;
 mod flow_owners;
 mod follow;
 mod followed_points;
+mod listings;
 mod machine;
 mod machine_table;
 mod meter;

@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use drsim_engine::Millis;
 
+use super::listings::{Listings, Ticket};
 use super::machine::Stream;
 use crate::fluid::ServiceCurve;
 use crate::kernel::EventKey;
@@ -56,9 +57,9 @@ pub(crate) struct Share {
     curve: VecDeque<Stretch>,
     /// Streams in virtual time: (the service at which it must be looked at, the flow).
     pub(crate) waiting: BTreeSet<(u128, FlowId)>,
-    /// When each stream in virtual time was last listed (its fluid time then): the curve is kept back to
-    /// the oldest.
-    listed: BTreeSet<(Millis, FlowId)>,
+    /// When the streams in virtual time were listed (their fluid times then): the curve is kept back
+    /// to the oldest.
+    listed: Listings,
     /// The other streams held here: each follows a level change itself.
     pub(crate) plain: BTreeSet<FlowId>,
     /// The wake-up for the earliest service in `waiting`.
@@ -84,7 +85,7 @@ impl Share {
                 level,
             }]),
             waiting: BTreeSet::new(),
-            listed: BTreeSet::new(),
+            listed: Listings::default(),
             plain: BTreeSet::new(),
             wake: None,
         }
@@ -147,7 +148,7 @@ impl Share {
             self.curve.push_back(stretch);
         }
         // keep the curve back to the oldest stream in virtual time, no further
-        let oldest = self.listed.first().map_or(now, |&(t, _)| t);
+        let oldest = self.listed.oldest().unwrap_or(now);
         let keep_from = self.curve.partition_point(|s| s.since_ms <= oldest);
         if keep_from > 1 {
             self.curve.drain(..keep_from - 1);
@@ -175,8 +176,10 @@ impl Share {
 pub struct VirtualMark {
     /// The service at which it must be looked at (its key in [`Share::waiting`]).
     service: u128,
-    /// When it was listed (its key in `Share::listed`): its fluid's time then.
+    /// When it was listed: its fluid's time then.
     listed_ms: Millis,
+    /// Where that time counts in `Share::listed`.
+    ticket: Ticket,
     /// The share's service then, so what it has been served since is one read of the curve's end.
     served_at_listing: u128,
 }
@@ -258,7 +261,7 @@ impl Shares {
         };
         if let Some(mark) = s.virtual_mark.take() {
             share.waiting.remove(&(mark.service, s.flow));
-            share.listed.remove(&(mark.listed_ms, s.flow));
+            share.listed.remove(mark.ticket);
             s.fluid.set_served_elsewhere(false);
             self.note_moved(r);
         } else {
@@ -293,10 +296,11 @@ impl Shares {
         let served_at_listing = share.served_at(now);
         let service = served_at_listing.saturating_add(ahead);
         share.waiting.insert((service, s.flow));
-        share.listed.insert((now, s.flow));
+        let ticket = share.listed.add(now);
         s.virtual_mark = Some(VirtualMark {
             service,
             listed_ms: now,
+            ticket,
             served_at_listing,
         });
         s.fluid.set_served_elsewhere(true);
@@ -335,7 +339,7 @@ mod tests {
     #[test]
     fn a_share_serves_along_its_levels() {
         let mut s = Share::new(10, 1_000);
-        s.listed.insert((1_000, FlowId(1))); // a stream in virtual time since 1,000 keeps the curve
+        s.listed.add(1_000); // a stream in virtual time since 1,000 keeps the curve
         s.set_level(1_100, 0); // 1,000 served by 1,100, then nothing
         s.set_level(1_500, 4);
         assert_eq!(s.served_at(1_050), 500);
