@@ -5,10 +5,15 @@
 //! reported every 5 minutes, with several lookups per machine and report, string comparisons were a
 //! tenth of a run (issue 6). The index's hasher has a fixed seed and nothing is ever iterated in hash
 //! order, so the map is as deterministic as the tree was: iteration is in key order.
+//!
+//! The index holds positions only, 4 bytes each, and a probe compares the key of the entry a position
+//! names (the entry the caller reads next anyway): with the keys copied into it, the index of 10,000
+//! machines was half a megabyte of 32-byte buckets, and the comparison in its bucket the costliest
+//! load of a 10,000-machine run's lookups (issue 6).
 
+use hashbrown::HashTable;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The hasher of the simulation's hash indexes: foldhash with a fixed seed (SipHash, std's default,
@@ -20,8 +25,8 @@ pub type IndexHasher = foldhash::fast::FixedState;
 pub struct IndexedMap<K, V> {
     /// In key order.
     entries: Vec<(K, V)>,
-    /// Each key's position in `entries`.
-    index: HashMap<K, usize, IndexHasher>,
+    /// Each entry's position in `entries`, hashed by its key ([`IndexHasher`]).
+    index: HashTable<u32>,
     /// The position the last lookup found: tried first, and taken when the entry there has the key.
     /// One event asks for the same machine again and again (a disk's wake-up: eight times, by name),
     /// and at 10,000 machines each hash probe missed the cache (issue 6). Only a hint: a stale one
@@ -52,18 +57,29 @@ impl<K, V> Default for IndexedMap<K, V> {
     fn default() -> Self {
         Self {
             entries: Vec::new(),
-            index: HashMap::default(),
+            index: HashTable::new(),
             last_found: AtomicUsize::new(0),
         }
     }
 }
 
-impl<K: Ord + Hash + Clone, V> IndexedMap<K, V> {
+/// A key's hash in the index.
+fn hash_of<K: Hash>(key: &K) -> u64 {
+    IndexHasher::default().hash_one(key)
+}
+
+/// A position as the index keeps it.
+fn slot(position: usize) -> u32 {
+    u32::try_from(position).expect("an indexed map holds fewer than 2^32 entries")
+}
+
+impl<K: Ord + Hash, V> IndexedMap<K, V> {
     /// Room for `n` more entries, exactly (a table of known size built without a growing vector's
     /// slack).
     pub fn reserve_exact(&mut self, n: usize) {
         self.entries.reserve_exact(n);
-        self.index.reserve(n);
+        let entries = &self.entries;
+        (self.index).reserve(n, |&i| hash_of(&entries[i as usize].0));
     }
 
     /// A map of these entries (the last of equal keys wins), sorted once.
@@ -71,9 +87,10 @@ impl<K: Ord + Hash + Clone, V> IndexedMap<K, V> {
         entries.reverse(); // the stable sort and dedup then keep the last of equal keys
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         entries.dedup_by(|later, kept| later.0 == kept.0);
-        let index = (entries.iter().enumerate())
-            .map(|(i, (k, _))| (k.clone(), i))
-            .collect();
+        let mut index = HashTable::with_capacity(entries.len());
+        for (i, (k, _)) in entries.iter().enumerate() {
+            index.insert_unique(hash_of(k), slot(i), |&j| hash_of(&entries[j as usize].0));
+        }
         Self {
             entries,
             index,
@@ -84,7 +101,7 @@ impl<K: Ord + Hash + Clone, V> IndexedMap<K, V> {
     /// Adds or replaces an entry. Cheap when keys come in order; otherwise the positions after it
     /// move (build with [`IndexedMap::from_entries`] instead).
     pub fn insert(&mut self, key: K, value: V) {
-        if let Some(&i) = self.index.get(&key) {
+        if let Some(i) = self.position(&key) {
             self.entries[i].1 = value;
             return;
         }
@@ -93,11 +110,15 @@ impl<K: Ord + Hash + Clone, V> IndexedMap<K, V> {
             Some((last, _)) if *last < key => self.entries.len(),
             _ => self.entries.partition_point(|(k, _)| *k < key),
         };
-        self.index.insert(key.clone(), at);
+        let hash = hash_of(&key);
         self.entries.insert(at, (key, value));
-        for (i, (k, _)) in self.entries.iter().enumerate().skip(at + 1) {
-            *self.index.get_mut(k).expect("indexed") = i;
+        if at + 1 < self.entries.len() {
+            for i in self.index.iter_mut().filter(|i| **i as usize >= at) {
+                *i += 1;
+            }
         }
+        let entries = &self.entries;
+        (self.index).insert_unique(hash, slot(at), |&i| hash_of(&entries[i as usize].0));
     }
 
     /// The value of a key.
@@ -122,7 +143,9 @@ impl<K: Ord + Hash + Clone, V> IndexedMap<K, V> {
         if self.entries.get(last).is_some_and(|(k, _)| k == key) {
             return Some(last);
         }
-        let &i = self.index.get(key)?;
+        let entries = &self.entries;
+        let &i = (self.index).find(hash_of(key), |&i| entries[i as usize].0 == *key)?;
+        let i = i as usize;
         self.last_found.store(i, Ordering::Relaxed);
         Some(i)
     }
@@ -175,7 +198,7 @@ impl<K, V> IndexedMap<K, V> {
     }
 }
 
-impl<K: Ord + Hash + Clone, V> std::ops::Index<&K> for IndexedMap<K, V> {
+impl<K: Ord + Hash, V> std::ops::Index<&K> for IndexedMap<K, V> {
     type Output = V;
 
     fn index(&self, key: &K) -> &V {
@@ -199,7 +222,7 @@ impl<K: Serialize, V: Serialize> Serialize for IndexedMap<K, V> {
     }
 }
 
-impl<'de, K: Ord + Hash + Clone + Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de>
+impl<'de, K: Ord + Hash + Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de>
     for IndexedMap<K, V>
 {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -263,6 +286,33 @@ mod tests {
         *m.get_mut(&30).unwrap() = "y";
         assert_eq!(m[&30], "y");
         assert_eq!(m.get(&20), Some(&"t"));
+    }
+
+    proptest::proptest! {
+        /// Against a `BTreeMap`: the same entries in the same order, each found at its rank, whatever
+        /// the order of inserts (in the middle, at the ends, replacing) and lookups in between.
+        #[test]
+        fn an_indexed_map_finds_what_a_tree_finds(
+            steps in proptest::collection::vec((0u16..300, proptest::bool::ANY), 0..200)
+        ) {
+            let mut m = IndexedMap::default();
+            let mut tree = std::collections::BTreeMap::new();
+            for (k, look) in steps {
+                if look {
+                    proptest::prop_assert_eq!(m.get(&k), tree.get(&k));
+                } else {
+                    m.insert(k, u32::from(k) * 3);
+                    tree.insert(k, u32::from(k) * 3);
+                }
+            }
+            proptest::prop_assert!(m.iter().eq(tree.iter()));
+            for (rank, k) in tree.keys().enumerate() {
+                proptest::prop_assert_eq!(m.position(k), Some(rank));
+            }
+            for k in 300..310u16 {
+                proptest::prop_assert_eq!(m.position(&k), None);
+            }
+        }
     }
 
     #[test]
