@@ -349,7 +349,11 @@ pub struct Network {
     /// Per slot: reallocation in which the flow joined the component being re-solved (kept apart from
     /// `slots` so the component search scans a dense array).
     slot_epochs: Vec<u64>,
-    free_slots: Vec<u32>,
+    /// Slots freed by removed flows, lowest first: a batch of flows added after a batch was removed
+    /// (a fleet's failover, then its reprotect) takes them in id order, so walking flows by id walks
+    /// their slots front to back (taken last-freed-first, a reprotect's 30,000 flows lay in reverse
+    /// and a steady hour's churn steps touched a cold slot each; issue 6).
+    free_slots: std::collections::BinaryHeap<std::cmp::Reverse<u32>>,
     resources: ResourceTable,
     /// Slots to re-solve with their component (added, route changed). May hold stale slots.
     dirty_slots: Vec<u32>,
@@ -383,7 +387,7 @@ impl Network {
             ids: BTreeMap::new(),
             slots: Vec::new(),
             slot_epochs: Vec::new(),
-            free_slots: Vec::new(),
+            free_slots: std::collections::BinaryHeap::new(),
             resources,
             dirty_slots: Vec::new(),
             limit_slots: Vec::new(),
@@ -677,7 +681,7 @@ impl Network {
         }
         self.topology.validate_route(&spec.route)?;
         let slot = match self.free_slots.pop() {
-            Some(s) => s,
+            Some(std::cmp::Reverse(s)) => s,
             None => {
                 let s = u32::try_from(self.slots.len())
                     .ok()
@@ -726,7 +730,7 @@ impl Network {
             .and_then(Option::take)
             .ok_or(NetworkError::UnknownFlow(id))?;
         // Stale entries of this slot in the queues are harmless: a reused slot holds a new, dirty flow.
-        self.free_slots.push(slot);
+        self.free_slots.push(std::cmp::Reverse(slot));
         Ok(FlowSpec {
             route: flow.route,
             demand_bytes_per_s: flow.demand_bytes_per_s,
