@@ -1868,6 +1868,28 @@ mod tests {
         assert_eq!(fx.net.demand(FlowId(1)), Ok(50));
     }
 
+    /// A batch of flows added after a batch was removed (a fleet's failover, then its reprotect) takes
+    /// the freed slots lowest first: walked by id, the new flows lie front to back, whatever order the
+    /// old ones left in.
+    #[test]
+    fn freed_slots_are_taken_lowest_first() {
+        let mut fx = fixture(&[None], &[300], &[None]);
+        for id in 0..6 {
+            fx.add(id, 0, 0, 0, 10, None);
+        }
+        for id in [4, 0, 5, 2, 1, 3] {
+            fx.net.remove_flow(FlowId(id)).unwrap();
+        }
+        for id in 10..16 {
+            fx.add(id, 0, 0, 0, 10, None);
+        }
+        fx.add(16, 0, 0, 0, 10, None); // none free: a new slot at the end
+        let slots: Vec<u32> = (10..17)
+            .map(|id| fx.net.flow_slot(FlowId(id)).unwrap().slot)
+            .collect();
+        assert_eq!(slots, [0, 1, 2, 3, 4, 5, 6]);
+    }
+
     #[test]
     fn network_errors_not_panics() {
         let mut fx = fixture(&[None], &[300], &[None]);
