@@ -129,12 +129,13 @@ impl World {
             f.next_step_ms = next_step_ms;
             let _ = self.net.set_demand_in(f.slot, rate_bps);
             if let Some(m) = &mut f.metered {
-                self.meters.step(m, now, rate_bps);
+                self.meters.step(m, rate_bps);
             }
             if let Some(at) = f.next_step_ms {
                 add_step(&mut self.kernel, &mut self.churn_steps, at, flow);
             }
         }
+        self.meters.apply_steps(now);
         if !in_order {
             self.followers.sort_by_flow();
         }
