@@ -22,7 +22,7 @@ use crate::scenario::Built;
 use drsim_engine::Millis;
 use drsim_engine::ids::ItemId;
 use series::{Members, RpoPoint, Scope, ScopeSeries, Throughput};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Machines with a series of their own in `rpo.csv` and `backlog.csv` when the estate is small.
 pub const ALL_ITEMS_UP_TO: usize = 100;
@@ -103,7 +103,13 @@ fn build_parts(
         rpo_threshold_ms: built.config.failback_policy.rpo_threshold_ms,
     };
     let items: Vec<ItemId> = built.items.iter().map(|i| i.id.clone()).collect();
-    let index = |i: &ItemId| items.iter().position(|x| x == i);
+    // each item's position, found once (a search of the list per plan member was quadratic: ≈ 0.2 s
+    // of a 10k report, issue 6)
+    let mut positions: BTreeMap<&ItemId, usize> = BTreeMap::new();
+    for (p, i) in items.iter().enumerate() {
+        positions.entry(i).or_insert(p);
+    }
+    let index = |i: &ItemId| positions.get(i).copied();
     let plans: Vec<(String, Vec<ItemId>)> = {
         let mut p: Vec<(String, Vec<ItemId>)> = built
             .plans

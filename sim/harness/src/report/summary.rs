@@ -223,12 +223,15 @@ pub fn summarise(
     let threshold_ms = meta.rpo_threshold_ms;
     let empty = RpoSeries::default();
     let series = |i: &ItemId| tracker.series(i).unwrap_or(&empty);
-    let plan_of = |i: &ItemId| {
-        plans
-            .iter()
-            .find(|(_, members)| members.contains(i))
-            .map(|(p, _)| p.clone())
-    };
+    // each machine's plan (the first that has it), found once: a search of every plan's members per
+    // machine was quadratic (≈ 0.2 s of a 10k report, issue 6)
+    let mut plan_by_item: std::collections::BTreeMap<&ItemId, &String> = Default::default();
+    for (p, members) in plans {
+        for i in members {
+            plan_by_item.entry(i).or_insert(p);
+        }
+    }
+    let plan_of = |i: &ItemId| plan_by_item.get(i).map(|p| (*p).clone());
     let bytes = |members: &mut dyn Iterator<Item = &ItemId>| -> u64 {
         members
             .filter_map(|i| jobs.reprotect.get(i).and_then(|r| r.bytes))
