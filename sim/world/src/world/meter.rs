@@ -99,7 +99,7 @@ pub(crate) struct Meters {
     stepped: Vec<usize>,
     /// Each route's position in `routes` (only looked up: a hash table; a tree of 9,000 routes keyed by
     /// server names was searched at every stream's join and leave at 10k machines, issue 6). Never
-    /// walked, not even by `Debug` (each route's meter holds its key).
+    /// walked, not even by `Debug` (`keys` holds each route's key).
     index: HashMap<RouteKey, usize, IndexHasher>,
     /// Per route, its groups (positions in `groups`): the first `n` of the array (16 bytes a route).
     groups_of: Vec<([u32; 3], u32)>,
@@ -299,7 +299,7 @@ impl Meters {
     /// A member's churn rate changes now, in a churn step: noted for its route, whose meter takes
     /// the step's changes all at once ([`Meters::apply_steps`]). A steady hour at 10k steps 30,000
     /// members in flow order, whose routes lie in no order: a cache miss each in the routes' meters
-    /// when each step changed its meter there and then (issue 6); the sums per route are 16 bytes
+    /// when each step changed its meter there and then (issue 6); the sums per route are 32 bytes
     /// each, and the meters are then changed in route order, once.
     pub(crate) fn step(&mut self, m: &mut Membership, rate_bps: u64) {
         let d = i128::from(rate_bps) - i128::from(m.rate_bps);
