@@ -147,7 +147,8 @@ impl Share {
         } else {
             self.curve.push_back(stretch);
         }
-        // keep the curve back to the oldest stream in virtual time, no further
+        // keep the curve back to the oldest stream in virtual time (up to a span of `world::listings`
+        // further: never read, only kept)
         let oldest = self.listed.oldest().unwrap_or(now);
         let keep_from = self.curve.partition_point(|s| s.since_ms <= oldest);
         if keep_from > 1 {
