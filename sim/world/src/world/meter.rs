@@ -110,7 +110,7 @@ pub(crate) struct Meters {
     pub(crate) ended: Vec<EndedStream>,
 }
 
-/// Everything but the hash index, which the routes hold again: nothing is shown in hash order.
+/// Everything but the hash index, whose keys `keys` holds again: nothing is shown in hash order.
 impl std::fmt::Debug for Meters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Meters")
